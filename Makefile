@@ -1,0 +1,70 @@
+# The single entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOTSTRAP ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CDK := npx --no-install cdk
+
+# Node 20 works with this CDK version but jsii flags it as end-of-life on every run; the banner is noise
+# in synth output, not a problem with the template (see README, "Deployment").
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+# Anything pip or the CDK CLI would otherwise ask interactively, or report home, stays off.
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := 1
+
+# `make synth` works out of the box with example values for the required context; `make deploy` takes
+# yours from cdk.json or from CONTEXT="-c githubRepository=my-org/my-app ...".
+EXAMPLE_CONTEXT := -c githubRepository=example-org/example-app -c githubWorkflow=deploy.yml \
+	-c githubCredentialsSecret=deploy-trigger/github
+CONTEXT ?=
+
+.PHONY: help install lint test test-fast synth deploy demo bench clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(PY_STAMP): requirements.txt lambda_src/requirements.txt pyproject.toml
+	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(PY_STAMP) $(NODE_STAMP) ## Create .venv and node_modules from the pinned requirements (once)
+
+lint: $(PY_STAMP) ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: install lint ## Install what is missing, then ruff, mypy and every test
+	$(PY) -m pytest
+
+synth: install ## Synthesize the CloudFormation template (no AWS credentials needed)
+	$(CDK) synth --quiet $(EXAMPLE_CONTEXT) $(CONTEXT)
+	@echo "Template: cdk.out/DeployTrigger.template.json"
+
+deploy: install ## Deploy to the AWS account of your current credentials (configure cdk.json first)
+	$(CDK) deploy $(CONTEXT)
+
+demo: install ## Run the scale-out drill locally (moto server + GitHub double; no AWS, no internet)
+	$(PY) -m drill $(ARGS)
+
+bench: install ## Benchmarks: cold start and AWS/GitHub calls per launch
+	$(PY) bench/cold_start.py
+	$(PY) bench/calls_per_launch.py
+
+clean: ## Remove installed tooling and build outputs
+	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
