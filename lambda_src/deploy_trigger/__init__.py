@@ -1,0 +1,1 @@
+"""deploy-trigger: exactly one GitHub Actions deployment per EC2 instance an Auto Scaling group launches."""

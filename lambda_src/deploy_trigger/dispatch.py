@@ -1,0 +1,215 @@
+"""The exactly-once algorithm: claim the launch in the ledger, then dispatch, reconciling before any resend.
+
+The rules it keeps (../shared/docs/architecture.md):
+1. Nothing calls GitHub without holding the claim, won by a conditional write.
+2. The claim records, before the POST, that a POST may happen (``post_unconfirmed``), so whoever takes
+   the claim over after a crash lists runs before sending anything.
+3. A lease ends at the holder's deadline plus a small margin, and the holder bounds every call by its
+   deadline, so a killed invocation's claim is taken over by the retry, never by a concurrent live one.
+4. Only an answer proving GitHub did not act (a rate limit, no connection) allows a later POST without
+   reconciling; any other 4xx ends in FAILED; anything else is reconciled first.
+5. The ``dispatch_id`` never changes for a launch, so reconciliation finds the run by it.
+
+Talks only to the two interfaces below; the DynamoDB and HTTP adapters live in ``ledger`` and
+``github_client``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from deploy_trigger import observability
+from deploy_trigger.deadline import Deadline
+from deploy_trigger.errors import (
+    ClaimContended,
+    CredentialsInvalid,
+    DispatchRejected,
+    GitHubUnavailable,
+    OutcomeUnknown,
+    OutOfTime,
+    PreviouslyRejected,
+    RateLimited,
+    RetryLater,
+)
+from deploy_trigger.events import InstanceLaunch
+from deploy_trigger.ledger import Claimed, Existing, LedgerEntry, RunRef, Status
+
+
+class LedgerPort(Protocol):
+    def claim(self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float) -> Claimed | Existing: ...
+    def take_over(
+        self,
+        current: LedgerEntry,
+        owner: str,
+        lease_until: float,
+        *,
+        launch: InstanceLaunch | None = None,
+        dispatch_id: str | None = None,
+    ) -> LedgerEntry: ...
+    def record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> bool: ...
+    def record_failed(self, entry: LedgerEntry, owner: str, reason: str) -> bool: ...
+    def release(self, entry: LedgerEntry, owner: str, error: str, *, post_unconfirmed: bool, until: float) -> bool: ...
+
+
+class GitHubPort(Protocol):
+    def dispatch(self, ref: str, inputs: Mapping[str, str], deadline: Deadline) -> RunRef: ...
+    def find_run(self, dispatch_id: str, created_since: float, deadline: Deadline) -> RunRef | None: ...
+
+
+class Outcome(StrEnum):
+    DISPATCHED = "dispatched"  # this invocation's POST was accepted
+    RECONCILED = "reconciled"  # an earlier attempt's run was found and recorded; no POST
+    DUPLICATE = "duplicate"  # the launch was already dispatched; no GitHub call
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    outcome: Outcome
+    instance_id: str
+    dispatch_id: str
+    run: RunRef
+    #: True when a takeover listed runs, found none, and dispatched (metric: ReconciledNotFound).
+    reconciled_not_found: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "result": self.outcome.value,
+            "instance_id": self.instance_id,
+            "dispatch_id": self.dispatch_id,
+            "run_id": self.run.run_id,
+            "run_url": self.run.html_url,
+        }
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    """What the dispatcher needs from the settings (kept small so tests can build it directly)."""
+
+    ref: str
+    aws_region: str
+    extra_inputs: Mapping[str, str]
+    lease_margin_seconds: float
+
+
+def new_dispatch_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        ledger: LedgerPort,
+        github: GitHubPort,
+        config: DispatchConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        make_id: Callable[[], str] = new_dispatch_id,
+    ) -> None:
+        self._ledger = ledger
+        self._github = github
+        self._config = config
+        self._clock = clock
+        self._make_id = make_id
+
+    def handle(self, launch: InstanceLaunch, deadline: Deadline) -> DispatchResult:
+        owner = self._make_id()  # identifies this invocation's lease
+        lease_until = deadline.wall_clock_end() + self._config.lease_margin_seconds
+        dispatch_id = self._make_id()
+        claim = self._ledger.claim(launch, dispatch_id, owner, lease_until)
+        if isinstance(claim, Claimed):
+            observability.logger.append_keys(dispatch_id=dispatch_id)
+            return self._dispatch(launch, claim.entry, owner, deadline, reconcile=False)
+
+        current = claim.entry
+        observability.logger.append_keys(dispatch_id=current.dispatch_id)
+        same_launch = current.launch_key == launch.launch_key
+        if same_launch and current.status == Status.FAILED:
+            raise PreviouslyRejected(
+                f"{launch.instance_id}: GitHub rejected dispatch {current.dispatch_id} before ({current.last_error}); "
+                "fix the cause, then reset the ledger entry"
+            )
+        if same_launch and current.status != Status.CLAIMED:
+            return DispatchResult(Outcome.DUPLICATE, launch.instance_id, current.dispatch_id, _run_of(current))
+        if current.lease_live(self._clock()):
+            raise ClaimContended(
+                f"{launch.instance_id}: another invocation holds the claim until {current.lease_expires_at:.0f}"
+            )
+        if same_launch:
+            entry = self._ledger.take_over(current, owner, lease_until)
+            observability.logger.info(
+                "took over an expired claim",
+                extra={"attempt": entry.attempts, "reconcile": entry.post_unconfirmed},
+            )
+        else:
+            # The instance launched again while an earlier launch's dispatch never settled (its invocation
+            # died): the new launch needs its own deployment anyway, under a new dispatch ID.
+            observability.logger.warning(
+                "new launch replaces an unsettled dispatch", extra={"replaced_dispatch_id": current.dispatch_id}
+            )
+            dispatch_id = self._make_id()
+            entry = self._ledger.take_over(current, owner, lease_until, launch=launch, dispatch_id=dispatch_id)
+            observability.logger.append_keys(dispatch_id=dispatch_id)
+        return self._dispatch(launch, entry, owner, deadline, reconcile=entry.post_unconfirmed)
+
+    def _dispatch(
+        self, launch: InstanceLaunch, entry: LedgerEntry, owner: str, deadline: Deadline, *, reconcile: bool
+    ) -> DispatchResult:
+        if reconcile:
+            try:
+                found = self._github.find_run(entry.dispatch_id, entry.first_claimed_at, deadline)
+            except RetryLater as error:
+                self._release(entry, owner, error, post_unconfirmed=True)
+                raise
+            if found is not None:
+                self._record_dispatched(entry, owner, found, reconciled=True)
+                return DispatchResult(Outcome.RECONCILED, launch.instance_id, entry.dispatch_id, found)
+
+        try:
+            run = self._github.dispatch(self._config.ref, self._inputs(launch, entry.dispatch_id), deadline)
+        except (RateLimited, GitHubUnavailable, OutOfTime, CredentialsInvalid) as error:
+            # GitHub did not act on this POST; an earlier one is as (un)confirmed as before.
+            self._release(entry, owner, error, post_unconfirmed=reconcile)
+            raise
+        except DispatchRejected as error:
+            self._ledger.record_failed(entry, owner, str(error))
+            raise
+        except OutcomeUnknown as error:
+            # Hold the claim a little longer: whoever takes over lists runs, and GitHub gets the margin to
+            # make a run it did create visible there.
+            self._release(entry, owner, error, post_unconfirmed=True)
+            raise
+        self._record_dispatched(entry, owner, run, reconciled=False)
+        return DispatchResult(
+            Outcome.DISPATCHED, launch.instance_id, entry.dispatch_id, run, reconciled_not_found=reconcile
+        )
+
+    def _inputs(self, launch: InstanceLaunch, dispatch_id: str) -> dict[str, str]:
+        return {
+            **self._config.extra_inputs,
+            "instance_id": launch.instance_id,
+            "dispatch_id": dispatch_id,
+            "asg_name": launch.asg_name,
+            "lifecycle_hook_name": launch.lifecycle_hook_name or "",
+            "aws_region": launch.region or self._config.aws_region,
+        }
+
+    def _record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> None:
+        if not self._ledger.record_dispatched(entry, owner, run, reconciled=reconciled):
+            # Only possible if this invocation overran its lease; whoever took over reconciles and finds
+            # this run by its dispatch ID, so nothing is dispatched twice. Loud, because it should not happen.
+            observability.logger.error("lost the claim before recording the dispatch", extra={"run_id": run.run_id})
+
+    def _release(self, entry: LedgerEntry, owner: str, error: Exception, *, post_unconfirmed: bool) -> None:
+        until = self._clock() + self._config.lease_margin_seconds if post_unconfirmed else self._clock()
+        self._ledger.release(
+            entry, owner, f"{type(error).__name__}: {error}", post_unconfirmed=post_unconfirmed, until=until
+        )
+
+
+def _run_of(entry: LedgerEntry) -> RunRef:
+    return RunRef(run_id=entry.run_id, html_url=entry.run_url)

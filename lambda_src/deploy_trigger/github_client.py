@@ -1,0 +1,270 @@
+"""The GitHub REST client: dispatch a workflow, find a run by its dispatch ID, and classify every answer.
+
+There is no idempotency key on ``workflow_dispatch``, so this client never re-sends a POST whose fate it
+does not know. Each answer is classified (architecture rule 4):
+
+- accepted: 2xx (200 with the run's ID and URLs, or 204 from servers that do not return them);
+- refused for now, GitHub did not act: 429 or a rate-limit 403 -> wait if the wait fits in the time left,
+  else :class:`RateLimited`; 401 with an App token -> mint a new token once and send again;
+- refused for good, GitHub did not act: any other 4xx -> :class:`DispatchRejected`;
+- outcome unknown: 5xx, a timeout, a connection lost after sending -> :class:`OutcomeUnknown`, which the
+  dispatcher answers by listing runs, never by sending again.
+
+A plain ``requests`` session with no automatic retries: a retrying HTTP client (PyGithub's default) can
+itself duplicate a dispatch. Every call's timeout comes from the invocation's :class:`Deadline`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from deploy_trigger import metric_names, observability
+from deploy_trigger.deadline import Deadline
+from deploy_trigger.errors import (
+    CredentialsInvalid,
+    DispatchRejected,
+    GitHubUnavailable,
+    OutcomeUnknown,
+    RateLimited,
+)
+from deploy_trigger.github_auth import AppCredentials, SecretCredentials, TokenCache
+from deploy_trigger.ledger import RunRef
+
+USER_AGENT = "deploy-trigger/0.1.0"
+LEGACY_API_VERSION = "2022-11-28"
+#: Without retry-after or x-ratelimit-reset, GitHub asks clients to wait at least a minute.
+DEFAULT_RATE_LIMIT_WAIT = 60.0
+#: Listing stops after this many pages (100 runs each) since the dispatch was first claimed.
+MAX_RUN_PAGES = 10
+#: Runs are listed from this long before the first claim, for clock skew between Lambda and GitHub.
+CLOCK_SKEW_SECONDS = 120
+_CONNECT_TIMEOUT_CAP = 3.05
+
+
+class GitHubClient:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        repository: str,
+        workflow: str,
+        api_version: str,
+        credentials: SecretCredentials,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._api = api_url.rstrip("/")
+        self._workflow_url = f"{self._api}/repos/{repository}/actions/workflows/{workflow}"
+        self._api_version = api_version
+        self._credentials = credentials
+        self._session = session or _session()
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = TokenCache()
+        #: Set once a server refuses ``return_run_details`` (GitHub Enterprise Server before 3.21).
+        self._omit_run_details = api_version != LEGACY_API_VERSION
+
+    def dispatch(self, ref: str, inputs: Mapping[str, str], deadline: Deadline) -> RunRef:
+        """Start one run; return what GitHub said about it. Never sends twice unless GitHub proved it did not act."""
+        url = f"{self._workflow_url}/dispatches"
+        refreshed = False
+        while True:
+            body: dict[str, Any] = {"ref": ref, "inputs": dict(inputs)}
+            if not self._omit_run_details:
+                body["return_run_details"] = True
+            authorization, is_app = self._authorization(deadline)
+            try:
+                response = self._send("POST", url, deadline, authorization, json=body)
+            except requests.RequestException as error:
+                if _never_sent(error):
+                    raise GitHubUnavailable(f"could not connect to GitHub: {type(error).__name__}") from None
+                raise OutcomeUnknown(f"dispatch sent but no answer: {type(error).__name__}") from None
+
+            status = response.status_code
+            if 200 <= status < 300:
+                return _run_ref(response)
+            wait = self._rate_limit_wait(response)
+            if wait is not None:
+                observability.count(metric_names.RATE_LIMITED)
+                if deadline.can_wait(wait):
+                    self._sleep(wait)
+                    continue
+                raise RateLimited(wait, f"GitHub rate limit (HTTP {status}); retry in {wait:.0f}s")
+            if status == 401 and is_app and not refreshed:
+                refreshed = True
+                self._tokens.invalidate()
+                continue
+            message = _message(response)
+            if status == 422 and "return_run_details" in body and "return_run_details" in message:
+                # GitHub Enterprise Server before 3.21 does not know the parameter; a 422 means it did not act.
+                self._omit_run_details = True
+                continue
+            if 400 <= status < 500:
+                raise DispatchRejected(status, message)
+            raise OutcomeUnknown(f"dispatch answered HTTP {status}: {message}")
+
+    def find_run(self, dispatch_id: str, created_since: float, deadline: Deadline) -> RunRef | None:
+        """The run whose name carries ``dispatch_id``, or None when GitHub lists none.
+
+        Lists the workflow's ``workflow_dispatch`` runs created since the dispatch was first claimed, every
+        status (a fresh run is ``queued``), following pagination; the run-name contract puts the dispatch ID
+        into each run's ``display_title``.
+        """
+        since = datetime.fromtimestamp(created_since - CLOCK_SKEW_SECONDS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        url: str | None = f"{self._workflow_url}/runs"
+        params: dict[str, Any] | None = {"event": "workflow_dispatch", "created": f">={since}", "per_page": 100}
+        refreshed = False
+        pages = 0
+        while url:
+            authorization, is_app = self._authorization(deadline)
+            try:
+                response = self._send("GET", url, deadline, authorization, params=params)
+            except requests.RequestException as error:
+                raise GitHubUnavailable(f"listing runs failed: {type(error).__name__}") from None
+            if response.status_code == 401 and is_app and not refreshed:
+                refreshed = True
+                self._tokens.invalidate()
+                continue
+            wait = self._rate_limit_wait(response)
+            if wait is not None:
+                raise RateLimited(wait, f"GitHub rate limit while listing runs; retry in {wait:.0f}s")
+            if response.status_code != 200:
+                raise GitHubUnavailable(f"listing runs answered HTTP {response.status_code}: {_message(response)}")
+            for run in response.json().get("workflow_runs", []):
+                if dispatch_id in str(run.get("display_title") or ""):
+                    return RunRef(run_id=int(run["id"]), html_url=run.get("html_url"), api_url=run.get("url"))
+            pages += 1
+            url, params = response.links.get("next", {}).get("url"), None
+            if url and pages >= MAX_RUN_PAGES:
+                raise GitHubUnavailable(f"more than {MAX_RUN_PAGES} pages of runs to search; retrying later")
+        return None
+
+    def _authorization(self, deadline: Deadline) -> tuple[str, bool]:
+        credentials = self._credentials.get()
+        if not isinstance(credentials, AppCredentials):
+            return f"Bearer {credentials.token}", False
+        token = self._tokens.valid_for(credentials, self._clock())
+        if token is None:
+            token = self._mint_installation_token(credentials, deadline)
+        return f"Bearer {token}", True
+
+    def _mint_installation_token(self, credentials: AppCredentials, deadline: Deadline) -> str:
+        url = f"{self._api}/app/installations/{credentials.installation_id}/access_tokens"
+        try:
+            response = self._send("POST", url, deadline, f"Bearer {credentials.jwt(self._clock())}")
+        except requests.RequestException as error:
+            raise GitHubUnavailable(f"minting a GitHub App installation token failed: {type(error).__name__}") from None
+        if response.status_code in (401, 403, 404):
+            raise CredentialsInvalid(
+                f"GitHub refused the App credentials (HTTP {response.status_code}: {_message(response)}); "
+                "check app_id, installation_id and private_key in the credentials secret"
+            )
+        if response.status_code != 201:
+            raise GitHubUnavailable(f"minting an installation token answered HTTP {response.status_code}")
+        answer = response.json()
+        self._tokens.store(credentials, answer["token"], answer.get("expires_at", ""))
+        return str(answer["token"])
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        deadline: Deadline,
+        authorization: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
+        budget = deadline.budget()
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": self._api_version,
+            "User-Agent": USER_AGENT,
+            "Authorization": authorization,
+        }
+        timeout = (min(_CONNECT_TIMEOUT_CAP, budget), budget)
+        started = time.monotonic()
+        try:
+            # requests' read timeout bounds each socket read; GitHub answers in one, and cuts requests at 10 s.
+            return self._session.request(
+                method,
+                url,
+                headers=headers,
+                json=json,
+                params=params,
+                timeout=timeout,
+            )
+        finally:
+            elapsed_ms = (time.monotonic() - started) * 1000
+            observability.milliseconds(metric_names.GITHUB_LATENCY, elapsed_ms)
+            observability.logger.debug("GitHub call", extra={"method": method, "path": url[len(self._api) :]})
+
+    def _rate_limit_wait(self, response: requests.Response) -> float | None:
+        """Seconds to wait when the answer is a rate limit (GitHub did not act), else None."""
+        status, headers = response.status_code, response.headers
+        limited = status == 429 or (
+            status == 403
+            and (
+                "retry-after" in headers
+                or headers.get("x-ratelimit-remaining") == "0"
+                or "rate limit" in _message(response).lower()
+            )
+        )
+        if not limited:
+            return None
+        if headers.get("retry-after", "").isdigit():
+            return float(headers["retry-after"])
+        reset = headers.get("x-ratelimit-reset", "")
+        if reset.isdigit():
+            return max(0.0, float(reset) - self._clock()) + 1
+        return DEFAULT_RATE_LIMIT_WAIT
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    # Explicitly no retries: urllib3 must never re-send a POST on its own.
+    adapter = HTTPAdapter(max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _never_sent(error: requests.RequestException) -> bool:
+    """True when the request provably never reached GitHub (no connection, or TLS never completed)."""
+    if isinstance(error, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    if isinstance(error, requests.ConnectionError) and error.args:
+        cause = error.args[0]
+        return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
+    return False
+
+
+def _run_ref(response: requests.Response) -> RunRef:
+    if response.status_code == 204 or not response.content:
+        return RunRef()
+    try:
+        answer = response.json()
+    except ValueError:
+        return RunRef()
+    run_id = answer.get("workflow_run_id")
+    return RunRef(
+        run_id=int(run_id) if run_id is not None else None,
+        html_url=answer.get("html_url"),
+        api_url=answer.get("run_url"),
+    )
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        message = response.json().get("message", "")
+    except (ValueError, AttributeError):
+        message = response.text
+    return str(message or response.reason or "")[:300]

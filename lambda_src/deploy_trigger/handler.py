@@ -1,0 +1,76 @@
+"""The dispatcher Lambda's entry point: parse, call the dispatcher, map the result to logs and metrics.
+
+Invoked asynchronously by EventBridge. A raised exception fails the invocation on purpose: Lambda retries
+it (the ledger makes that safe) and, once retries are spent, sends the event with the error to the
+on-failure queue, where an alarm sees it. Returning means the event is done with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from deploy_trigger import metric_names, runtime
+from deploy_trigger.deadline import Deadline
+from deploy_trigger.dispatch import Outcome
+from deploy_trigger.errors import (
+    ClaimContended,
+    DispatchRejected,
+    OutcomeUnknown,
+    PermanentFailure,
+    RetryLater,
+)
+from deploy_trigger.events import Ignored, MalformedEvent, parse_event
+from deploy_trigger.observability import count, logger, metrics
+
+_OUTCOME_METRICS = {
+    Outcome.DISPATCHED: metric_names.DISPATCHED,
+    Outcome.RECONCILED: metric_names.RECONCILED_FOUND,
+    Outcome.DUPLICATE: metric_names.DUPLICATE_SUPPRESSED,
+}
+#: Rate limits are counted where they happen (each one, including those waited out), in the GitHub client.
+_RETRY_METRICS: dict[type[RetryLater], str] = {
+    OutcomeUnknown: metric_names.OUTCOME_UNKNOWN,
+    ClaimContended: metric_names.CLAIM_CONTENDED,
+}
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    dispatcher = runtime.dispatcher()
+    try:
+        launch = parse_event(event, runtime.settings().allowed_asg_names)
+    except MalformedEvent as error:
+        count(metric_names.EVENT_REJECTED)
+        logger.error("rejected a malformed event; it goes to the dead-letter queue", extra={"error": str(error)})
+        raise
+    if isinstance(launch, Ignored):
+        count(metric_names.EVENT_IGNORED)
+        logger.info("ignored event", extra={"reason": launch.reason})
+        return {"result": "ignored", "reason": launch.reason}
+
+    logger.append_keys(instance_id=launch.instance_id, asg_name=launch.asg_name)
+    try:
+        result = dispatcher.handle(launch, Deadline.from_context(context))
+    except RetryLater as error:
+        metric = _RETRY_METRICS.get(type(error))
+        if metric:
+            count(metric)
+        logger.warning(
+            "dispatch not settled; Lambda retries the event", extra={"error": str(error), "kind": type(error).__name__}
+        )
+        raise
+    except PermanentFailure as error:
+        if isinstance(error, DispatchRejected):
+            count(metric_names.DISPATCH_REJECTED)
+        logger.error("dispatch failed for good; the event goes to the dead-letter queue", extra={"error": str(error)})
+        raise
+
+    count(_OUTCOME_METRICS[result.outcome])
+    if result.reconciled_not_found:
+        count(metric_names.RECONCILED_NOT_FOUND)
+    logger.info(f"launch {result.outcome.value}", extra=result.as_dict())
+    return result.as_dict()

@@ -1,0 +1,414 @@
+"""The DynamoDB ledger: one item per instance, and every state change a conditional write.
+
+The item is written for operators too: ``aws dynamodb get-item --key '{"instance_id": {"S": "i-..."}}'``
+shows the status, the dispatch ID the workflow run carries in its name, the run's URL, the attempts, the
+last error and a ``history`` list of what happened when.
+
+Each transition is conditional on the state it leaves (architecture rule 6), so two invocations can never
+both win, and a claim that loses returns the current item in the same call
+(``ReturnValuesOnConditionCheckFailure``): a duplicate event costs exactly one ledger call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from deploy_trigger.errors import ClaimContended, LedgerUnavailable
+from deploy_trigger.events import InstanceLaunch
+
+#: The table's schema, shared with the CDK construct and the local stand-ins.
+PARTITION_KEY = "instance_id"
+TTL_ATTRIBUTE = "expires_at"
+#: Items expire this long after their last change.
+RETENTION_SECONDS = 90 * 24 * 3600
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class Status(StrEnum):
+    CLAIMED = "CLAIMED"  # an invocation holds the lease and may be calling GitHub
+    DISPATCHED = "DISPATCHED"  # GitHub accepted the dispatch (run ID recorded when GitHub returned it)
+    FAILED = "FAILED"  # GitHub rejected the dispatch for good; an operator resets it after fixing the cause
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A workflow run, as far as GitHub told us (a 204 answer tells nothing)."""
+
+    run_id: int | None = None
+    html_url: str | None = None
+    api_url: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    instance_id: str
+    status: str
+    launch_key: str
+    dispatch_id: str
+    attempts: int
+    lease_owner: str | None
+    lease_expires_at: float | None
+    #: True while a POST for ``dispatch_id`` may have reached GitHub unconfirmed: a takeover reconciles first.
+    post_unconfirmed: bool
+    #: When ``dispatch_id`` was first claimed; no run for it can be older (the lower bound when listing runs).
+    first_claimed_at: float
+    run_id: int | None = None
+    run_url: str | None = None
+    last_error: str | None = None
+
+    def lease_live(self, now: float) -> bool:
+        return self.lease_expires_at is not None and self.lease_expires_at > now
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """This invocation won the claim for a new launch."""
+
+    entry: LedgerEntry
+
+
+@dataclass(frozen=True)
+class Existing:
+    """The claim lost: the item as it stands (an earlier claim of this or another launch)."""
+
+    entry: LedgerEntry
+
+
+class Ledger:
+    def __init__(self, client: Any, table_name: str, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table = table_name
+        self._clock = clock
+
+    def claim(self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float) -> Claimed | Existing:
+        """Claim a launch no one has dispatched: one conditional write, which returns the item when it loses.
+
+        Wins when the instance has no item, or when its item belongs to an earlier launch whose dispatch is
+        settled (a warm-pool instance coming back with a new lifecycle token is a new deployment).
+        """
+        now = self._clock()
+        values: dict[str, Any] = {
+            ":launch_key": _s(launch.launch_key),
+            ":dispatch_id": _s(dispatch_id),
+            ":one": _n(1),
+            ":owner": _s(owner),
+            ":lease": _n(lease_until),
+            ":true": {"BOOL": True},
+            ":now": _n(now),
+            ":asg": _s(launch.asg_name),
+            ":event_id": _s(launch.event_id),
+            ":detail_type": _s(launch.detail_type),
+        }
+        assignments = [
+            "#status = :claimed",
+            "launch_key = :launch_key",
+            "dispatch_id = :dispatch_id",
+            "attempts = :one",
+            "lease_owner = :owner",
+            "lease_expires_at = :lease",
+            "post_unconfirmed = :true",
+            "first_claimed_at = :now",
+            "asg_name = :asg",
+            "event_id = :event_id",
+            "detail_type = :detail_type",
+            "created_at = if_not_exists(created_at, :iso_now)",
+        ]
+        for name, value in (
+            ("lifecycle_hook_name", launch.lifecycle_hook_name),
+            ("lifecycle_action_token", launch.lifecycle_action_token),
+        ):
+            if value:
+                values[f":{name}"] = _s(value)
+                assignments.append(f"{name} = :{name}")
+        removals = ["run_id", "run_url", "run_api_url", "dispatched_at", "last_error", "failure_reason"]
+        if not launch.lifecycle_hook_name:
+            removals += ["lifecycle_hook_name", "lifecycle_action_token"]
+        try:
+            self._update(
+                launch.instance_id,
+                now,
+                assignments,
+                values,
+                history=("claimed", f"attempt 1 of dispatch {dispatch_id} (event {launch.event_id})"),
+                condition="attribute_not_exists(instance_id) OR (launch_key <> :launch_key AND #status <> :claimed)",
+                remove=removals,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _code(error) != _CONDITION_FAILED:
+                raise LedgerUnavailable(f"claim failed: {_code(error)}") from None
+            return Existing(_entry(error.response.get("Item", {})))
+        return Claimed(
+            LedgerEntry(
+                instance_id=launch.instance_id,
+                status=Status.CLAIMED,
+                launch_key=launch.launch_key,
+                dispatch_id=dispatch_id,
+                attempts=1,
+                lease_owner=owner,
+                lease_expires_at=lease_until,
+                post_unconfirmed=True,
+                first_claimed_at=now,
+            )
+        )
+
+    def take_over(
+        self,
+        current: LedgerEntry,
+        owner: str,
+        lease_until: float,
+        *,
+        launch: InstanceLaunch | None = None,
+        dispatch_id: str | None = None,
+    ) -> LedgerEntry:
+        """Take an expired claim from the invocation that held it (compare-and-swap on its lease).
+
+        With ``launch``, the expired claim belonged to an earlier launch of the instance and this launch
+        replaces it under a new ``dispatch_id``. Raises :class:`ClaimContended` when another invocation
+        took it first. The returned entry is the one read before the takeover (its ``post_unconfirmed``
+        says whether to reconcile), with this invocation's lease.
+        """
+        now = self._clock()
+        values: dict[str, Any] = {
+            ":owner": _s(owner),
+            ":lease": _n(lease_until),
+            ":true": {"BOOL": True},
+            ":old_owner": _s(current.lease_owner or ""),
+            ":old_lease": _n(current.lease_expires_at or 0),
+            ":old_launch_key": _s(current.launch_key),
+            ":one": _n(1),
+        }
+        assignments = ["lease_owner = :owner", "lease_expires_at = :lease", "post_unconfirmed = :true"]
+        if launch is None or dispatch_id is None:
+            assignments.append("attempts = attempts + :one")
+            history = ("taken_over", f"attempt {current.attempts + 1}; lease of {current.lease_owner} had expired")
+            taken = current
+        else:
+            values |= {
+                ":launch_key": _s(launch.launch_key),
+                ":dispatch_id": _s(dispatch_id),
+                ":now": _n(now),
+                ":event_id": _s(launch.event_id),
+            }
+            assignments += [
+                "launch_key = :launch_key",
+                "dispatch_id = :dispatch_id",
+                "attempts = :one",
+                "first_claimed_at = :now",
+                "event_id = :event_id",
+            ]
+            history = ("superseded", f"new launch {dispatch_id} replaces unfinished dispatch {current.dispatch_id}")
+            taken = LedgerEntry(
+                instance_id=current.instance_id,
+                status=Status.CLAIMED,
+                launch_key=launch.launch_key,
+                dispatch_id=dispatch_id,
+                attempts=0,
+                lease_owner=None,
+                lease_expires_at=None,
+                post_unconfirmed=False,  # a fresh dispatch ID has never been sent: nothing to reconcile
+                first_claimed_at=now,
+            )
+        try:
+            self._update(
+                current.instance_id,
+                now,
+                assignments,
+                values,
+                history=history,
+                condition=(
+                    "#status = :claimed AND launch_key = :old_launch_key "
+                    "AND lease_owner = :old_owner AND lease_expires_at = :old_lease"
+                ),
+            )
+        except ClientError as error:
+            if _code(error) == _CONDITION_FAILED:
+                raise ClaimContended(f"{current.instance_id}: another invocation took over the claim first") from None
+            raise LedgerUnavailable(f"take-over failed: {_code(error)}") from None
+        return LedgerEntry(
+            **{
+                **taken.__dict__,
+                "lease_owner": owner,
+                "lease_expires_at": lease_until,
+                "attempts": taken.attempts + 1,
+            }
+        )
+
+    def record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> bool:
+        """GitHub accepted (or reconciliation found) the run. False if this invocation no longer held the claim."""
+        values: dict[str, Any] = {":dispatched": _s(Status.DISPATCHED), ":false": {"BOOL": False}}
+        assignments = ["#status = :dispatched", "post_unconfirmed = :false", "dispatched_at = :iso_now"]
+        for name, value in (("run_id", run.run_id), ("run_url", run.html_url), ("run_api_url", run.api_url)):
+            if value is not None:
+                values[f":{name}"] = _n(value) if isinstance(value, int) else _s(value)
+                assignments.append(f"{name} = :{name}")
+        how = "found by reconciliation" if reconciled else "accepted by GitHub"
+        return self._held_update(
+            entry,
+            owner,
+            assignments,
+            values,
+            history=("dispatched", f"{how}; run {run.run_id or 'id not returned'}"),
+            remove=["lease_expires_at", "last_error"],
+        )
+
+    def record_failed(self, entry: LedgerEntry, owner: str, reason: str) -> bool:
+        """GitHub rejected the dispatch for good: no more POSTs until an operator resets the item."""
+        values = {":failed": _s(Status.FAILED), ":false": {"BOOL": False}, ":reason": _s(reason)}
+        return self._held_update(
+            entry,
+            owner,
+            ["#status = :failed", "post_unconfirmed = :false", "failure_reason = :reason", "last_error = :reason"],
+            values,
+            history=("rejected", reason),
+            remove=["lease_expires_at"],
+        )
+
+    def release(self, entry: LedgerEntry, owner: str, error: str, *, post_unconfirmed: bool, until: float) -> bool:
+        """Give the claim up after a failed attempt, so a retry may take over from ``until`` on.
+
+        ``post_unconfirmed`` is False only when GitHub proved it did not act (rate limit, no time to start
+        the call) and no earlier POST is unaccounted for; then the next attempt may POST without listing runs.
+        """
+        values = {":until": _n(until), ":unconfirmed": {"BOOL": post_unconfirmed}, ":error": _s(error)}
+        return self._held_update(
+            entry,
+            owner,
+            ["lease_expires_at = :until", "post_unconfirmed = :unconfirmed", "last_error = :error"],
+            values,
+            history=("released", error),
+        )
+
+    def get(self, instance_id: str) -> LedgerEntry | None:
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key={"instance_id": _s(instance_id)}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise LedgerUnavailable(f"get failed: {_code(error)}") from None
+        item = answer.get("Item")
+        return _entry(item) if item else None
+
+    def _held_update(
+        self,
+        entry: LedgerEntry,
+        owner: str,
+        assignments: list[str],
+        values: dict[str, Any],
+        *,
+        history: tuple[str, str],
+        remove: list[str] | None = None,
+    ) -> bool:
+        """An update allowed only while this invocation still holds the claim on this dispatch."""
+        values = {**values, ":owner": _s(owner), ":dispatch_id": _s(entry.dispatch_id)}
+        try:
+            self._update(
+                entry.instance_id,
+                self._clock(),
+                assignments,
+                values,
+                history=history,
+                condition="#status = :claimed AND lease_owner = :owner AND dispatch_id = :dispatch_id",
+                remove=remove,
+            )
+        except ClientError as error:
+            if _code(error) == _CONDITION_FAILED:
+                return False
+            raise LedgerUnavailable(f"update failed: {_code(error)}") from None
+        return True
+
+    def _update(
+        self,
+        instance_id: str,
+        now: float,
+        assignments: list[str],
+        values: Mapping[str, Any],
+        *,
+        history: tuple[str, str],
+        condition: str,
+        remove: list[str] | None = None,
+        **extra: Any,
+    ) -> None:
+        expression = "SET " + ", ".join(
+            [
+                *assignments,
+                "updated_at = :iso_now",
+                "expires_at = :expires_at",
+                "history = list_append(if_not_exists(history, :no_history), :history)",
+            ]
+        )
+        if remove:
+            expression += " REMOVE " + ", ".join(remove)
+        event, detail = history
+        all_values = {
+            **values,
+            ":claimed": _s(Status.CLAIMED),
+            ":iso_now": _s(_iso(now)),
+            ":expires_at": _n(int(now) + RETENTION_SECONDS),
+            ":no_history": {"L": []},
+            ":history": {"L": [{"M": {"at": _s(_iso(now)), "event": _s(event), "detail": _s(detail[:500])}}]},
+        }
+        used = {name for name in all_values if name in expression or name in condition}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"instance_id": _s(instance_id)},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={name: all_values[name] for name in sorted(used)},
+                **extra,
+            )
+        except BotoCoreError as error:
+            raise LedgerUnavailable(f"DynamoDB unreachable: {type(error).__name__}") from None
+
+
+def _entry(item: Mapping[str, Any]) -> LedgerEntry:
+    def text(key: str) -> str | None:
+        value = item.get(key, {}).get("S")
+        return str(value) if value is not None else None
+
+    def number(key: str) -> float | None:
+        value = item.get(key, {}).get("N")
+        return float(value) if value is not None else None
+
+    run_id = number("run_id")
+    return LedgerEntry(
+        instance_id=text("instance_id") or "",
+        status=text("status") or "",
+        launch_key=text("launch_key") or "",
+        dispatch_id=text("dispatch_id") or "",
+        attempts=int(number("attempts") or 0),
+        lease_owner=text("lease_owner"),
+        lease_expires_at=number("lease_expires_at"),
+        post_unconfirmed=bool(item.get("post_unconfirmed", {}).get("BOOL", False)),
+        first_claimed_at=number("first_claimed_at") or 0.0,
+        run_id=int(run_id) if run_id is not None else None,
+        run_url=text("run_url"),
+        last_error=text("last_error"),
+    )
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": str(value)}
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": str(round(value, 3)) if isinstance(value, float) else str(value)}
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _code(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "Unknown"))
+    return type(error).__name__

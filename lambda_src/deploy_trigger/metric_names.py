@@ -1,0 +1,20 @@
+"""The metrics the Lambda emits, named once: the code emits them and the CDK alarms and dashboard read them.
+
+Kept free of imports so that the CDK app can use it without loading the Lambda's dependencies.
+"""
+
+NAMESPACE = "DeployTrigger"
+SERVICE = "deploy-trigger"
+
+# Every metric carries one dimension, service=SERVICE (Powertools' default dimension).
+DISPATCHED = "Dispatched"  # GitHub accepted a workflow_dispatch
+DUPLICATE_SUPPRESSED = "DuplicateSuppressed"  # an event for a launch already dispatched: no GitHub call
+RECONCILED_FOUND = "ReconciledFound"  # a takeover found the earlier attempt's run: recorded, no POST
+RECONCILED_NOT_FOUND = "ReconciledNotFound"  # a takeover found no run: dispatched with the same dispatch_id
+EVENT_IGNORED = "EventIgnored"  # not a launch we deploy (other detail-type, warm pool, ASG not allowed)
+EVENT_REJECTED = "EventRejected"  # malformed event: validation error, kept in the DLQ
+DISPATCH_REJECTED = "DispatchRejected"  # GitHub refused the dispatch for good (4xx): ledger FAILED, DLQ
+OUTCOME_UNKNOWN = "OutcomeUnknown"  # 5xx / timeout / dropped connection: reconciled before any new POST
+RATE_LIMITED = "RateLimited"  # GitHub rate limit; waited or left for Lambda's retry
+CLAIM_CONTENDED = "ClaimContended"  # another invocation holds a live lease on the instance
+GITHUB_LATENCY = "GitHubLatency"  # milliseconds per GitHub API call

@@ -1,0 +1,67 @@
+"""Builds the dispatcher once per container, lazily: settings, AWS clients and the GitHub client.
+
+A factory rather than module-level clients, so importing the handler costs only imports, tests can
+inject moto-backed or fake collaborators without import-order tricks, and a bad setting fails on the
+container's first event with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from deploy_trigger.dispatch import DispatchConfig, Dispatcher
+from deploy_trigger.github_auth import SecretCredentials
+from deploy_trigger.github_client import GitHubClient
+from deploy_trigger.ledger import Ledger
+from deploy_trigger.settings import Settings
+
+#: DynamoDB answers in milliseconds; short timeouts and few retries keep a ledger write inside the
+#: reserve the deadline keeps for it (deadline.RESERVE_SECONDS) even when DynamoDB misbehaves.
+_DYNAMODB_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+@cache
+def dynamodb_client() -> Any:
+    # boto3 honours AWS_ENDPOINT_URL, which is how the tests and the local drill reach moto server.
+    return boto3.client("dynamodb", region_name=settings().aws_region, config=_DYNAMODB_CONFIG)
+
+
+@cache
+def dispatcher() -> Dispatcher:
+    config = settings()
+    github = GitHubClient(
+        api_url=config.github_api_url,
+        repository=config.github_repository,
+        workflow=config.github_workflow,
+        api_version=config.github_api_version,
+        credentials=SecretCredentials(config.github_credentials_secret),
+    )
+    return Dispatcher(
+        Ledger(dynamodb_client(), config.ledger_table_name),
+        github,
+        DispatchConfig(
+            ref=config.github_ref,
+            aws_region=config.aws_region,
+            extra_inputs=config.workflow_extra_inputs,
+            lease_margin_seconds=config.lease_margin_seconds,
+        ),
+    )
+
+
+def reset() -> None:
+    """Forget everything built (tests, and the local drill between scenarios)."""
+    for factory in (settings, dynamodb_client, dispatcher):
+        factory.cache_clear()
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

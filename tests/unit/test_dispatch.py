@@ -1,0 +1,369 @@
+"""The exactly-once algorithm against the real ledger (moto) and a scripted GitHub: every path, and the
+number of ledger and GitHub calls each one costs."""
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from deploy_trigger.deadline import Deadline
+from deploy_trigger.dispatch import DispatchConfig, Dispatcher, Outcome
+from deploy_trigger.errors import (
+    ClaimContended,
+    DispatchRejected,
+    GitHubUnavailable,
+    OutcomeUnknown,
+    PreviouslyRejected,
+    RateLimited,
+)
+from deploy_trigger.events import InstanceLaunch, parse_event
+from deploy_trigger.ledger import Ledger, LedgerEntry, RunRef, Status
+from drill.autoscaling_events import launch_successful, lifecycle_action
+from drill.aws_resources import create_ledger_table
+
+TABLE = "ledger"
+INSTANCE = "i-0123456789abcdef0"
+MARGIN = 5.0
+
+
+class Clock:
+    """Wall and monotonic time in one, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class ScriptedGitHub:
+    """GitHub as the dispatcher sees it: each dispatch takes the next scripted answer."""
+
+    answers: list[RunRef | Exception] = field(default_factory=list)
+    runs: dict[str, RunRef] = field(default_factory=dict)  # dispatch_id -> run listed by GitHub
+    dispatched: list[dict[str, str]] = field(default_factory=list)
+    searched: list[str] = field(default_factory=list)
+
+    def dispatch(self, ref: str, inputs: Mapping[str, str], deadline: Deadline) -> RunRef:
+        self.dispatched.append({"ref": ref, **inputs})
+        answer = self.answers.pop(0) if self.answers else RunRef(run_id=len(self.dispatched), html_url="https://x/1")
+        if isinstance(answer, OutcomeUnknown | DispatchRejected) or not isinstance(answer, Exception):
+            # GitHub acted on it (a run exists) unless it said so for sure.
+            if not isinstance(answer, DispatchRejected):
+                self.runs[inputs["dispatch_id"]] = RunRef(run_id=100 + len(self.dispatched))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def find_run(self, dispatch_id: str, created_since: float, deadline: Deadline) -> RunRef | None:
+        self.searched.append(dispatch_id)
+        return self.runs.get(dispatch_id)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_ledger_table(client, TABLE)
+        yield client
+
+
+@pytest.fixture
+def ledger_calls(dynamodb: Any) -> Counter[str]:
+    calls: Counter[str] = Counter()
+    dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.update([model.name]))
+    return calls
+
+
+@pytest.fixture
+def github() -> ScriptedGitHub:
+    return ScriptedGitHub()
+
+
+@pytest.fixture
+def ledger(dynamodb: Any, clock: Clock) -> Ledger:
+    return Ledger(dynamodb, TABLE, clock=clock)
+
+
+@pytest.fixture
+def dispatcher(ledger: Ledger, github: ScriptedGitHub, clock: Clock) -> Dispatcher:
+    config = DispatchConfig(ref="main", aws_region="us-east-1", extra_inputs={"environment": "prod"},
+                            lease_margin_seconds=MARGIN)  # fmt: skip
+    return Dispatcher(ledger, github, config, clock=clock)
+
+
+def deadline(clock: Clock, seconds: float = 30) -> Deadline:
+    return Deadline(seconds, monotonic=clock, wall_clock=clock)
+
+
+def launch(token: str = "token-1", instance: str = INSTANCE) -> InstanceLaunch:
+    parsed = parse_event(lifecycle_action(instance, "web-asg", token=token))
+    assert isinstance(parsed, InstanceLaunch)
+    return parsed
+
+
+def entry(ledger: Ledger, instance: str = INSTANCE) -> LedgerEntry:
+    found = ledger.get(instance)
+    assert found is not None
+    return found
+
+
+def item(dynamodb: Any, instance: str = INSTANCE) -> dict[str, Any]:
+    return dynamodb.get_item(TableName=TABLE, Key={"instance_id": {"S": instance}})["Item"]  # type: ignore[no-any-return]
+
+
+def test_new_launch_dispatches_once_with_the_contract_inputs_and_two_ledger_writes(
+    dispatcher: Dispatcher, github: ScriptedGitHub, ledger: Ledger, clock: Clock, ledger_calls: Counter[str]
+) -> None:
+    result = dispatcher.handle(launch(), deadline(clock))
+
+    assert result.outcome is Outcome.DISPATCHED
+    assert ledger_calls == Counter({"UpdateItem": 2})
+    assert github.dispatched == [
+        {
+            "ref": "main",
+            "environment": "prod",
+            "instance_id": INSTANCE,
+            "dispatch_id": result.dispatch_id,
+            "asg_name": "web-asg",
+            "lifecycle_hook_name": "deploy-trigger-launch",
+            "aws_region": "us-east-1",
+        }
+    ]
+    recorded = entry(ledger)
+    assert (recorded.status, recorded.dispatch_id, recorded.run_id) == (Status.DISPATCHED, result.dispatch_id, 1)
+    assert recorded.attempts == 1
+    assert not recorded.post_unconfirmed
+
+
+def test_plain_mode_launch_sends_an_empty_hook_name(dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock) -> None:
+    parsed = parse_event(launch_successful(INSTANCE, "api-asg"))
+    assert isinstance(parsed, InstanceLaunch)
+
+    dispatcher.handle(parsed, deadline(clock))
+
+    assert github.dispatched[0]["lifecycle_hook_name"] == ""
+    assert github.dispatched[0]["asg_name"] == "api-asg"
+
+
+def test_duplicate_event_costs_one_ledger_call_and_no_github_call(
+    dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock, ledger_calls: Counter[str]
+) -> None:
+    first = dispatcher.handle(launch(), deadline(clock))
+    ledger_calls.clear()
+
+    again = dispatcher.handle(launch(), deadline(clock))
+
+    assert again.outcome is Outcome.DUPLICATE
+    assert again.dispatch_id == first.dispatch_id
+    assert ledger_calls == Counter({"UpdateItem": 1})
+    assert len(github.dispatched) == 1
+
+
+def test_live_lease_held_by_another_invocation_is_not_dispatched(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    ledger.claim(launch(), "dispatch-held", "other-invocation", lease_until=clock.now + 30)
+
+    with pytest.raises(ClaimContended):
+        dispatcher.handle(launch(), deadline(clock))
+
+    assert github.dispatched == []
+    assert entry(ledger).lease_owner == "other-invocation"
+
+
+def test_lease_ends_at_the_holders_deadline_plus_the_margin(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    github.answers = [OutcomeUnknown("connection reset")]
+    started = clock.now
+
+    with pytest.raises(OutcomeUnknown):
+        dispatcher.handle(launch(), deadline(clock, seconds=12))
+
+    held = entry(ledger)
+    assert held.status == Status.CLAIMED
+    assert held.lease_expires_at is not None
+    assert held.lease_expires_at <= started + 12 + MARGIN
+
+
+def test_takeover_after_a_crash_after_github_accepted_reconciles_instead_of_posting(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock, ledger_calls: Counter[str]
+) -> None:
+    # A first invocation claimed, GitHub accepted, then it was killed before recording anything.
+    ledger.claim(launch(), "dispatch-1", "killed-invocation", lease_until=clock.now + 35)
+    github.runs["dispatch-1"] = RunRef(run_id=4242, html_url="https://github.example/runs/4242")
+    clock.advance(60)  # Lambda's first retry
+    ledger_calls.clear()
+
+    result = dispatcher.handle(launch(), deadline(clock))
+
+    assert result.outcome is Outcome.RECONCILED
+    assert result.dispatch_id == "dispatch-1"
+    assert github.searched == ["dispatch-1"]
+    assert github.dispatched == []
+    assert ledger_calls == Counter({"UpdateItem": 3})  # lost claim, take-over, record
+    recorded = entry(ledger)
+    assert (recorded.status, recorded.run_id, recorded.attempts) == (Status.DISPATCHED, 4242, 2)
+
+
+def test_takeover_after_a_crash_before_the_post_dispatches_with_the_same_dispatch_id(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    ledger.claim(launch(), "dispatch-1", "killed-invocation", lease_until=clock.now + 35)
+    clock.advance(60)
+
+    result = dispatcher.handle(launch(), deadline(clock))
+
+    assert result.outcome is Outcome.DISPATCHED
+    assert result.reconciled_not_found
+    assert github.searched == ["dispatch-1"]
+    assert [sent["dispatch_id"] for sent in github.dispatched] == ["dispatch-1"]
+    assert entry(ledger).status == Status.DISPATCHED
+
+
+def test_unknown_outcome_is_reconciled_by_the_retry_and_never_posted_twice(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    github.answers = [OutcomeUnknown("HTTP 502")]  # GitHub made the run, then answered 502
+    with pytest.raises(OutcomeUnknown):
+        dispatcher.handle(launch(), deadline(clock))
+
+    with pytest.raises(ClaimContended):  # within the margin, nobody may take over yet
+        dispatcher.handle(launch(), deadline(clock))
+    clock.advance(60)
+    result = dispatcher.handle(launch(), deadline(clock))
+
+    assert result.outcome is Outcome.RECONCILED
+    assert len(github.dispatched) == 1
+    assert entry(ledger).last_error is None
+
+
+def test_rate_limited_attempt_releases_the_claim_and_the_retry_posts_without_listing_runs(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    github.answers = [RateLimited(120, "rate limited")]
+    with pytest.raises(RateLimited):
+        dispatcher.handle(launch(), deadline(clock))
+    released = entry(ledger)
+    assert released.status == Status.CLAIMED
+    assert not released.post_unconfirmed
+    assert "RateLimited" in (released.last_error or "")
+
+    result = dispatcher.handle(launch(), deadline(clock))  # no need to wait: GitHub proved it did not act
+
+    assert result.outcome is Outcome.DISPATCHED
+    assert github.searched == []
+    assert len({sent["dispatch_id"] for sent in github.dispatched}) == 1
+
+
+def test_connection_never_made_is_safe_to_retry_at_once(
+    dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock
+) -> None:
+    github.answers = [GitHubUnavailable("connection refused")]
+    with pytest.raises(GitHubUnavailable):
+        dispatcher.handle(launch(), deadline(clock))
+
+    assert dispatcher.handle(launch(), deadline(clock)).outcome is Outcome.DISPATCHED
+    assert github.searched == []
+
+
+def test_permanent_rejection_is_recorded_and_never_posted_again(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    github.answers = [DispatchRejected(422, "Unexpected inputs provided: [\"environment\"]")]
+    with pytest.raises(DispatchRejected):
+        dispatcher.handle(launch(), deadline(clock))
+
+    failed = entry(ledger)
+    assert failed.status == Status.FAILED
+    assert "Unexpected inputs provided" in (failed.last_error or "")
+    assert "Unexpected inputs provided" in item(ledger._client)["failure_reason"]["S"]
+    for _ in range(3):  # Lambda's retries and duplicate deliveries: each fails loudly, none posts
+        with pytest.raises(PreviouslyRejected, match="Unexpected inputs"):
+            dispatcher.handle(launch(), deadline(clock))
+    assert len(github.dispatched) == 1
+
+
+def test_warm_pool_instance_relaunching_with_a_new_token_is_a_new_deployment(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    first = dispatcher.handle(launch(token="token-1"), deadline(clock))
+    clock.advance(3600)
+
+    second = dispatcher.handle(launch(token="token-2"), deadline(clock))
+    again = dispatcher.handle(launch(token="token-2"), deadline(clock))
+
+    assert second.outcome is Outcome.DISPATCHED
+    assert second.dispatch_id != first.dispatch_id
+    assert again.outcome is Outcome.DUPLICATE
+    assert len(github.dispatched) == 2
+    history = [h["M"]["event"]["S"] for h in item(ledger._client)["history"]["L"]]
+    assert history == ["claimed", "dispatched", "claimed", "dispatched"]
+
+
+def test_new_launch_replaces_an_expired_claim_of_an_earlier_launch(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    ledger.claim(launch(token="token-1"), "dispatch-old", "killed-invocation", lease_until=clock.now + 35)
+    clock.advance(600)
+
+    result = dispatcher.handle(launch(token="token-2"), deadline(clock))
+
+    assert result.outcome is Outcome.DISPATCHED
+    assert result.dispatch_id != "dispatch-old"
+    assert github.searched == []  # the new dispatch ID was never sent: nothing to reconcile
+    assert entry(ledger).launch_key == "token-2"
+
+
+def test_two_takeovers_of_the_same_expired_claim_cannot_both_win(ledger: Ledger, clock: Clock) -> None:
+    ledger.claim(launch(), "dispatch-1", "killed-invocation", lease_until=clock.now + 35)
+    clock.advance(60)
+    stale = entry(ledger)
+
+    ledger.take_over(stale, "retry-a", clock.now + 35)
+    with pytest.raises(ClaimContended):
+        ledger.take_over(stale, "retry-b", clock.now + 35)
+
+    assert entry(ledger).lease_owner == "retry-a"
+
+
+def test_an_invocation_that_lost_its_claim_cannot_overwrite_the_ledger(ledger: Ledger, clock: Clock) -> None:
+    ledger.claim(launch(), "dispatch-1", "slow-invocation", lease_until=clock.now + 35)
+    clock.advance(60)
+    ledger.take_over(entry(ledger), "retry", clock.now + 35)
+
+    slow_view = LedgerEntry(**{**entry(ledger).__dict__, "lease_owner": "slow-invocation"})
+    assert not ledger.record_failed(slow_view, "slow-invocation", "too late")
+    assert entry(ledger).status == Status.CLAIMED
+
+
+def test_ledger_item_is_readable_by_an_operator(
+    dispatcher: Dispatcher, dynamodb: Any, clock: Clock
+) -> None:
+    result = dispatcher.handle(launch(), deadline(clock))
+
+    raw = item(dynamodb)
+    assert raw["status"] == {"S": "DISPATCHED"}
+    assert raw["dispatch_id"] == {"S": result.dispatch_id}
+    assert raw["asg_name"] == {"S": "web-asg"}
+    assert raw["lifecycle_hook_name"] == {"S": "deploy-trigger-launch"}
+    assert raw["lifecycle_action_token"] == {"S": "token-1"}
+    assert raw["run_id"] == {"N": "1"}
+    assert raw["run_url"] == {"S": "https://x/1"}
+    assert int(raw["expires_at"]["N"]) > clock.now + 30 * 24 * 3600
+    assert raw["dispatched_at"]["S"].endswith("Z")
+    assert {"event_id", "created_at", "updated_at", "attempts", "history"} <= raw.keys()
