@@ -1,0 +1,464 @@
+"""A GitHub REST API double on loopback: workflow dispatch, run listing, GitHub App installation tokens.
+
+It answers like github.com where the dispatcher's correctness depends on it (status codes, error bodies,
+``return_run_details`` per API version, ``created`` filtering, ``Link`` paging) and lets tests inject the faults
+that make "exactly one run per instance" hard: answers lost after the run was created, slow answers, rate limits.
+It serves hundreds of concurrent requests, so the scale-out drill can use it too.
+
+    with GitHubDouble(repository="acme/app", workflow="deploy.yml", tokens={"ghp_test"}) as github:
+        client = make_client(base_url=github.url, token="ghp_test")
+        github.inject(DropAfterAccept())
+        ...
+        assert len(github.runs) == 1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import secrets
+import string
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from http.client import responses
+from types import TracebackType
+
+from drill.github_app_auth import JwtRejected, verify_app_jwt
+from drill.github_dispatch_rules import (
+    CURRENT_API_VERSION,
+    LEGACY_API_VERSION,
+    dispatch_problem,
+    render_run_name,
+    short_ref,
+)
+from drill.github_faults import (
+    Delay,
+    DropAfterAccept,
+    ErrorAfterAccept,
+    Fault,
+    HangAfterAccept,
+    HangBeforeAccept,
+    RateLimited,
+    Reject,
+    Unauthorized,
+)
+from drill.github_http import IncomingRequest, Reply, serve
+from drill.github_listing import last_page, link_header, page_window, run_predicate
+from drill.github_model import GitHubApp, RecordedRequest, WorkflowRun, iso_z
+
+__all__ = [
+    "DEFAULT_DECLARED_INPUTS",
+    "DEFAULT_RUN_NAME",
+    "Delay",
+    "DropAfterAccept",
+    "ErrorAfterAccept",
+    "Fault",
+    "FaultPolicy",
+    "GitHubApp",
+    "GitHubDouble",
+    "HangAfterAccept",
+    "HangBeforeAccept",
+    "RateLimited",
+    "RecordedRequest",
+    "Reject",
+    "Unauthorized",
+    "WorkflowRun",
+]
+
+#: The inputs the dispatcher always sends; a test adds its extras: ``DEFAULT_DECLARED_INPUTS | {"color"}``.
+DEFAULT_DECLARED_INPUTS = frozenset({"instance_id", "dispatch_id", "asg_name", "lifecycle_hook_name", "aws_region"})
+#: The workflow's ``run-name``: it puts the dispatch id into ``display_title``, the only way to find a run again.
+DEFAULT_RUN_NAME = "Deploy ${{ inputs.instance_id }} (${{ inputs.dispatch_id }})"
+#: Consulted for each dispatch POST when no injected fault is queued, e.g. to fail a seeded share of them.
+FaultPolicy = Callable[[RecordedRequest], Fault | None]
+
+FIRST_RUN_ID = 9_000_001
+
+_DISPATCH_DOCS = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
+_RUNS_DOCS = "https://docs.github.com/rest/actions/workflow-runs"
+_APP_DOCS = "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app"
+_TOKEN_ALPHABET = string.ascii_letters + string.digits
+
+Params = dict[str, str]
+Route = tuple[str, re.Pattern[str], Callable[[IncomingRequest, RecordedRequest, Params], Reply]]
+
+
+def _error(status: int, message: str, docs: str, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, {"message": message, "documentation_url": docs}, headers or {})
+
+
+@dataclass
+class _State:
+    """Everything the request threads share; only touched while holding ``GitHubDouble._lock``."""
+
+    runs: dict[int, WorkflowRun] = field(default_factory=dict)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    faults: deque[Fault] = field(default_factory=deque)
+    apps: dict[str, GitHubApp] = field(default_factory=dict)
+    installation_tokens: dict[str, int] = field(default_factory=dict)
+    tokens_minted: int = 0
+    next_run_id: int = FIRST_RUN_ID
+
+
+class GitHubDouble:
+    """The GitHub API for one repository with one workflow. Use it as a context manager; see the module doc."""
+
+    def __init__(
+        self,
+        *,
+        repository: str = "acme/app",
+        workflow: str = "deploy.yml",
+        workflow_id: int = 161_335_001,
+        workflow_name: str = "Deploy",
+        tokens: Iterable[str] = (),
+        refs: Iterable[str] = ("main",),
+        declared_inputs: Iterable[str] = DEFAULT_DECLARED_INPUTS,
+        run_name: str | None = DEFAULT_RUN_NAME,
+        legacy_ghes: bool = False,
+        api_prefix: str = "",
+        installation_token_ttl: float = 3600.0,
+        fault_policy: FaultPolicy | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """Describe the repository the double serves.
+
+        ``run_name`` is the workflow's ``run-name`` template (``${{ inputs.X }}`` is substituted; None means no
+        ``run-name``, so ``display_title`` is just the workflow name). ``legacy_ghes`` models GitHub Enterprise
+        Server before 3.21: only API version 2022-11-28 and no ``return_run_details``. ``api_prefix`` is
+        ``"/api/v3"`` to mimic a GHES base URL. ``clock`` stamps the runs (tokens and JWTs use the real time,
+        since clients sign with it).
+        """
+        self.repository = repository
+        self.workflow = workflow
+        self.workflow_id = workflow_id
+        self.workflow_name = workflow_name
+        self.declared_inputs = frozenset(declared_inputs)
+        self.run_name = run_name
+        self.legacy_ghes = legacy_ghes
+        self.api_prefix = api_prefix.rstrip("/")
+        self.installation_token_ttl = installation_token_ttl
+        self._pats = frozenset(tokens)
+        self._refs = frozenset(short_ref(ref) for ref in refs)
+        self._fault_policy = fault_policy
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        self._state = _State()
+        self._stopping = threading.Event()
+        self._stop_server: Callable[[], None] | None = None
+        self._origin: str | None = None
+        repo = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/actions"
+        self._routes: list[Route] = [
+            ("POST", re.compile(rf"^{repo}/workflows/(?P<workflow>[^/]+)/dispatches$"), self._dispatch),
+            ("GET", re.compile(rf"^{repo}/workflows/(?P<workflow>[^/]+)/runs$"), self._list_runs),
+            ("GET", re.compile(rf"^{repo}/runs/(?P<run_id>[^/]+)$"), self._get_run),
+            ("POST", re.compile(r"^/app/installations/(?P<installation_id>[^/]+)/access_tokens$"), self._mint_token),
+        ]
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> GitHubDouble:
+        self._stopping.clear()
+        self._origin, self._stop_server = serve(self._handle)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        # Wake requests sleeping in a Delay/Hang fault first, so shutdown does not wait for them.
+        self._stopping.set()
+        if self._stop_server is not None:
+            self._stop_server()
+            self._stop_server = None
+
+    # -- what tests read and control ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The API base URL to configure the client with, e.g. ``http://127.0.0.1:PORT``."""
+        return self._require_origin() + self.api_prefix
+
+    @property
+    def runs(self) -> list[WorkflowRun]:
+        """Every run created so far, in creation order."""
+        with self._lock:
+            return list(self._state.runs.values())
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order (credentials redacted)."""
+        with self._lock:
+            return list(self._state.requests)
+
+    @property
+    def tokens_minted(self) -> int:
+        """How many installation tokens were issued: a client should reuse one until shortly before it expires."""
+        with self._lock:
+            return self._state.tokens_minted
+
+    def count(self, method: str, path_suffix: str) -> int:
+        """How many recorded requests used ``method`` on a path ending with ``path_suffix``."""
+        return sum(1 for r in self.requests if r.method == method and r.path.endswith(path_suffix))
+
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        """Apply ``fault`` to each of the next ``times`` dispatch POSTs (after faults injected earlier).
+
+        A dispatch POST takes its fault before any check, so a queued fault is used up even by an invalid request;
+        "after accept" faults then only act if the dispatch was valid and a run was created.
+        """
+        with self._lock:
+            self._state.faults.extend([fault] * times)
+
+    def set_run_status(self, run_id: int, status: str = "completed", conclusion: str | None = "success") -> None:
+        """Move a run along, as the Actions runner would; ``KeyError`` for an unknown run."""
+        with self._lock:
+            run = self._state.runs[run_id]
+            self._state.runs[run_id] = replace(run, status=status, conclusion=conclusion, updated_at=self._now())
+
+    def add_app(self, app_id: str, installation_id: str, public_key_pem: bytes, client_id: str | None = None) -> None:
+        """Register a GitHub App installation whose JWTs may be exchanged for installation tokens."""
+        with self._lock:
+            self._state.apps[installation_id] = GitHubApp(app_id, installation_id, public_key_pem, client_id)
+
+    def revoke_installation_tokens(self) -> None:
+        """Invalidate every installation token issued so far: the next call using one gets 401."""
+        with self._lock:
+            self._state.installation_tokens.clear()
+
+    # -- request handling -----------------------------------------------------------------------------------
+
+    def _handle(self, incoming: IncomingRequest) -> Reply:
+        record = incoming.record()
+        with self._lock:
+            index = len(self._state.requests)
+            self._state.requests.append(record)
+        reply = self._route(incoming, record)
+        with self._lock:
+            status = None if reply.drop_connection else reply.status
+            self._state.requests[index] = replace(record, status=status)
+        return reply
+
+    def _route(self, incoming: IncomingRequest, record: RecordedRequest) -> Reply:
+        path = incoming.path
+        if self.api_prefix:
+            if not path.startswith(self.api_prefix + "/"):
+                return _error(404, "Not Found", "https://docs.github.com/rest")
+            path = path[len(self.api_prefix) :]
+        for method, pattern, handler in self._routes:
+            match = pattern.match(path)
+            if match and method == incoming.method:
+                return handler(incoming, record, match.groupdict())
+        return _error(404, "Not Found", "https://docs.github.com/rest")
+
+    def _check_repository_request(self, incoming: IncomingRequest, params: Params, docs: str) -> Reply | None:
+        """Auth, then User-Agent and API version, then the repository and workflow: GitHub's order."""
+        return (
+            self._check_token(incoming, docs)
+            or self._check_client(incoming, docs)
+            or self._check_repository(params, docs)
+        )
+
+    def _check_token(self, incoming: IncomingRequest, docs: str) -> Reply | None:
+        header = incoming.headers.get("authorization")
+        if header is None:
+            return _error(401, "Requires authentication", docs)
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() in ("bearer", "token"):
+            with self._lock:
+                known = credential in self._pats
+                expires_at = self._state.installation_tokens.get(credential)
+            if known or (expires_at is not None and expires_at > time.time()):
+                return None
+        return _error(401, "Bad credentials", docs)
+
+    def _check_client(self, incoming: IncomingRequest, docs: str) -> Reply | None:
+        if not incoming.headers.get("user-agent"):
+            return _error(
+                403,
+                "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+                "https://docs.github.com/rest/overview/resources-in-the-rest-api#user-agent-required",
+            )
+        version = self._api_version(incoming)
+        supported = {LEGACY_API_VERSION} if self.legacy_ghes else {LEGACY_API_VERSION, CURRENT_API_VERSION}
+        if version not in supported:
+            return _error(400, f"API version {version!r} is not supported.", docs)
+        return None
+
+    def _check_repository(self, params: Params, docs: str) -> Reply | None:
+        repository_matches = f"{params['owner']}/{params['repo']}".casefold() == self.repository.casefold()
+        workflow = params.get("workflow")
+        workflow_matches = workflow is None or workflow in (self.workflow, str(self.workflow_id))
+        return None if repository_matches and workflow_matches else _error(404, "Not Found", docs)
+
+    @staticmethod
+    def _api_version(incoming: IncomingRequest) -> str:
+        return incoming.headers.get("x-github-api-version", LEGACY_API_VERSION)
+
+    # -- workflow dispatch ----------------------------------------------------------------------------------
+
+    def _dispatch(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        fault = self._next_fault(record)
+        if isinstance(fault, Delay | HangBeforeAccept):
+            self._pause(fault.seconds)
+        refusal = self._refuse_before_accept(fault)
+        if refusal is not None:
+            return refusal
+        reply, accepted = self._accept_dispatch(incoming, params)
+        if not accepted:
+            return reply
+        match fault:
+            case ErrorAfterAccept(status=status):
+                return _error(status, responses.get(status, "Server Error"), _DISPATCH_DOCS)
+            case DropAfterAccept():
+                return Reply(0, drop_connection=True)
+            case HangAfterAccept(seconds=seconds):
+                self._pause(seconds)
+        return reply
+
+    def _next_fault(self, record: RecordedRequest) -> Fault | None:
+        with self._lock:
+            if self._state.faults:
+                return self._state.faults.popleft()
+        return self._fault_policy(record) if self._fault_policy else None
+
+    def _pause(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+    @staticmethod
+    def _refuse_before_accept(fault: Fault | None) -> Reply | None:
+        match fault:
+            case HangBeforeAccept():
+                return _error(502, "Server Error", _DISPATCH_DOCS)
+            case RateLimited(primary=True, retry_after=retry_after):
+                reset = int(time.time()) + (60 if retry_after is None else retry_after)
+                headers = {
+                    "x-ratelimit-limit": "5000",
+                    "x-ratelimit-remaining": "0",
+                    "x-ratelimit-used": "5000",
+                    "x-ratelimit-reset": str(reset),
+                    "x-ratelimit-resource": "core",
+                }
+                return _error(403, "API rate limit exceeded for installation.", _DISPATCH_DOCS, headers)
+            case RateLimited(status=status, retry_after=retry_after):
+                headers = {} if retry_after is None else {"retry-after": str(retry_after)}
+                message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+                return _error(status, message, _DISPATCH_DOCS, headers)
+            case Reject(status=status, message=message):
+                return _error(status, message, _DISPATCH_DOCS)
+            case Unauthorized():
+                return _error(401, "Bad credentials", _DISPATCH_DOCS)
+        return None
+
+    def _accept_dispatch(self, incoming: IncomingRequest, params: Params) -> tuple[Reply, bool]:
+        """Validate and create the run; ``(reply, True)`` only when a run was created."""
+        refusal = self._check_repository_request(incoming, params, _DISPATCH_DOCS)
+        if refusal is not None:
+            return refusal, False
+        body = incoming.json_object()
+        if body is None:
+            return _error(400, "Problems parsing JSON", _DISPATCH_DOCS), False
+        version = self._api_version(incoming)
+        problem = dispatch_problem(
+            body, version, legacy_ghes=self.legacy_ghes, refs=self._refs, declared_inputs=self.declared_inputs
+        )
+        if problem is not None:
+            return _error(422, problem, _DISPATCH_DOCS), False
+        run = self._create_run(short_ref(body["ref"]), body.get("inputs") or {})
+        details = {"workflow_run_id": run.id, "run_url": run.url, "html_url": run.html_url}
+        if version == CURRENT_API_VERSION or body.get("return_run_details") is True:
+            return Reply(200, details), True
+        return Reply(204), True
+
+    def _create_run(self, ref: str, inputs: dict[str, str]) -> WorkflowRun:
+        title = self.workflow_name
+        if self.run_name is not None:
+            title = render_run_name(self.run_name, inputs)
+        with self._lock:
+            run_id = self._state.next_run_id
+            self._state.next_run_id += 1
+            now = self._now()
+            run = WorkflowRun(
+                id=run_id,
+                run_number=run_id - FIRST_RUN_ID + 1,
+                workflow_id=self.workflow_id,
+                name=self.workflow_name,
+                display_title=title,
+                event="workflow_dispatch",
+                status="queued",
+                conclusion=None,
+                created_at=now,
+                updated_at=now,
+                head_branch=ref,
+                head_sha=hashlib.sha256(ref.encode()).hexdigest()[:40],
+                path=f".github/workflows/{self.workflow}",
+                html_url=f"{self._require_origin()}/{self.repository}/actions/runs/{run_id}",
+                url=f"{self.url}/repos/{self.repository}/actions/runs/{run_id}",
+                inputs=dict(inputs),
+            )
+            self._state.runs[run_id] = run
+        return run
+
+    def _now(self) -> datetime:
+        return self._clock().astimezone(UTC).replace(microsecond=0)
+
+    # -- runs -----------------------------------------------------------------------------------------------
+
+    def _list_runs(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        refusal = self._check_repository_request(incoming, params, _RUNS_DOCS)
+        if refusal is not None:
+            return refusal
+        try:
+            matches = run_predicate(incoming.query)
+        except ValueError as error:
+            return _error(422, str(error), _RUNS_DOCS)
+        runs = [run for run in self.runs if matches(run)]
+        runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
+        page, per_page = page_window(incoming.query)
+        shown = runs[(page - 1) * per_page : page * per_page]
+        link = link_header(self._require_origin() + incoming.path, incoming.query, page, last_page(len(runs), per_page))
+        body = {"total_count": len(runs), "workflow_runs": [run.to_api() for run in shown]}
+        return Reply(200, body, {"Link": link} if link else {})
+
+    def _get_run(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        refusal = self._check_repository_request(incoming, params, _RUNS_DOCS)
+        if refusal is not None:
+            return refusal
+        run_id = params["run_id"]
+        with self._lock:
+            run = self._state.runs.get(int(run_id)) if run_id.isdigit() else None
+        return Reply(200, run.to_api()) if run else _error(404, "Not Found", _RUNS_DOCS)
+
+    # -- GitHub App installation tokens ---------------------------------------------------------------------
+
+    def _mint_token(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        with self._lock:
+            app = self._state.apps.get(params["installation_id"])
+        if app is None:
+            return _error(404, "Not Found", _APP_DOCS)
+        scheme, _, token = incoming.headers.get("authorization", "").partition(" ")
+        try:
+            if scheme.lower() != "bearer":
+                raise JwtRejected("A JSON web token could not be decoded")
+            verify_app_jwt(token, app, now=time.time())
+        except JwtRejected as rejection:
+            return _error(401, str(rejection), _APP_DOCS)
+        refusal = self._check_client(incoming, _APP_DOCS)
+        if refusal is not None:
+            return refusal
+        token = "ghs_" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(36))
+        # Whole seconds, so the token really dies at the ``expires_at`` the client is told.
+        expires_at = math.ceil(time.time() + self.installation_token_ttl)
+        with self._lock:
+            self._state.installation_tokens[token] = expires_at
+            self._state.tokens_minted += 1
+        expiry = iso_z(datetime.fromtimestamp(expires_at, UTC))
+        return Reply(201, {"token": token, "expires_at": expiry, "permissions": {"actions": "write"}})
+
+    def _require_origin(self) -> str:
+        if self._origin is None:
+            raise RuntimeError("GitHubDouble is not running: use it as a context manager")
+        return self._origin

@@ -1,0 +1,97 @@
+"""Snapshots the GitHub double hands to tests: workflow runs and the requests it received.
+
+Both are frozen: the double replaces an entry when it changes, so a list a test took earlier never moves
+under its feet while the server keeps answering other threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def iso_z(moment: datetime) -> str:
+    """GitHub's timestamp format: UTC, second precision, trailing ``Z``."""
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the double received it.
+
+    Header names are lower-cased. The Authorization value keeps only its scheme (``"Bearer <redacted>"``),
+    so test output and drill reports never contain a credential. ``body`` is the JSON object sent, or None.
+    ``status`` is None while the request is in flight and when the double dropped the connection.
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    received_at: float
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """A workflow run the double created.
+
+    ``inputs`` is what the dispatch sent. It exists for test assertions only: the API never returns it, because
+    real runs carry no inputs and a client must reconcile through ``display_title``.
+    """
+
+    id: int
+    run_number: int
+    workflow_id: int
+    name: str
+    display_title: str
+    event: str
+    status: str
+    conclusion: str | None
+    created_at: datetime
+    updated_at: datetime
+    head_branch: str
+    head_sha: str
+    path: str
+    html_url: str
+    url: str
+    run_attempt: int = 1
+    inputs: dict[str, str] = field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        """The run as GitHub's REST API shows it (a subset of its fields; never the inputs)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "display_title": self.display_title,
+            "run_number": self.run_number,
+            "run_attempt": self.run_attempt,
+            "event": self.event,
+            "status": self.status,
+            "conclusion": self.conclusion,
+            "workflow_id": self.workflow_id,
+            "head_branch": self.head_branch,
+            "head_sha": self.head_sha,
+            "path": self.path,
+            "url": self.url,
+            "html_url": self.html_url,
+            "created_at": iso_z(self.created_at),
+            "updated_at": iso_z(self.updated_at),
+            "run_started_at": iso_z(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class GitHubApp:
+    """A GitHub App installation the double can mint installation tokens for.
+
+    A JWT is accepted when it is signed (RS256) with the key matching ``public_key_pem`` and its ``iss`` is
+    ``app_id`` or, when given, ``client_id`` (GitHub accepts either).
+    """
+
+    app_id: str
+    installation_id: str
+    public_key_pem: bytes
+    client_id: str | None = None

@@ -1,0 +1,592 @@
+"""The GitHub double behaves like the GitHub REST API where the dispatcher's correctness depends on it."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from urllib3.util import SKIP_HEADER
+
+from drill.github_double import (
+    DEFAULT_DECLARED_INPUTS,
+    Delay,
+    DropAfterAccept,
+    ErrorAfterAccept,
+    GitHubDouble,
+    HangAfterAccept,
+    HangBeforeAccept,
+    RateLimited,
+    RecordedRequest,
+    Reject,
+    Unauthorized,
+)
+
+PAT = "ghp_test"
+CURRENT = "2026-03-10"
+LEGACY = "2022-11-28"
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+class ManualClock:
+    """Run timestamps the test sets, so ``created`` filters can be checked without sleeping."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubDouble]:
+    with GitHubDouble(repository="acme/app", workflow="deploy.yml", tokens={PAT}) as double:
+        yield double
+
+
+def api_headers(version: str | None = CURRENT, token: str | None = PAT) -> dict[str, str]:
+    headers = {"Accept": "application/vnd.github+json"}
+    if version is not None:
+        headers["X-GitHub-Api-Version"] = version
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def deploy_inputs(instance_id: str = "i-0abc", dispatch_id: str = "d-1", **extra: str) -> dict[str, str]:
+    return {
+        "instance_id": instance_id,
+        "dispatch_id": dispatch_id,
+        "asg_name": "web",
+        "lifecycle_hook_name": "deploy",
+        "aws_region": "eu-west-1",
+        **extra,
+    }
+
+
+def dispatch(
+    github: GitHubDouble,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+    timeout: float = 10,
+) -> requests.Response:
+    return requests.post(
+        f"{github.url}/repos/acme/app/actions/workflows/deploy.yml/dispatches",
+        json={"ref": "main", "inputs": deploy_inputs()} if body is None else body,
+        headers=api_headers() if headers is None else headers,
+        timeout=timeout,
+    )
+
+
+def list_runs(github: GitHubDouble, **params: str | int) -> requests.Response:
+    return requests.get(
+        f"{github.url}/repos/acme/app/actions/workflows/deploy.yml/runs",
+        params=params,
+        headers=api_headers(),
+        timeout=10,
+    )
+
+
+# -- dispatch -----------------------------------------------------------------------------------------------
+
+
+def test_dispatch_creates_one_queued_run_titled_by_run_name(github: GitHubDouble) -> None:
+    response = dispatch(github)
+
+    assert response.status_code == 200
+    [run] = github.runs
+    assert run.display_title == "Deploy i-0abc (d-1)"
+    assert (run.event, run.status, run.conclusion, run.head_branch) == ("workflow_dispatch", "queued", None, "main")
+    assert run.path == ".github/workflows/deploy.yml"
+    assert run.inputs == deploy_inputs()
+    assert response.json() == {
+        "workflow_run_id": run.id,
+        "run_url": f"{github.url}/repos/acme/app/actions/runs/{run.id}",
+        "html_url": f"{github.url}/acme/app/actions/runs/{run.id}",
+    }
+
+
+def test_fetched_run_has_github_timestamps_and_no_inputs(github: GitHubDouble) -> None:
+    run_id = dispatch(github).json()["workflow_run_id"]
+
+    shown = requests.get(f"{github.url}/repos/acme/app/actions/runs/{run_id}", headers=api_headers(), timeout=10)
+
+    assert shown.status_code == 200
+    assert shown.json()["display_title"] == "Deploy i-0abc (d-1)"
+    assert ISO_Z.match(shown.json()["created_at"])
+    assert "inputs" not in shown.json()
+    missing = requests.get(f"{github.url}/repos/acme/app/actions/runs/1", headers=api_headers(), timeout=10)
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("legacy_ghes", "version", "return_run_details", "expected_status"),
+    [
+        (False, CURRENT, None, 200),
+        (False, CURRENT, True, 422),
+        (False, CURRENT, False, 422),
+        (False, LEGACY, True, 200),
+        (False, LEGACY, False, 204),
+        (False, LEGACY, None, 204),
+        (False, None, True, 200),
+        (False, None, None, 204),
+        (False, "2099-01-01", None, 400),
+        (True, LEGACY, True, 422),
+        (True, LEGACY, None, 204),
+        (True, CURRENT, None, 400),
+    ],
+)
+def test_api_version_decides_how_the_dispatch_answers(
+    legacy_ghes: bool, version: str | None, return_run_details: bool | None, expected_status: int
+) -> None:
+    body: dict[str, Any] = {"ref": "main", "inputs": deploy_inputs()}
+    if return_run_details is not None:
+        body["return_run_details"] = return_run_details
+
+    with GitHubDouble(tokens={PAT}, legacy_ghes=legacy_ghes) as github:
+        response = dispatch(github, body, api_headers(version))
+
+        assert response.status_code == expected_status
+        assert len(github.runs) == (1 if expected_status in (200, 204) else 0)
+        if expected_status == 200:
+            assert response.json()["workflow_run_id"] == github.runs[0].id
+        if expected_status == 204:
+            assert response.content == b""
+        if expected_status == 422:
+            assert "return_run_details" in response.json()["message"]
+
+
+def test_undeclared_input_is_rejected_and_declared_extra_accepted() -> None:
+    body = {"ref": "main", "inputs": deploy_inputs(color="blue")}
+    with GitHubDouble(tokens={PAT}) as github:
+        rejected = dispatch(github, body)
+        assert rejected.status_code == 422
+        assert rejected.json()["message"] == 'Unexpected inputs provided: ["color"]'
+        assert github.runs == []
+    with GitHubDouble(tokens={PAT}, declared_inputs=DEFAULT_DECLARED_INPUTS | {"color"}) as github:
+        assert dispatch(github, body).status_code == 200
+        assert github.runs[0].inputs["color"] == "blue"
+
+
+@pytest.mark.parametrize("ref", ["release", "refs/heads/release"])
+def test_unknown_ref_is_rejected(github: GitHubDouble, ref: str) -> None:
+    response = dispatch(github, {"ref": ref, "inputs": deploy_inputs()})
+
+    assert response.status_code == 422
+    assert response.json()["message"] == f"No ref found for: {ref}"
+    assert github.runs == []
+
+
+def test_full_ref_name_is_accepted(github: GitHubDouble) -> None:
+    assert dispatch(github, {"ref": "refs/heads/main", "inputs": deploy_inputs()}).status_code == 200
+    assert github.runs[0].head_branch == "main"
+
+
+def test_non_string_input_and_more_than_25_inputs_are_rejected() -> None:
+    names = {f"extra_{n}" for n in range(21)}
+    with GitHubDouble(tokens={PAT}, declared_inputs=DEFAULT_DECLARED_INPUTS | names) as github:
+        numeric = dispatch(github, {"ref": "main", "inputs": {**deploy_inputs(), "asg_name": 3}})
+        too_many = dispatch(github, {"ref": "main", "inputs": deploy_inputs(**dict.fromkeys(names, "x"))})
+
+        assert (numeric.status_code, too_many.status_code) == (422, 422)
+        assert "25" in too_many.json()["message"]
+        assert github.runs == []
+
+
+@pytest.mark.parametrize(
+    ("authorization", "message"),
+    [
+        (None, "Requires authentication"),
+        ("Bearer ghp_wrong", "Bad credentials"),
+        ("Basic Z2hwX3Rlc3Q=", "Bad credentials"),
+    ],
+)
+def test_dispatch_without_valid_credentials_is_401(
+    github: GitHubDouble, authorization: str | None, message: str
+) -> None:
+    headers = api_headers(token=None)
+    if authorization is not None:
+        headers["Authorization"] = authorization
+
+    response = dispatch(github, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json()["message"] == message
+    assert github.runs == []
+
+
+def test_token_scheme_is_accepted_like_bearer(github: GitHubDouble) -> None:
+    headers = {**api_headers(token=None), "Authorization": f"token {PAT}"}
+    assert dispatch(github, headers=headers).status_code == 200
+
+
+def test_request_without_user_agent_is_403(github: GitHubDouble) -> None:
+    # urllib3 adds its own User-Agent to a request without one unless told to skip the header.
+    response = dispatch(github, headers={**api_headers(), "User-Agent": SKIP_HEADER})
+
+    assert response.status_code == 403
+    assert "User-Agent" in response.json()["message"]
+    assert github.runs == []
+
+
+def test_unknown_repository_workflow_or_path_is_404_and_numeric_workflow_id_works(github: GitHubDouble) -> None:
+    body = {"ref": "main", "inputs": deploy_inputs()}
+
+    def post(path: str) -> int:
+        return requests.post(f"{github.url}{path}", json=body, headers=api_headers(), timeout=10).status_code
+
+    assert post("/repos/acme/other/actions/workflows/deploy.yml/dispatches") == 404
+    assert post("/repos/acme/app/actions/workflows/other.yml/dispatches") == 404
+    assert post("/repos/acme/app/dispatches") == 404
+    assert post(f"/repos/acme/app/actions/workflows/{github.workflow_id}/dispatches") == 200
+    assert len(github.runs) == 1
+
+
+def test_run_name_without_dispatch_id_or_without_run_name() -> None:
+    with GitHubDouble(tokens={PAT}, run_name="Deploy ${{ inputs.instance_id }}") as github:
+        dispatch(github)
+        assert github.runs[0].display_title == "Deploy i-0abc"
+    with GitHubDouble(tokens={PAT}, run_name=None, workflow_name="Deploy app") as github:
+        dispatch(github)
+        assert github.runs[0].display_title == "Deploy app"
+
+
+def test_requests_are_recorded_with_the_credential_redacted(github: GitHubDouble) -> None:
+    dispatch(github)
+    list_runs(github)
+
+    assert github.count("POST", "/dispatches") == 1
+    assert github.count("GET", "/runs") == 1
+    first = github.requests[0]
+    assert first.headers["authorization"] == "Bearer <redacted>"
+    assert first.body is not None
+    assert first.body["inputs"]["dispatch_id"] == "d-1"
+    assert first.status == 200
+    assert PAT not in repr(github.requests)
+
+
+def test_ghes_api_prefix_is_part_of_the_base_url() -> None:
+    with GitHubDouble(tokens={PAT}, api_prefix="/api/v3") as github:
+        assert github.url.endswith("/api/v3")
+        assert dispatch(github).status_code == 200
+        without_prefix = github.url.removesuffix("/api/v3") + "/repos/acme/app/actions/workflows/deploy.yml/runs"
+        assert requests.get(without_prefix, headers=api_headers(), timeout=10).status_code == 404
+
+
+# -- listing runs -------------------------------------------------------------------------------------------
+
+
+def test_created_filter_selects_runs_by_second() -> None:
+    clock = ManualClock(datetime(2026, 11, 20, 10, 0, 0, 400_000, tzinfo=UTC))
+    with GitHubDouble(tokens={PAT}, clock=clock) as github:
+        for dispatch_id in ("d-1", "d-2", "d-3"):
+            dispatch(github, {"ref": "main", "inputs": deploy_inputs(dispatch_id=dispatch_id)})
+            clock.advance(1)
+
+        def titles(created: str) -> list[str]:
+            response = list_runs(github, event="workflow_dispatch", created=created)
+            assert response.status_code == 200
+            return [run["display_title"][-4:-1] for run in response.json()["workflow_runs"]]
+
+        assert titles(">=2026-11-20T10:00:01Z") == ["d-3", "d-2"]
+        assert titles(">=2026-11-20T10:00:01+00:00") == ["d-3", "d-2"]
+        assert titles(">=2026-11-20T11:00:01+01:00") == ["d-3", "d-2"]
+        assert titles(">2026-11-20T10:00:01Z") == ["d-3"]
+        assert titles("2026-11-20T10:00:00Z..2026-11-20T10:00:01Z") == ["d-2", "d-1"]
+        assert titles("2026-11-20") == ["d-3", "d-2", "d-1"]
+        assert titles(">=2026-11-21") == []
+        assert list_runs(github, created=">=yesterday").status_code == 422
+
+
+def test_status_and_event_filters(github: GitHubDouble) -> None:
+    first = dispatch(github).json()["workflow_run_id"]
+    dispatch(github)
+    github.set_run_status(first, status="completed", conclusion="success")
+
+    completed = list_runs(github, status="completed").json()
+    assert [run["id"] for run in completed["workflow_runs"]] == [first]
+    assert completed["workflow_runs"][0]["conclusion"] == "success"
+    assert list_runs(github, status="queued").json()["total_count"] == 1
+    assert list_runs(github, event="push").json()["total_count"] == 0
+
+
+def test_paging_with_link_header_returns_every_run_once_newest_first(github: GitHubDouble) -> None:
+    created = [dispatch(github).json()["workflow_run_id"] for _ in range(7)]
+
+    seen: list[int] = []
+    pages = 0
+    next_url: str | None = (
+        f"{github.url}/repos/acme/app/actions/workflows/deploy.yml/runs?per_page=3&event=workflow_dispatch"
+    )
+    while next_url:
+        response = requests.get(next_url, headers=api_headers(), timeout=10)
+        assert response.status_code == 200
+        assert response.json()["total_count"] == 7
+        seen += [run["id"] for run in response.json()["workflow_runs"]]
+        pages += 1
+        next_url = response.links.get("next", {}).get("url")
+        if next_url:
+            assert next_url.startswith(github.url)
+            assert response.links["last"]["url"].endswith("page=3")
+
+    assert pages == 3
+    assert seen == sorted(created, reverse=True)
+
+
+def test_per_page_defaults_to_30_and_is_capped_at_100(github: GitHubDouble) -> None:
+    for _ in range(101):
+        dispatch(github)
+
+    assert len(list_runs(github).json()["workflow_runs"]) == 30
+    assert len(list_runs(github, per_page=500).json()["workflow_runs"]) == 100
+    assert list_runs(github, per_page=100, page=2).json()["workflow_runs"][0]["id"] == github.runs[0].id
+
+
+# -- faults -------------------------------------------------------------------------------------------------
+
+
+def test_delay_answers_late_and_then_creates_the_run(github: GitHubDouble) -> None:
+    github.inject(Delay(0.3))
+
+    started = time.monotonic()
+    response = dispatch(github)
+
+    assert time.monotonic() - started >= 0.3
+    assert response.status_code == 200
+    assert len(github.runs) == 1
+
+
+def test_error_after_accept_answers_502_but_the_run_exists(github: GitHubDouble) -> None:
+    github.inject(ErrorAfterAccept())
+
+    assert dispatch(github).status_code == 502
+    assert len(github.runs) == 1
+
+
+def test_drop_after_accept_is_a_connection_error_but_the_run_exists(github: GitHubDouble) -> None:
+    github.inject(DropAfterAccept())
+
+    with pytest.raises(requests.ConnectionError):
+        dispatch(github)
+
+    assert len(github.runs) == 1
+    assert github.requests[-1].status is None
+
+
+def test_hang_after_accept_creates_the_run_before_the_client_gives_up(github: GitHubDouble) -> None:
+    github.inject(HangAfterAccept(2))
+
+    with pytest.raises(requests.ReadTimeout):
+        dispatch(github, timeout=0.3)
+
+    assert len(github.runs) == 1
+
+
+def test_hang_before_accept_answers_502_without_a_run(github: GitHubDouble) -> None:
+    github.inject(HangBeforeAccept(0.2))
+
+    started = time.monotonic()
+    response = dispatch(github)
+
+    assert time.monotonic() - started >= 0.2
+    assert response.status_code == 502
+    assert github.runs == []
+
+
+def test_secondary_rate_limits_carry_retry_after_when_given(github: GitHubDouble) -> None:
+    github.inject(RateLimited())
+    github.inject(RateLimited(retry_after=None, status=403))
+
+    throttled = dispatch(github)
+    forbidden = dispatch(github)
+
+    assert throttled.status_code == 429
+    assert throttled.headers["retry-after"] == "1"
+    assert forbidden.status_code == 403
+    assert "retry-after" not in forbidden.headers
+    assert "secondary rate limit" in forbidden.json()["message"]
+    assert github.runs == []
+
+
+def test_primary_rate_limit_says_when_the_quota_resets(github: GitHubDouble) -> None:
+    github.inject(RateLimited(retry_after=30, primary=True))
+
+    response = dispatch(github)
+
+    assert response.status_code == 403
+    assert response.headers["x-ratelimit-remaining"] == "0"
+    assert abs(int(response.headers["x-ratelimit-reset"]) - (time.time() + 30)) <= 2
+    assert "retry-after" not in response.headers
+    assert github.runs == []
+
+
+def test_reject_and_unauthorized_create_no_run(github: GitHubDouble) -> None:
+    github.inject(Reject(status=422, message="Workflow does not have 'workflow_dispatch' trigger"))
+    github.inject(Unauthorized())
+
+    rejected = dispatch(github)
+    unauthorized = dispatch(github)
+
+    assert (rejected.status_code, rejected.json()["message"]) == (
+        422,
+        "Workflow does not have 'workflow_dispatch' trigger",
+    )
+    assert (unauthorized.status_code, unauthorized.json()["message"]) == (401, "Bad credentials")
+    assert github.runs == []
+
+
+def test_injected_faults_apply_in_order_to_the_next_dispatches_only(github: GitHubDouble) -> None:
+    github.inject(ErrorAfterAccept(status=500), times=2)
+    github.inject(Reject())
+
+    statuses = [dispatch(github).status_code for _ in range(4)]
+
+    assert statuses == [500, 500, 422, 200]
+    assert list_runs(github).status_code == 200
+    assert len(github.runs) == 3
+
+
+def test_fault_policy_is_consulted_when_no_fault_is_queued() -> None:
+    def reject_bad_instances(request: RecordedRequest) -> Reject | None:
+        body = request.body or {}
+        return Reject(message="policy") if body.get("inputs", {}).get("instance_id") == "i-bad" else None
+
+    with GitHubDouble(tokens={PAT}, fault_policy=reject_bad_instances) as github:
+        github.inject(ErrorAfterAccept())
+        bad = {"ref": "main", "inputs": deploy_inputs(instance_id="i-bad")}
+
+        assert dispatch(github, bad).status_code == 502
+        assert dispatch(github, bad).json()["message"] == "policy"
+        assert dispatch(github).status_code == 200
+        assert [run.inputs["instance_id"] for run in github.runs] == ["i-bad", "i-0abc"]
+
+
+# -- GitHub App installation tokens -------------------------------------------------------------------------
+
+
+def _rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _public_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _app_jwt(key: rsa.RSAPrivateKey, issuer: str | int = "123", lifetime: int = 540) -> str:
+    now = int(time.time())
+    claims = {"iat": now - 60, "exp": now + lifetime, "iss": issuer}
+    # PyJWT's jwt.encode refuses a numeric iss, which GitHub accepts; sign the claims as raw JWS instead.
+    return jwt.api_jws.encode(json.dumps(claims).encode(), key, algorithm="RS256")
+
+
+def _mint(github: GitHubDouble, token: str, installation_id: str = "456") -> requests.Response:
+    return requests.post(
+        f"{github.url}/app/installations/{installation_id}/access_tokens",
+        headers=api_headers(token=token),
+        timeout=10,
+    )
+
+
+@pytest.fixture(scope="module")
+def app_key() -> rsa.RSAPrivateKey:
+    return _rsa_key()
+
+
+def test_app_jwt_buys_an_installation_token_until_revoked(github: GitHubDouble, app_key: rsa.RSAPrivateKey) -> None:
+    github.add_app(app_id="123", installation_id="456", public_key_pem=_public_pem(app_key))
+
+    minted = _mint(github, _app_jwt(app_key))
+
+    assert minted.status_code == 201
+    token = minted.json()["token"]
+    assert token.startswith("ghs_")
+    expires_at = datetime.fromisoformat(minted.json()["expires_at"])
+    assert ISO_Z.match(minted.json()["expires_at"])
+    assert timedelta(minutes=59) < expires_at - datetime.now(UTC) <= timedelta(minutes=61)
+    assert github.tokens_minted == 1
+    assert dispatch(github, headers=api_headers(token=token)).status_code == 200
+
+    github.revoke_installation_tokens()
+
+    assert dispatch(github, headers=api_headers(token=token)).status_code == 401
+    assert len(github.runs) == 1
+
+
+def test_numeric_issuer_and_shorter_token_lifetime(app_key: rsa.RSAPrivateKey) -> None:
+    with GitHubDouble(tokens={PAT}, installation_token_ttl=120) as github:
+        github.add_app(app_id="123", installation_id="456", public_key_pem=_public_pem(app_key))
+
+        minted = _mint(github, _app_jwt(app_key, issuer=123))
+
+        assert minted.status_code == 201
+        expires_at = datetime.fromisoformat(minted.json()["expires_at"])
+        assert timedelta(seconds=110) < expires_at - datetime.now(UTC) <= timedelta(seconds=122)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("other key", "A JSON web token could not be decoded"),
+        ("other issuer", "A JSON web token could not be decoded"),
+        ("pat", "A JSON web token could not be decoded"),
+        ("too long", "'Expiration time' claim ('exp') is too far in the future"),
+        ("expired", "'Expiration time' claim ('exp') must be a numeric value"),
+    ],
+)
+def test_bad_app_jwt_is_401_and_mints_nothing(
+    github: GitHubDouble, app_key: rsa.RSAPrivateKey, case: str, message: str
+) -> None:
+    github.add_app(app_id="123", installation_id="456", public_key_pem=_public_pem(app_key))
+    credential = {
+        "other key": lambda: _app_jwt(_rsa_key()),
+        "other issuer": lambda: _app_jwt(app_key, issuer="999"),
+        "pat": lambda: PAT,
+        "too long": lambda: _app_jwt(app_key, lifetime=1200),
+        "expired": lambda: _app_jwt(app_key, lifetime=-120),
+    }[case]()
+
+    response = _mint(github, credential)
+
+    assert response.status_code == 401
+    assert response.json()["message"].startswith(message)
+    assert github.tokens_minted == 0
+
+
+def test_unknown_installation_is_404(github: GitHubDouble, app_key: rsa.RSAPrivateKey) -> None:
+    github.add_app(app_id="123", installation_id="456", public_key_pem=_public_pem(app_key))
+
+    assert _mint(github, _app_jwt(app_key), installation_id="789").status_code == 404
+
+
+# -- load ---------------------------------------------------------------------------------------------------
+
+
+def test_200_concurrent_dispatches_create_200_distinct_runs(github: GitHubDouble) -> None:
+    start = threading.Barrier(100)
+
+    def one(n: int) -> int:
+        if n < 100:
+            start.wait()
+        response = dispatch(github, {"ref": "main", "inputs": deploy_inputs(dispatch_id=f"d-{n}")})
+        assert response.status_code == 200
+        return int(response.json()["workflow_run_id"])
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        run_ids = list(pool.map(one, range(200)))
+
+    assert len(set(run_ids)) == 200
+    assert sorted(run_ids) == [run.id for run in github.runs]
+    assert sorted(run.inputs["dispatch_id"] for run in github.runs) == sorted(f"d-{n}" for n in range(200))
