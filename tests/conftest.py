@@ -16,6 +16,7 @@ os.environ.update(
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
     os.environ.pop(_name, None)
 
+import io  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -48,3 +49,12 @@ def _fresh_container() -> Iterator[None]:
     yield
     runtime.reset()
     metrics.clear_metrics()
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """What the Powertools logger writes (it keeps the stdout of import time, which capsys does not see)."""
+    buffer = io.StringIO()
+    previous = logger.registered_handler.setStream(buffer)
+    yield buffer
+    logger.registered_handler.setStream(previous)

@@ -21,7 +21,7 @@ LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
 WARM_POOL = "WarmPool"
 
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+_INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")  # matched whole: no surrounding whitespace
 #: Longer than any real value (ASG and hook names: 255, tokens: 36); bounds what reaches the ledger.
 _MAX_FIELD_LENGTH = 1024
 
@@ -65,10 +65,10 @@ def parse_event(event: object, allowed_asg_names: frozenset[str] = frozenset()) 
         raise MalformedEvent(f"{detail_type} event has no detail object")
 
     instance_id = _text(detail, "EC2InstanceId")
-    if not _INSTANCE_ID.match(instance_id):
-        raise MalformedEvent(f"EC2InstanceId {_shown(instance_id)} does not match {_INSTANCE_ID.pattern}")
+    if not _INSTANCE_ID.fullmatch(instance_id):
+        raise MalformedEvent(f"EC2InstanceId {_shown(instance_id)} does not match ^{_INSTANCE_ID.pattern}$")
     asg_name = _text(detail, "AutoScalingGroupName")
-    if not asg_name:
+    if not asg_name.strip():
         raise MalformedEvent("detail.AutoScalingGroupName is missing")
 
     if detail_type == LIFECYCLE_ACTION:
@@ -76,13 +76,13 @@ def parse_event(event: object, allowed_asg_names: frozenset[str] = frozenset()) 
         if transition is not None and transition != LAUNCH_TRANSITION:
             return Ignored(f"lifecycle transition {_shown(transition)} is not a launch")
         token, hook_name = _text(detail, "LifecycleActionToken"), _text(detail, "LifecycleHookName")
-        if not token or not hook_name:
+        if not token.strip() or not hook_name.strip():
             raise MalformedEvent("lifecycle action without LifecycleActionToken or LifecycleHookName")
         launch_key = token
     else:
         token, hook_name = "", ""
         # Every scaling activity has its own ID; without one, the instance ID itself keys the launch.
-        launch_key = _text(detail, "ActivityId") or f"launch:{instance_id}"
+        launch_key = _text(detail, "ActivityId").strip() or f"launch:{instance_id}"
 
     if detail.get("Destination") == WARM_POOL:
         return Ignored("launch into the warm pool; the instance is deployed when it moves into the group")
@@ -111,7 +111,7 @@ def _text(detail: Mapping[str, Any], key: str) -> str:
         raise MalformedEvent(f"detail.{key} must be a string, got {type(value).__name__}")
     if len(value) > _MAX_FIELD_LENGTH:
         raise MalformedEvent(f"detail.{key} is {len(value)} characters long")
-    return value.strip()
+    return value
 
 
 def _optional_text(event: Mapping[str, Any], key: str) -> str | None:

@@ -55,10 +55,9 @@ class ScriptedGitHub:
     def dispatch(self, ref: str, inputs: Mapping[str, str], deadline: Deadline) -> RunRef:
         self.dispatched.append({"ref": ref, **inputs})
         answer = self.answers.pop(0) if self.answers else RunRef(run_id=len(self.dispatched), html_url="https://x/1")
-        if isinstance(answer, OutcomeUnknown | DispatchRejected) or not isinstance(answer, Exception):
-            # GitHub acted on it (a run exists) unless it said so for sure.
-            if not isinstance(answer, DispatchRejected):
-                self.runs[inputs["dispatch_id"]] = RunRef(run_id=100 + len(self.dispatched))
+        if isinstance(answer, OutcomeUnknown) or not isinstance(answer, Exception):
+            # GitHub made a run: it accepted, or it did and the answer was lost.
+            self.runs[inputs["dispatch_id"]] = RunRef(run_id=100 + len(self.dispatched))
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -149,7 +148,9 @@ def test_new_launch_dispatches_once_with_the_contract_inputs_and_two_ledger_writ
     assert not recorded.post_unconfirmed
 
 
-def test_plain_mode_launch_sends_an_empty_hook_name(dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock) -> None:
+def test_plain_mode_launch_sends_an_empty_hook_name(
+    dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock
+) -> None:
     parsed = parse_event(launch_successful(INSTANCE, "api-asg"))
     assert isinstance(parsed, InstanceLaunch)
 
@@ -284,7 +285,7 @@ def test_connection_never_made_is_safe_to_retry_at_once(
 def test_permanent_rejection_is_recorded_and_never_posted_again(
     dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
 ) -> None:
-    github.answers = [DispatchRejected(422, "Unexpected inputs provided: [\"environment\"]")]
+    github.answers = [DispatchRejected(422, 'Unexpected inputs provided: ["environment"]')]
     with pytest.raises(DispatchRejected):
         dispatcher.handle(launch(), deadline(clock))
 
@@ -351,9 +352,7 @@ def test_an_invocation_that_lost_its_claim_cannot_overwrite_the_ledger(ledger: L
     assert entry(ledger).status == Status.CLAIMED
 
 
-def test_ledger_item_is_readable_by_an_operator(
-    dispatcher: Dispatcher, dynamodb: Any, clock: Clock
-) -> None:
+def test_ledger_item_is_readable_by_an_operator(dispatcher: Dispatcher, dynamodb: Any, clock: Clock) -> None:
     result = dispatcher.handle(launch(), deadline(clock))
 
     raw = item(dynamodb)

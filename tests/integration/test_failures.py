@@ -1,0 +1,237 @@
+"""Exactly one run per launch whatever fails: killed invocations, lost answers, rate limits, rejections,
+a slow GitHub. Each test ends by counting the runs GitHub made."""
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from deploy_trigger.handler import handler
+from drill.autoscaling_events import lifecycle_action
+from drill.github_double import (
+    Delay,
+    DropAfterAccept,
+    ErrorAfterAccept,
+    GitHubDouble,
+    HangAfterAccept,
+    HangBeforeAccept,
+    RateLimited,
+    Reject,
+    Unauthorized,
+)
+from drill.invoke import ChildInvocation, invoke
+from drill.lambda_context import FakeLambdaContext
+from tests.integration.conftest import Stack
+from tests.integration.emf import metrics
+from tests.integration.waiting import wait_for_lease_expiry, wait_until
+
+POST = ("POST", "/dispatches")
+LIST = ("GET", "/runs")
+
+
+@pytest.mark.slow
+def test_killed_after_github_accepted_the_retry_reconciles_and_posts_nothing(
+    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    github.inject(HangAfterAccept(seconds=30))
+    first = ChildInvocation(event, budget_seconds=6)
+    wait_until(lambda: len(github.runs) == 1, what="GitHub to accept the dispatch")
+    first.kill()  # the timeout of the founding incident: the run exists, the ledger does not know it
+    assert stack.status(instance) == "CLAIMED"
+
+    wait_for_lease_expiry(stack, instance)
+    retry = invoke(event)
+
+    assert retry.result is not None
+    assert retry.result["result"] == "reconciled"
+    assert retry.result["run_id"] == github.runs[0].id
+    assert github.count(*POST) == 1
+    assert len(github.runs) == 1
+    assert stack.status(instance) == "DISPATCHED"
+
+
+@pytest.mark.slow
+def test_killed_before_github_acted_the_retry_dispatches_once_with_the_same_dispatch_id(
+    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    github.inject(HangBeforeAccept(seconds=30))
+    first = ChildInvocation(event, budget_seconds=6)
+    wait_until(lambda: github.count(*POST) == 1, what="the first POST to arrive")
+    first.kill()
+    dispatch_id = stack.item(instance)["dispatch_id"]["S"]
+
+    wait_for_lease_expiry(stack, instance)
+    retry = invoke(event)
+
+    assert retry.result is not None
+    assert retry.result["result"] == "dispatched"
+    assert github.count(*LIST) == 1  # it looked before it sent
+    assert len(github.runs) == 1
+    assert github.runs[0].inputs["dispatch_id"] == dispatch_id
+
+
+@pytest.mark.parametrize("fault", [ErrorAfterAccept(502), ErrorAfterAccept(504), DropAfterAccept()])
+def test_answer_lost_after_github_accepted_is_reconciled_into_one_run(
+    stack: Stack,
+    github: GitHubDouble,
+    instance_ids: Callable[[], str],
+    fault: ErrorAfterAccept | DropAfterAccept,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    github.inject(fault)
+
+    first = invoke(event)
+    too_soon = invoke(event)  # a duplicate delivery while the claim is still held
+    time.sleep(1.1)  # LEASE_MARGIN_SECONDS
+    retry = invoke(event)
+
+    assert (first.error, too_soon.error) == ("OutcomeUnknown", "ClaimContended")
+    assert retry.result is not None
+    assert retry.result["result"] == "reconciled"
+    assert github.count(*POST) == 1
+    assert len(github.runs) == 1
+    emitted = metrics(capsys.readouterr().out)
+    assert (emitted["OutcomeUnknown"], emitted["ReconciledFound"]) == (1, 1)
+
+
+def test_rate_limit_that_fits_in_the_time_left_is_waited_out(
+    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    github.inject(RateLimited(retry_after=1, status=429))
+    github.inject(RateLimited(retry_after=1, primary=True))
+
+    started = time.monotonic()
+    result = invoke(lifecycle_action(instance_ids()))
+
+    assert result.result is not None
+    assert result.result["result"] == "dispatched"
+    assert time.monotonic() - started >= 2
+    assert github.count(*POST) == 3
+    assert len(github.runs) == 1
+    assert metrics(capsys.readouterr().out)["RateLimited"] == 2
+
+
+def test_rate_limit_longer_than_the_time_left_fails_for_a_later_retry_that_posts_without_listing(
+    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    github.inject(RateLimited(retry_after=120, status=403))
+
+    first = invoke(event)
+    assert first.error == "RateLimited"
+    assert stack.item(instance)["post_unconfirmed"] == {"BOOL": False}
+    retry = invoke(event)
+
+    assert retry.result is not None
+    assert retry.result["result"] == "dispatched"
+    assert github.count(*LIST) == 0
+    assert len(github.runs) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (Reject(422, 'Unexpected inputs provided: ["aws_region"]'), "Unexpected inputs provided"),
+        (Reject(404, "Not Found"), "HTTP 404"),
+        (Unauthorized(), "Bad credentials"),
+    ],
+)
+def test_permanent_rejection_posts_once_records_why_and_fails_every_delivery(
+    stack: Stack,
+    github: GitHubDouble,
+    instance_ids: Callable[[], str],
+    fault: Reject | Unauthorized,
+    reason: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    github.inject(fault)
+
+    attempts = [invoke(event) for _ in range(3)]  # the first delivery and Lambda's two retries
+
+    assert [a.error for a in attempts] == ["DispatchRejected", "PreviouslyRejected", "PreviouslyRejected"]
+    assert github.count(*POST) == 1
+    assert github.runs == []
+    item = stack.item(instance)
+    assert item["status"]["S"] == "FAILED"
+    assert reason in item["failure_reason"]["S"]
+    assert metrics(capsys.readouterr().out)["DispatchRejected"] == 1
+
+
+def test_undeclared_input_is_github_s_422_and_ends_failed(
+    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+) -> None:
+    stack.configure(WORKFLOW_EXTRA_INPUTS='{"colour": "blue"}')  # the workflow does not declare it
+    instance = instance_ids()
+
+    result = invoke(lifecycle_action(instance))
+
+    assert result.error == "DispatchRejected"
+    assert "Unexpected inputs provided" in stack.item(instance)["failure_reason"]["S"]
+
+
+@pytest.mark.slow
+def test_slow_github_cannot_make_the_function_overrun_its_deadline(
+    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    github.inject(Delay(seconds=20))
+    context = FakeLambdaContext(budget_seconds=10)
+
+    started = time.monotonic()
+    with pytest.raises(Exception, match="no answer") as raised:
+        handler(lifecycle_action(instance), context)
+    elapsed = time.monotonic() - started
+
+    assert raised.typename == "OutcomeUnknown"
+    assert elapsed < 10 - 1  # returned with time to spare for Lambda to record the failure
+    assert context.get_remaining_time_in_millis() > 0
+    assert stack.item(instance)["post_unconfirmed"] == {"BOOL": True}
+
+
+@pytest.mark.slow
+def test_slow_github_that_accepts_after_the_client_gave_up_still_gets_one_run(
+    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    github.inject(Delay(seconds=5))  # answers (and creates the run) after the client's 3 s budget
+
+    first = invoke(event, budget_seconds=6)
+    wait_until(lambda: len(github.runs) == 1, what="the slow dispatch to land")
+    retry = invoke(event)
+
+    assert first.error == "OutcomeUnknown"
+    assert retry.result is not None
+    assert retry.result["result"] == "reconciled"
+    assert len(github.runs) == 1
+
+
+@pytest.mark.slow
+def test_concurrent_duplicates_in_separate_processes_post_once(
+    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    github.inject(Delay(seconds=1.5))  # keeps the winner's claim live while the others arrive
+
+    racers = [ChildInvocation(event, budget_seconds=20) for _ in range(6)]
+    outcomes = [racer.wait() for racer in racers]
+
+    winners = [o for o in outcomes if o.result and o.result["result"] == "dispatched"]
+    others = [o.error or (o.result or {}).get("result") for o in outcomes if o not in winners]
+    assert len(winners) == 1
+    assert set(others) <= {"ClaimContended", "duplicate"}
+    assert github.count(*POST) == 1
+    assert len(github.runs) == 1
+    later = invoke(event)  # Lambda's retry of a contended delivery
+    assert later.result is not None
+    assert later.result["result"] == "duplicate"

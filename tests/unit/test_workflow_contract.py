@@ -1,0 +1,41 @@
+"""The example workflow keeps the dispatcher's contract: every input declared, the dispatch ID in the run name,
+runs serialized per instance. A copy that drifts from what the dispatcher sends fails here, not in production."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from deploy_trigger.settings import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
+from drill.github_double import DEFAULT_RUN_NAME
+
+WORKFLOW = Path(__file__).parents[2] / "examples" / "workflows" / "deploy.yml"
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[Any, Any]:
+    loaded = yaml.safe_load(WORKFLOW.read_text())
+    # YAML 1.1 reads the bare key `on` as the boolean True.
+    loaded["on"] = loaded.pop(True, loaded.get("on"))
+    return loaded  # type: ignore[no-any-return]
+
+
+def test_declares_exactly_the_inputs_the_dispatcher_sends(workflow: dict[Any, Any]) -> None:
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+
+    assert set(inputs) == RESERVED_INPUTS
+    assert len(inputs) <= MAX_WORKFLOW_INPUTS
+    assert all(spec["type"] == "string" for spec in inputs.values())
+
+
+def test_run_name_carries_the_dispatch_id_so_a_lost_answer_can_be_reconciled(workflow: dict[Any, Any]) -> None:
+    assert "${{ inputs.dispatch_id }}" in workflow["run-name"]
+    assert workflow["run-name"] == DEFAULT_RUN_NAME  # the GitHub double renders the same title
+
+
+def test_runs_for_one_instance_are_serialized_and_never_cancelled(workflow: dict[Any, Any]) -> None:
+    concurrency = workflow["concurrency"]
+
+    assert "inputs.instance_id" in concurrency["group"]
+    assert concurrency["cancel-in-progress"] is False
