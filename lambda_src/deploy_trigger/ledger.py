@@ -35,6 +35,7 @@ class Status(StrEnum):
     CLAIMED = "CLAIMED"  # an invocation holds the lease and may be calling GitHub
     DISPATCHED = "DISPATCHED"  # GitHub accepted the dispatch (run ID recorded when GitHub returned it)
     FAILED = "FAILED"  # GitHub rejected the dispatch for good; an operator resets it after fixing the cause
+    RESET = "RESET"  # an operator reset a FAILED launch: the next event for the instance dispatches anew
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Ledger:
             ":asg": _s(launch.asg_name),
             ":event_id": _s(launch.event_id),
             ":detail_type": _s(launch.detail_type),
+            ":reset": _s(Status.RESET),
         }
         assignments = [
             "#status = :claimed",
@@ -137,7 +139,10 @@ class Ledger:
                 assignments,
                 values,
                 history=("claimed", f"attempt 1 of dispatch {dispatch_id} (event {launch.event_id})"),
-                condition="attribute_not_exists(instance_id) OR (launch_key <> :launch_key AND #status <> :claimed)",
+                condition=(
+                    "attribute_not_exists(instance_id) OR #status = :reset "
+                    "OR (launch_key <> :launch_key AND #status <> :claimed)"
+                ),
                 remove=removals,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -285,6 +290,27 @@ class Ledger:
             values,
             history=("released", error),
         )
+
+    def reset_failed(self, instance_id: str, note: str) -> bool:
+        """Allow a launch GitHub rejected to be dispatched again, once its cause is fixed (an explicit operator act).
+
+        Only a FAILED item can be reset; False if the item is not FAILED (or does not exist).
+        """
+        values = {":failed": _s(Status.FAILED), ":reset_status": _s(Status.RESET)}
+        try:
+            self._update(
+                instance_id,
+                self._clock(),
+                ["#status = :reset_status"],
+                values,
+                history=("reset", note),
+                condition="#status = :failed",
+            )
+        except ClientError as error:
+            if _code(error) == _CONDITION_FAILED:
+                return False
+            raise LedgerUnavailable(f"reset failed: {_code(error)}") from None
+        return True
 
     def get(self, instance_id: str) -> LedgerEntry | None:
         try:

@@ -366,3 +366,27 @@ def test_ledger_item_is_readable_by_an_operator(dispatcher: Dispatcher, dynamodb
     assert int(raw["expires_at"]["N"]) > clock.now + 30 * 24 * 3600
     assert raw["dispatched_at"]["S"].endswith("Z")
     assert {"event_id", "created_at", "updated_at", "attempts", "history"} <= raw.keys()
+
+
+def test_operator_reset_of_a_failed_launch_lets_the_same_event_dispatch_again(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    github.answers = [DispatchRejected(422, "Workflow does not have 'workflow_dispatch' trigger")]
+    with pytest.raises(DispatchRejected):
+        dispatcher.handle(launch(), deadline(clock))
+
+    assert ledger.reset_failed(INSTANCE, "workflow fixed in PR #12")
+    assert not ledger.reset_failed(INSTANCE, "twice")  # only a FAILED launch can be reset
+    result = dispatcher.handle(launch(), deadline(clock))
+
+    assert result.outcome is Outcome.DISPATCHED
+    assert len(github.dispatched) == 2
+    assert entry(ledger).status == Status.DISPATCHED
+
+
+def test_reset_refuses_a_launch_that_did_not_fail(dispatcher: Dispatcher, ledger: Ledger, clock: Clock) -> None:
+    dispatcher.handle(launch(), deadline(clock))
+
+    assert not ledger.reset_failed(INSTANCE, "by mistake")
+    assert not ledger.reset_failed("i-00000000000000000", "no such instance")
+    assert entry(ledger).status == Status.DISPATCHED
