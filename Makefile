@@ -10,11 +10,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CDK := npx --no-install cdk
 
-# Node 20 works with this CDK version but jsii flags it as end-of-life on every run; the banner is noise
-# in synth output, not a problem with the template (see README, "Deployment").
-export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+# jsii's Node 20 end-of-life banner is silenced in infra/__init__.py (one place, for synth and tests alike).
 # Anything pip or the CDK CLI would otherwise ask interactively, or report home, stays off.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CDK_DISABLE_VERSION_CHECK := 1

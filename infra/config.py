@@ -1,0 +1,338 @@
+"""The deployment's configuration, modelled once: read from CDK context, validated, then immutable.
+
+Every key has a documented default except the three that name the user's own things (repository,
+workflow, credentials secret). A bad or missing value stops ``cdk synth`` with a message that names the
+context key and shows an example, instead of deploying a dispatcher that fails on its first launch.
+Limits that the Lambda enforces at cold start (API versions, reserved workflow inputs) are imported from
+its settings module so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Protocol, TypeVar
+
+from deploy_trigger.settings import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS, SUPPORTED_API_VERSIONS
+
+
+class ConfigurationError(ValueError):
+    """A context value is missing or invalid; the message names the key and shows a valid example."""
+
+
+class TriggerMode(Enum):
+    """Which Auto Scaling event starts a deployment."""
+
+    #: The ASG has a launch lifecycle hook: the instance waits in Pending:Wait until the deployment ends.
+    LIFECYCLE_HOOK = "lifecycle-hook"
+    #: No hook: the instance is already InService when the deployment starts.
+    LAUNCH_SUCCESSFUL = "launch-successful"
+
+    @property
+    def detail_type(self) -> str:
+        return _DETAIL_TYPES[self]
+
+
+_DETAIL_TYPES = {
+    TriggerMode.LIFECYCLE_HOOK: "EC2 Instance-launch Lifecycle Action",
+    TriggerMode.LAUNCH_SUCCESSFUL: "EC2 Instance Launch Successful",
+}
+
+
+class RemovalChoice(Enum):
+    """What `cdk destroy` does with the stateful resources (ledger, dead-letter queues, logs, key)."""
+
+    RETAIN = "retain"
+    DESTROY = "destroy"
+
+
+_Choice = TypeVar("_Choice", TriggerMode, RemovalChoice)
+
+
+class ContextReader(Protocol):
+    """What ``from_context`` needs of a construct node (``constructs.Node`` satisfies it)."""
+
+    def try_get_context(self, key: str) -> object: ...
+
+
+#: Lambda limits: 900 s is the service maximum; below 10 s a cold start plus one slow GitHub answer
+#: cannot finish (the founding incident was a 3 s timeout that killed the function after GitHub acted).
+MIN_TIMEOUT_SECONDS = 10
+MAX_TIMEOUT_SECONDS = 900
+MAX_RESERVED_CONCURRENCY = 1000
+
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_WORKFLOW_FILE = re.compile(r"^[A-Za-z0-9_.-]+\.ya?ml$")
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+DEFAULT_GITHUB_REF = "main"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_GITHUB_API_VERSION = SUPPORTED_API_VERSIONS[0]
+DEFAULT_TIMEOUT_SECONDS = 30
+#: GitHub's secondary limit on content-creating requests is about 80 a minute and 500 an hour.
+DEFAULT_RESERVED_CONCURRENCY = 5
+
+#: Context keys that have no default, with an example for the error message.
+REQUIRED_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "githubRepository": "my-org/my-app",
+        "githubWorkflow": "deploy.yml",
+        "githubCredentialsSecret": "deploy-trigger/github",
+    }
+)
+
+
+def _fix(key: str, problem: str, example: str) -> ConfigurationError:
+    # The cdk.json snippet shows the JSON type the key takes there: numbers, lists and objects unquoted.
+    as_json: object = example
+    if example.isdigit():
+        as_json = int(example)
+    elif example.startswith("{"):
+        as_json = json.loads(example)
+    elif key == "asgNames":
+        as_json = example.split(",")
+    return ConfigurationError(
+        f"context key '{key}' {problem}. Example: `cdk synth -c {key}={example}`, "
+        f'or in cdk.json: "context": {{"{key}": {json.dumps(as_json)}}}'
+    )
+
+
+@dataclass(frozen=True)
+class DeployTriggerConfig:
+    """Everything a deployment of deploy-trigger can be told; validated when built.
+
+    Build it directly (for the reusable construct in another CDK app) or with :meth:`from_context`.
+    """
+
+    github_repository: str
+    github_workflow: str
+    github_credentials_secret: str
+    mode: TriggerMode = TriggerMode.LIFECYCLE_HOOK
+    github_ref: str = DEFAULT_GITHUB_REF
+    github_credentials_kms_key_arn: str | None = None
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_api_version: str = DEFAULT_GITHUB_API_VERSION
+    asg_names: tuple[str, ...] = ()
+    workflow_extra_inputs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    dispatcher_timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    #: None (context: "unreserved") reserves nothing: for accounts whose concurrency quota is still 10,
+    #: where Lambda refuses any reservation because it keeps 10 unreserved.
+    reserved_concurrency: int | None = DEFAULT_RESERVED_CONCURRENCY
+    alarm_email: str | None = None
+    removal_policy: RemovalChoice = RemovalChoice.RETAIN
+
+    def __post_init__(self) -> None:
+        # Freeze the one mutable field, so a config shared between constructs cannot change under them.
+        object.__setattr__(self, "workflow_extra_inputs", MappingProxyType(dict(self.workflow_extra_inputs)))
+        _validate(self)
+
+    @classmethod
+    def from_context(cls, node: ContextReader) -> DeployTriggerConfig:
+        """Read every key from CDK context (cdk.json "context" or ``-c key=value``)."""
+        return cls.from_mapping({key: node.try_get_context(key) for key in CONTEXT_KEYS})
+
+    @classmethod
+    def from_mapping(cls, context: Mapping[str, object]) -> DeployTriggerConfig:
+        """Parse raw context values: ``-c`` passes strings, cdk.json passes JSON types; both are accepted."""
+        values = {key: value for key, value in context.items() if value is not None and value != ""}
+        missing = [key for key in REQUIRED_KEYS if key not in values]
+        if missing:
+            raise ConfigurationError(
+                f"missing required context key(s): {', '.join(missing)}. Pass them on the command line, e.g. "
+                f"`cdk synth {' '.join(f'-c {key}={REQUIRED_KEYS[key]}' for key in missing)}`, or add them to the "
+                f'"context" object of cdk.json: {json.dumps({key: REQUIRED_KEYS[key] for key in missing})}'
+            )
+        return cls(
+            github_repository=_text(values, "githubRepository"),
+            github_workflow=_text(values, "githubWorkflow"),
+            github_credentials_secret=_text(values, "githubCredentialsSecret"),
+            mode=_choice(values, "mode", TriggerMode, TriggerMode.LIFECYCLE_HOOK),
+            github_ref=_text(values, "githubRef", default=DEFAULT_GITHUB_REF),
+            github_credentials_kms_key_arn=_optional_text(values, "githubCredentialsKmsKeyArn"),
+            github_api_url=_text(values, "githubApiUrl", default=DEFAULT_GITHUB_API_URL),
+            github_api_version=_text(values, "githubApiVersion", default=DEFAULT_GITHUB_API_VERSION),
+            asg_names=_names(values.get("asgNames", ())),
+            workflow_extra_inputs=_string_object(values.get("workflowExtraInputs", {})),
+            dispatcher_timeout_seconds=_integer(values, "dispatcherTimeoutSeconds", default=DEFAULT_TIMEOUT_SECONDS),
+            reserved_concurrency=_reserved_concurrency(values.get("reservedConcurrency", DEFAULT_RESERVED_CONCURRENCY)),
+            alarm_email=_optional_text(values, "alarmEmail"),
+            removal_policy=_choice(values, "removalPolicy", RemovalChoice, RemovalChoice.RETAIN),
+        )
+
+
+#: Every context key the app reads (cdk.json documents the ones with defaults).
+CONTEXT_KEYS = (
+    "mode",
+    "githubRepository",
+    "githubWorkflow",
+    "githubRef",
+    "githubCredentialsSecret",
+    "githubCredentialsKmsKeyArn",
+    "githubApiUrl",
+    "githubApiVersion",
+    "asgNames",
+    "workflowExtraInputs",
+    "dispatcherTimeoutSeconds",
+    "reservedConcurrency",
+    "alarmEmail",
+    "removalPolicy",
+)
+
+
+def _validate(config: DeployTriggerConfig) -> None:
+    if not _REPOSITORY.match(config.github_repository):
+        raise _fix("githubRepository", f"must be owner/repo, got {config.github_repository!r}", "my-org/my-app")
+    if not (_WORKFLOW_FILE.match(config.github_workflow) or config.github_workflow.isdigit()):
+        raise _fix(
+            "githubWorkflow",
+            f"must be the workflow's file name (not a path) or its numeric ID, got {config.github_workflow!r}",
+            "deploy.yml",
+        )
+    if not config.github_ref or any(c.isspace() for c in config.github_ref):
+        raise _fix("githubRef", f"must be a branch or tag name, got {config.github_ref!r}", "main")
+    secret = config.github_credentials_secret
+    if not (_SECRET_ARN.match(secret) if secret.startswith("arn:") else _SECRET_NAME.match(secret)):
+        raise _fix(
+            "githubCredentialsSecret",
+            f"must be a Secrets Manager secret name or ARN, got {secret!r}",
+            "deploy-trigger/github",
+        )
+    key_arn = config.github_credentials_kms_key_arn
+    if key_arn is not None and not _KMS_KEY_ARN.match(key_arn):
+        raise _fix(
+            "githubCredentialsKmsKeyArn",
+            f"must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; an alias cannot be granted), got {key_arn!r}",
+            "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        )
+    # https only: the dispatcher sends a bearer token to this URL.
+    if not re.match(r"^https://[^/\s]+(/\S*)?$", config.github_api_url):
+        raise _fix(
+            "githubApiUrl",
+            f"must be an https URL (GitHub Enterprise Server: https://HOST/api/v3), got {config.github_api_url!r}",
+            "https://api.github.com",
+        )
+    if config.github_api_version not in SUPPORTED_API_VERSIONS:
+        raise _fix(
+            "githubApiVersion",
+            f"must be one of {', '.join(SUPPORTED_API_VERSIONS)}, got {config.github_api_version!r}",
+            SUPPORTED_API_VERSIONS[0],
+        )
+    _validate_asg_names(config.asg_names)
+    _validate_extra_inputs(config.workflow_extra_inputs)
+    timeout = config.dispatcher_timeout_seconds
+    if not MIN_TIMEOUT_SECONDS <= timeout <= MAX_TIMEOUT_SECONDS:
+        raise _fix(
+            "dispatcherTimeoutSeconds",
+            f"must be between {MIN_TIMEOUT_SECONDS} and {MAX_TIMEOUT_SECONDS} seconds, got {timeout}: a shorter "
+            "timeout can kill the dispatcher after GitHub accepted a dispatch but before the ledger records it",
+            "30",
+        )
+    concurrency = config.reserved_concurrency
+    if concurrency is not None and not 1 <= concurrency <= MAX_RESERVED_CONCURRENCY:
+        raise _fix(
+            "reservedConcurrency",
+            f'must be between 1 and {MAX_RESERVED_CONCURRENCY}, or "unreserved", got {concurrency} '
+            "(0 would stop the dispatcher altogether)",
+            "5",
+        )
+    if config.alarm_email is not None and not _EMAIL.match(config.alarm_email):
+        raise _fix("alarmEmail", f"must be an email address, got {config.alarm_email!r}", "oncall@example.com")
+
+
+def _validate_asg_names(names: Sequence[str]) -> None:
+    for name in names:
+        # The dispatcher receives the list comma-joined (ALLOWED_ASG_NAMES), so a comma cannot survive.
+        if not name or len(name) > 255 or "," in name or name != name.strip():
+            raise _fix(
+                "asgNames",
+                f"must be Auto Scaling group names (1-255 characters, no commas or surrounding spaces), got {name!r}",
+                "web-asg,worker-asg",
+            )
+
+
+def _validate_extra_inputs(inputs: Mapping[str, str]) -> None:
+    example = '{"environment":"production"}'
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
+        raise _fix("workflowExtraInputs", "must be an object whose values are strings", example)
+    clash = sorted(RESERVED_INPUTS & inputs.keys())
+    if clash:
+        raise _fix("workflowExtraInputs", f"may not set the dispatcher's own inputs: {', '.join(clash)}", example)
+    allowed = MAX_WORKFLOW_INPUTS - len(RESERVED_INPUTS)
+    if len(inputs) > allowed:
+        raise _fix(
+            "workflowExtraInputs",
+            f"has {len(inputs)} inputs; GitHub accepts {MAX_WORKFLOW_INPUTS}, {len(RESERVED_INPUTS)} of which "
+            f"the dispatcher sends, so at most {allowed} remain",
+            example,
+        )
+
+
+def _text(values: Mapping[str, object], key: str, default: str | None = None) -> str:
+    value = values.get(key, default)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # a numeric workflow ID written as a number in cdk.json
+    if not isinstance(value, str):
+        raise _fix(key, f"must be a string, got {value!r}", REQUIRED_KEYS.get(key, str(default)))
+    return value.strip()
+
+
+def _optional_text(values: Mapping[str, object], key: str) -> str | None:
+    return _text(values, key) if key in values else None
+
+
+def _choice(values: Mapping[str, object], key: str, kind: type[_Choice], default: _Choice) -> _Choice:
+    value = values.get(key, default.value)
+    for member in kind:
+        if member.value == value:
+            return member
+    choices = " | ".join(str(member.value) for member in kind)
+    raise _fix(key, f"must be one of {choices}, got {value!r}", str(default.value))
+
+
+def _integer(values: Mapping[str, object], key: str, default: int) -> int:
+    value = values.get(key, default)
+    # -c passes "45"; cdk.json passes 45. A bool is an int in Python but never a valid count here.
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise _fix(key, f"must be a whole number, got {value!r}", str(default))
+
+
+def _reserved_concurrency(value: object) -> int | None:
+    # A spelled-out word, because CDK context cannot tell a JSON null from a key that is not set.
+    if isinstance(value, str) and value.strip().lower() in {"unreserved", "none"}:
+        return None
+    return _integer({"reservedConcurrency": value}, "reservedConcurrency", default=DEFAULT_RESERVED_CONCURRENCY)
+
+
+def _names(value: object) -> tuple[str, ...]:
+    # A list from cdk.json, or "a,b" from -c; order kept, duplicates dropped.
+    if isinstance(value, str):
+        raw: Sequence[object] = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, list | tuple):
+        raw = value
+    else:
+        raise _fix("asgNames", f"must be a list or a comma-separated string, got {value!r}", "web-asg,worker-asg")
+    if not all(isinstance(name, str) for name in raw):
+        raise _fix("asgNames", f"must contain only names, got {value!r}", "web-asg,worker-asg")
+    return tuple(dict.fromkeys(str(name) for name in raw))
+
+
+def _string_object(value: object) -> Mapping[str, str]:
+    example = '{"environment":"production"}'
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise _fix("workflowExtraInputs", f"is not valid JSON ({error.msg})", example) from None
+    if not isinstance(value, dict):
+        raise _fix("workflowExtraInputs", f"must be an object of strings, got {value!r}", example)
+    return value

@@ -1,0 +1,1 @@
+"""One construct per concern; ``infra.deploy_trigger.DeployTrigger`` composes them."""

@@ -1,0 +1,199 @@
+"""The configuration model: defaults, parsing of context values, and the messages a user sees."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy_trigger.settings import SUPPORTED_API_VERSIONS
+from infra.config import (
+    CONTEXT_KEYS,
+    REQUIRED_KEYS,
+    ConfigurationError,
+    DeployTriggerConfig,
+    RemovalChoice,
+    TriggerMode,
+)
+from tests.infra.synthesis import CUSTOMIZED_CONTEXT, REQUIRED_CONTEXT
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_apply_when_only_required_keys_are_given() -> None:
+    config = DeployTriggerConfig.from_mapping(REQUIRED_CONTEXT)
+
+    assert config.mode is TriggerMode.LIFECYCLE_HOOK
+    assert config.github_ref == "main"
+    assert config.github_api_url == "https://api.github.com"
+    assert config.github_api_version == "2026-03-10"
+    assert config.asg_names == ()
+    assert dict(config.workflow_extra_inputs) == {}
+    assert config.dispatcher_timeout_seconds == 30
+    assert config.reserved_concurrency == 5
+    assert config.alarm_email is None
+    assert config.github_credentials_kms_key_arn is None
+    assert config.removal_policy is RemovalChoice.RETAIN
+
+
+def test_every_key_is_read() -> None:
+    config = DeployTriggerConfig.from_mapping(CUSTOMIZED_CONTEXT)
+
+    assert config.mode is TriggerMode.LAUNCH_SUCCESSFUL
+    assert config.github_ref == "release"
+    assert config.github_api_url == "https://github.example.com/api/v3"
+    assert config.github_api_version == "2022-11-28"
+    assert config.asg_names == ("web-asg", "worker-asg")
+    assert dict(config.workflow_extra_inputs) == {"environment": "production", "region_label": "eu"}
+    assert config.dispatcher_timeout_seconds == 45
+    assert config.reserved_concurrency == 3
+    assert config.alarm_email == "oncall@example.com"
+    assert config.removal_policy is RemovalChoice.DESTROY
+    assert set(CUSTOMIZED_CONTEXT) == set(CONTEXT_KEYS)
+
+
+def test_command_line_strings_are_parsed_like_cdk_json_values() -> None:
+    # `cdk synth -c key=value` passes every value as a string.
+    config = DeployTriggerConfig.from_mapping(
+        {
+            **REQUIRED_CONTEXT,
+            "asgNames": "web-asg, worker-asg,web-asg",
+            "workflowExtraInputs": '{"environment": "staging"}',
+            "dispatcherTimeoutSeconds": "60",
+            "reservedConcurrency": "unreserved",
+        }
+    )
+
+    assert config.asg_names == ("web-asg", "worker-asg")
+    assert dict(config.workflow_extra_inputs) == {"environment": "staging"}
+    assert config.dispatcher_timeout_seconds == 60
+    assert config.reserved_concurrency is None
+
+
+def test_config_is_immutable() -> None:
+    config = DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "workflowExtraInputs": {"a": "b"}})
+
+    with pytest.raises(AttributeError):
+        config.github_ref = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.workflow_extra_inputs["a"] = "c"  # type: ignore[index]
+
+
+def test_missing_required_keys_are_named_with_an_example() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        DeployTriggerConfig.from_mapping({"githubWorkflow": "deploy.yml"})
+
+    message = str(raised.value)
+    assert "githubRepository" in message
+    assert "githubCredentialsSecret" in message
+    assert "-c githubRepository=my-org/my-app" in message
+    assert '"githubRepository": "my-org/my-app"' in message
+
+
+@pytest.mark.parametrize("timeout", [9, "9", 0, 901])
+def test_timeout_outside_lambda_limits_is_refused(timeout: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"'dispatcherTimeoutSeconds' must be between 10 and 900 seconds"):
+        DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "dispatcherTimeoutSeconds": timeout})
+
+
+def test_minimum_timeout_is_accepted() -> None:
+    config = DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "dispatcherTimeoutSeconds": 10})
+
+    assert config.dispatcher_timeout_seconds == 10
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "complaint"),
+    [
+        ("mode", "launch", "one of lifecycle-hook | launch-successful"),
+        ("githubRepository", "just-a-name", "owner/repo"),
+        ("githubWorkflow", ".github/workflows/deploy.yml", "file name (not a path)"),
+        ("githubCredentialsSecret", "bad name!", "secret name or ARN"),
+        ("githubCredentialsKmsKeyArn", "arn:aws:kms:eu-west-1:111122223333:alias/github", "KMS key ARN"),
+        ("githubApiUrl", "http://github.example.com/api/v3", "https URL"),
+        ("githubApiVersion", "2021-01-01", "one of " + ", ".join(SUPPORTED_API_VERSIONS)),
+        ("asgNames", ["web,asg"], "no commas"),
+        ("workflowExtraInputs", {"instance_id": "x"}, "dispatcher's own inputs: instance_id"),
+        ("workflowExtraInputs", {"count": 3}, "values are strings"),
+        ("workflowExtraInputs", "{not json", "not valid JSON"),
+        ("workflowExtraInputs", {f"input_{n}": "x" for n in range(21)}, "at most 20 remain"),
+        ("reservedConcurrency", 0, "0 would stop the dispatcher"),
+        ("reservedConcurrency", True, "whole number"),
+        ("alarmEmail", "not-an-address", "email address"),
+        ("removalPolicy", "snapshot", "retain | destroy"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_key(key: str, value: object, complaint: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, key: value})
+
+    message = str(raised.value)
+    assert f"'{key}'" in message
+    assert complaint in message
+    assert f"-c {key}=" in message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "deploy-trigger/github",
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:deploy-trigger/github",
+        "arn:aws:secretsmanager:eu-west-1:111122223333:secret:deploy-trigger/github-AbC123",
+    ],
+)
+def test_secret_may_be_a_name_or_an_arn(secret: str) -> None:
+    config = DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "githubCredentialsSecret": secret})
+
+    assert config.github_credentials_secret == secret
+
+
+def test_numeric_workflow_id_is_accepted_from_cdk_json() -> None:
+    config = DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "githubWorkflow": 161335})
+
+    assert config.github_workflow == "161335"
+
+
+def test_cdk_json_documents_the_defaults_and_sets_no_required_key() -> None:
+    context = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    own_keys = {key: value for key, value in context.items() if not key.startswith("@")}
+
+    assert not set(REQUIRED_KEYS) & set(own_keys)
+    assert set(own_keys) <= set(CONTEXT_KEYS)
+    from_cdk_json = DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, **own_keys})
+    assert from_cdk_json == DeployTriggerConfig.from_mapping(REQUIRED_CONTEXT)
+
+
+def _run_app(context: dict[str, object], outdir: Path) -> subprocess.CompletedProcess[str]:
+    # What `cdk synth` does: run app.py with the context in CDK_CONTEXT_JSON.
+    environment = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir)}
+    return subprocess.run(  # noqa: S603 - fixed argument list
+        [sys.executable, str(PROJECT_ROOT / "app.py")],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_app_refuses_a_9_second_timeout_with_a_clear_message(tmp_path: Path) -> None:
+    result = _run_app({**REQUIRED_CONTEXT, "dispatcherTimeoutSeconds": 9}, tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("deploy-trigger: context key 'dispatcherTimeoutSeconds' must be between 10")
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_app_names_a_missing_github_repository(tmp_path: Path) -> None:
+    context = {key: value for key, value in REQUIRED_CONTEXT.items() if key != "githubRepository"}
+
+    result = _run_app(context, tmp_path)
+
+    assert result.returncode == 1
+    assert "missing required context key(s): githubRepository." in result.stderr
+    assert "-c githubRepository=my-org/my-app" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,485 @@
+"""The stack with only the required context: the values that make dispatches happen once and failures visible."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from deploy_trigger import metric_names
+from deploy_trigger.settings import Settings
+from tests.infra.synthesis import REQUIRED_CONTEXT, Synthesized, synthesize
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(REQUIRED_CONTEXT, tmp_path_factory.mktemp("cdk.out"))
+
+
+def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    assert len(resources) == 1, sorted(resources)
+    return next(iter(resources.items()))
+
+
+def logical_id(synthesized: Synthesized, resource_type: str, path_part: str) -> str:
+    """The logical ID of the one resource of this type whose ID mentions ``path_part``."""
+    matches = [key for key in synthesized.resources(resource_type) if path_part in key]
+    assert len(matches) == 1, matches
+    return matches[0]
+
+
+def function(synthesized: Synthesized) -> dict[str, Any]:
+    return only(synthesized.resources("AWS::Lambda::Function"))[1]["Properties"]
+
+
+def statements(synthesized: Synthesized) -> Iterator[dict[str, Any]]:
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        yield from policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+# --- EventBridge rule ---------------------------------------------------------------------------------
+
+
+def test_rule_matches_lifecycle_actions_from_any_group(synthesized: Synthesized) -> None:
+    synthesized.template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "State": "ENABLED",
+            "EventPattern": {"source": ["aws.autoscaling"], "detail-type": ["EC2 Instance-launch Lifecycle Action"]},
+        },
+    )
+    _, rule = only(synthesized.resources("AWS::Events::Rule"))
+    assert "detail" not in rule["Properties"]["EventPattern"]
+
+
+def test_rule_targets_the_dispatcher_with_retries_and_a_dead_letter_queue(synthesized: Synthesized) -> None:
+    dispatcher = logical_id(synthesized, "AWS::Lambda::Function", "Dispatcher")
+    delivery_queue = logical_id(synthesized, "AWS::SQS::Queue", "DeliveryDeadLetters")
+
+    synthesized.template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "Targets": [
+                {
+                    "Arn": {"Fn::GetAtt": [dispatcher, "Arn"]},
+                    "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 21600},
+                    "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [delivery_queue, "Arn"]}},
+                }
+            ]
+        },
+    )
+
+
+def test_only_this_rule_may_send_to_the_delivery_dead_letter_queue(synthesized: Synthesized) -> None:
+    rule = logical_id(synthesized, "AWS::Events::Rule", "LaunchEvents")
+    delivery_queue = logical_id(synthesized, "AWS::SQS::Queue", "DeliveryDeadLetters")
+
+    synthesized.template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "Queues": [{"Ref": delivery_queue}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "sqs:SendMessage",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}},
+                            "Resource": {"Fn::GetAtt": [delivery_queue, "Arn"]},
+                            "Sid": Match.any_value(),
+                        }
+                    ]
+                )
+            },
+        },
+    )
+
+
+# --- Dispatcher function ------------------------------------------------------------------------------
+
+
+def test_dispatcher_runtime_and_sizing(synthesized: Synthesized) -> None:
+    properties = function(synthesized)
+
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Handler"] == "deploy_trigger.handler.handler"
+    assert properties["Timeout"] == 30
+    assert properties["MemorySize"] == 256
+    assert properties["ReservedConcurrentExecutions"] == 5
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_dispatcher_logs_to_its_own_log_group_with_explicit_retention(synthesized: Synthesized) -> None:
+    log_group = logical_id(synthesized, "AWS::Logs::LogGroup", "Dispatcher")
+
+    synthesized.template.has_resource("AWS::Logs::LogGroup", {"Properties": {"RetentionInDays": 90}})
+    assert function(synthesized)["LoggingConfig"] == {"LogGroup": {"Ref": log_group}}
+
+
+def test_async_invocations_retry_twice_for_six_hours_then_go_to_the_failure_queue(synthesized: Synthesized) -> None:
+    dispatcher = logical_id(synthesized, "AWS::Lambda::Function", "Dispatcher")
+    failure_queue = logical_id(synthesized, "AWS::SQS::Queue", "FailureDeadLetters")
+
+    synthesized.template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "FunctionName": {"Ref": dispatcher},
+            "Qualifier": "$LATEST",
+            "MaximumRetryAttempts": 2,
+            "MaximumEventAgeInSeconds": 21600,
+            "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [failure_queue, "Arn"]}}},
+        },
+    )
+
+
+def test_environment_sets_every_variable_the_settings_model_reads(synthesized: Synthesized) -> None:
+    variables = function(synthesized)["Environment"]["Variables"]
+
+    assert set(Settings.ENVIRONMENT) <= set(variables), set(Settings.ENVIRONMENT) - set(variables)
+    extra = set(variables) - set(Settings.ENVIRONMENT)
+    assert extra == {"POWERTOOLS_LOG_LEVEL"}
+
+
+def test_environment_values(synthesized: Synthesized) -> None:
+    table = logical_id(synthesized, "AWS::DynamoDB::Table", "Ledger")
+
+    assert function(synthesized)["Environment"]["Variables"] == {
+        "LEDGER_TABLE_NAME": {"Ref": table},
+        "GITHUB_REPOSITORY": "example-org/example-app",
+        "GITHUB_WORKFLOW": "deploy.yml",
+        "GITHUB_REF": "main",
+        "GITHUB_CREDENTIALS_SECRET": "deploy-trigger/github",
+        "GITHUB_API_URL": "https://api.github.com",
+        "GITHUB_API_VERSION": "2026-03-10",
+        "ALLOWED_ASG_NAMES": "",
+        "WORKFLOW_EXTRA_INPUTS": "{}",
+        "LEASE_MARGIN_SECONDS": "5",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_environment_is_accepted_by_the_settings_model(synthesized: Synthesized) -> None:
+    variables = dict(function(synthesized)["Environment"]["Variables"])
+    variables["LEDGER_TABLE_NAME"] = "deploy-trigger-ledger"  # a token in the template; a name once deployed
+
+    settings = Settings.from_env({**variables, "AWS_REGION": "eu-west-1"})
+
+    assert settings.github_repository == "example-org/example-app"
+    assert settings.allowed_asg_names == frozenset()
+    assert settings.lease_margin_seconds == 5.0
+
+
+# --- Ledger -------------------------------------------------------------------------------------------
+
+
+def test_ledger_table_shape(synthesized: Synthesized) -> None:
+    synthesized.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "instance_id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "instance_id", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+    _, table = only(synthesized.resources("AWS::DynamoDB::Table"))
+    assert "GlobalSecondaryIndexes" not in table["Properties"]
+    assert "SSEType" not in table["Properties"]["SSESpecification"]  # KMS with the AWS managed key
+
+
+def test_stateful_resources_are_retained_by_default(synthesized: Synthesized) -> None:
+    for resource_type in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::KMS::Key"):
+        for resource in synthesized.resources(resource_type).values():
+            assert resource["DeletionPolicy"] == "Retain", resource_type
+            assert resource["UpdateReplacePolicy"] == "Retain", resource_type
+
+
+# --- Dead-letter queues -------------------------------------------------------------------------------
+
+
+def test_dead_letter_queues_are_encrypted_tls_only_and_keep_messages_14_days(synthesized: Synthesized) -> None:
+    queues = synthesized.resources("AWS::SQS::Queue")
+    assert len(queues) == 2
+    for queue_id, queue in queues.items():
+        assert queue["Properties"] == {"MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}
+        synthesized.template.has_resource_properties(
+            "AWS::SQS::QueuePolicy",
+            {
+                "Queues": [{"Ref": queue_id}],
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [
+                            {
+                                "Action": "sqs:*",
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "*"},
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
+                            }
+                        ]
+                    )
+                },
+            },
+        )
+
+
+# --- IAM ----------------------------------------------------------------------------------------------
+
+
+def test_dispatcher_role_has_exactly_the_ledger_actions_on_the_table(synthesized: Synthesized) -> None:
+    table = logical_id(synthesized, "AWS::DynamoDB::Table", "Ledger")
+    dynamodb = [s for s in statements(synthesized) if any(a.startswith("dynamodb:") for a in actions_of(s))]
+
+    assert dynamodb == [
+        {
+            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [table, "Arn"]},
+        }
+    ]
+
+
+def test_dispatcher_may_read_only_the_configured_secret(synthesized: Synthesized) -> None:
+    secrets = [s for s in statements(synthesized) if any(a.startswith("secretsmanager:") for a in actions_of(s))]
+
+    assert secrets == [
+        {
+            "Action": "secretsmanager:GetSecretValue",
+            "Effect": "Allow",
+            "Resource": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":secretsmanager:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":secret:deploy-trigger/github-??????",
+                    ],
+                ]
+            },
+        }
+    ]
+
+
+def test_no_kms_permission_without_a_customer_managed_key(synthesized: Synthesized) -> None:
+    assert not [s for s in statements(synthesized) if any(a.startswith("kms:") for a in actions_of(s))]
+
+
+def test_every_role_statement_names_its_actions_and_only_x_ray_has_no_resource(synthesized: Synthesized) -> None:
+    for statement in statements(synthesized):
+        assert statement["Effect"] == "Allow"
+        assert all("*" not in action for action in actions_of(statement)), statement
+        if statement["Resource"] == "*":
+            assert actions_of(statement) == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    assert not synthesized.resources("AWS::IAM::ManagedPolicy")
+    _, role = only(synthesized.resources("AWS::IAM::Role"))
+    assert "ManagedPolicyArns" not in role["Properties"]  # no AWSLambdaBasicExecutionRole
+
+
+def _all_statements(node: object) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if "Effect" in node and "Action" in node:
+            yield node
+        for value in node.values():
+            yield from _all_statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _all_statements(value)
+
+
+def test_no_allow_statement_anywhere_has_a_bare_star_action(synthesized: Synthesized) -> None:
+    allowed = [s for s in _all_statements(synthesized.template_json["Resources"]) if s["Effect"] == "Allow"]
+
+    assert allowed
+    assert all("*" not in actions_of(statement) for statement in allowed)
+    # The one service-wide wildcard is the alarm topic key's standard administrator statement for the
+    # account root: it delegates the key's administration to IAM in this account; no role gets it.
+    service_wildcards = [s for s in allowed if any(a.endswith(":*") for a in actions_of(s))]
+    assert [s["Principal"] for s in service_wildcards] == [
+        {"AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}}
+    ]
+
+
+# --- Alarms, topic, dashboard -------------------------------------------------------------------------
+
+
+def alarm(synthesized: Synthesized, name: str) -> dict[str, Any]:
+    return synthesized.resources("AWS::CloudWatch::Alarm")[logical_id(synthesized, "AWS::CloudWatch::Alarm", name)][
+        "Properties"
+    ]
+
+
+def topic_ref(synthesized: Synthesized) -> dict[str, str]:
+    return {"Ref": logical_id(synthesized, "AWS::SNS::Topic", "AlarmTopic")}
+
+
+def assert_notifies_topic(synthesized: Synthesized, properties: dict[str, Any]) -> None:
+    assert properties["AlarmActions"] == [topic_ref(synthesized)]
+    assert properties["OKActions"] == [topic_ref(synthesized)]
+    assert properties["TreatMissingData"] == "notBreaching"
+    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
+    assert properties["Threshold"] == 0
+
+
+@pytest.mark.parametrize("queue", ["DeliveryDeadLetters", "FailureDeadLetters"])
+def test_any_message_in_a_dead_letter_queue_alarms(synthesized: Synthesized, queue: str) -> None:
+    properties = alarm(synthesized, f"{queue}NotEmpty")
+
+    assert_notifies_topic(synthesized, properties)
+    assert properties["Namespace"] == "AWS/SQS"
+    assert properties["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert properties["Statistic"] == "Maximum"
+    assert properties["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [logical_id(synthesized, "AWS::SQS::Queue", queue), "QueueName"]}}
+    ]
+
+
+@pytest.mark.parametrize(("name", "metric"), [("DispatcherErrors", "Errors"), ("DispatcherThrottles", "Throttles")])
+def test_dispatcher_errors_and_throttles_alarm(synthesized: Synthesized, name: str, metric: str) -> None:
+    properties = alarm(synthesized, name)
+
+    assert_notifies_topic(synthesized, properties)
+    assert properties["Namespace"] == "AWS/Lambda"
+    assert properties["MetricName"] == metric
+    assert properties["Statistic"] == "Sum"
+    assert properties["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": logical_id(synthesized, "AWS::Lambda::Function", "Dispatcher")}}
+    ]
+
+
+SERVICE_DIMENSION = [{"Name": "service", "Value": metric_names.SERVICE}]
+
+
+def test_a_dispatch_rejected_by_github_alarms(synthesized: Synthesized) -> None:
+    properties = alarm(synthesized, "DispatchRejected")
+
+    assert_notifies_topic(synthesized, properties)
+    assert properties["EvaluationPeriods"] == 1
+    assert properties["Metrics"] == [
+        {
+            "Id": "m1",
+            "Label": metric_names.DISPATCH_REJECTED,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": metric_names.NAMESPACE,
+                    "MetricName": metric_names.DISPATCH_REJECTED,
+                    "Dimensions": SERVICE_DIMENSION,
+                },
+                "Period": 60,
+                "Stat": "Sum",
+            },
+            "ReturnData": True,
+        }
+    ]
+
+
+def test_an_outcome_unknown_that_nothing_reconciled_alarms(synthesized: Synthesized) -> None:
+    properties = alarm(synthesized, "OutcomeUnknownUnresolved")
+
+    assert_notifies_topic(synthesized, properties)
+    assert properties["EvaluationPeriods"] == 2
+    assert properties["DatapointsToAlarm"] == 1
+    queries = {query["Id"]: query for query in properties["Metrics"]}
+    returned = [query for query in properties["Metrics"] if query["ReturnData"]]
+    assert [query["Expression"] for query in returned] == [
+        "(unknown - DIFF(unknown)) - (reconciled - DIFF(reconciled)) - reconciled"
+    ]
+    assert queries["unknown"]["Expression"] == "FILL(unknownRaw, 0)"
+    assert queries["reconciled"]["Expression"] == "FILL(found, 0) + FILL(notFound, 0)"
+    for query_id, name in [
+        ("unknownRaw", metric_names.OUTCOME_UNKNOWN),
+        ("found", metric_names.RECONCILED_FOUND),
+        ("notFound", metric_names.RECONCILED_NOT_FOUND),
+    ]:
+        assert queries[query_id]["MetricStat"] == {
+            "Metric": {"Namespace": metric_names.NAMESPACE, "MetricName": name, "Dimensions": SERVICE_DIMENSION},
+            "Period": 900,
+            "Stat": "Sum",
+        }
+
+
+def test_alarm_topic_is_encrypted_tls_only_and_has_no_subscription(synthesized: Synthesized) -> None:
+    key = logical_id(synthesized, "AWS::KMS::Key", "TopicKey")
+
+    synthesized.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key, "Arn"]}})
+    synthesized.template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    synthesized.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
+    assert not synthesized.resources("AWS::SNS::Subscription")
+
+
+def test_cloudwatch_may_publish_to_the_encrypted_topic(synthesized: Synthesized) -> None:
+    synthesized.template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+    synthesized.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": "sns:Publish",
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_dashboard_marks_the_timeout_on_the_duration_graph(synthesized: Synthesized) -> None:
+    _, dashboard = only(synthesized.resources("AWS::CloudWatch::Dashboard"))
+    body = "".join(part for part in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1] if isinstance(part, str))
+
+    assert '"annotations":{"horizontal":[{"value":30000,"label":"timeout","yAxis":"left"}]}' in body
+    for title in ("Dispatches", "Duplicates suppressed", "Failures", "Dead-letter queue depth"):
+        assert f'"title":"{title}"' in body
+    assert '"stat":"p50"' in body
+    assert '"stat":"p99"' in body
+    for name in (
+        metric_names.DISPATCHED,
+        metric_names.DUPLICATE_SUPPRESSED,
+        metric_names.DISPATCH_REJECTED,
+        metric_names.OUTCOME_UNKNOWN,
+        metric_names.EVENT_REJECTED,
+    ):
+        assert f'"{metric_names.NAMESPACE}","{name}","service","{metric_names.SERVICE}"' in body
