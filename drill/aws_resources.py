@@ -5,14 +5,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deploy_trigger.ledger import PARTITION_KEY, TTL_ATTRIBUTE
+from deploy_trigger.ledger import PARTITION_KEY, TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY, TTL_ATTRIBUTE
 
 
 def create_ledger_table(dynamodb: Any, name: str) -> None:
     dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": TRACKING_KEY, "AttributeType": "S"},
+            {"AttributeName": TRACKING_SORT_KEY, "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": TRACKING_INDEX,
+                "KeySchema": [
+                    {"AttributeName": TRACKING_KEY, "KeyType": "HASH"},
+                    {"AttributeName": TRACKING_SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     dynamodb.update_time_to_live(

@@ -37,7 +37,8 @@ from deploy_trigger.errors import (
     RetryLater,
 )
 from deploy_trigger.events import InstanceLaunch
-from deploy_trigger.ledger import Claimed, Existing, LedgerEntry, RunRef, Status
+from deploy_trigger.ledger import Claimed, Existing, LedgerEntry, Status
+from deploy_trigger.runs import RunRef
 
 
 class LedgerPort(Protocol):

@@ -35,7 +35,7 @@ from deploy_trigger.errors import (
     RateLimited,
 )
 from deploy_trigger.github_auth import AppCredentials, SecretCredentials, TokenCache
-from deploy_trigger.ledger import RunRef
+from deploy_trigger.runs import RunRef, WorkflowRun
 
 USER_AGENT = "deploy-trigger/0.1.0"
 LEGACY_API_VERSION = "2022-11-28"
@@ -62,6 +62,7 @@ class GitHubClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._api = api_url.rstrip("/")
+        self._repository = repository
         self._workflow_url = f"{self._api}/repos/{repository}/actions/workflows/{workflow}"
         self._api_version = api_version
         self._credentials = credentials
@@ -118,34 +119,65 @@ class GitHubClient:
         status (a fresh run is ``queued``), following pagination; the run-name contract puts the dispatch ID
         into each run's ``display_title``.
         """
+        for run in self.list_runs(created_since, deadline):
+            if dispatch_id in run.display_title:
+                return run.ref()
+        return None
+
+    def list_runs(self, created_since: float, deadline: Deadline, max_pages: int = MAX_RUN_PAGES) -> list[WorkflowRun]:
+        """Every ``workflow_dispatch`` run of the workflow created since then (newest first), all statuses.
+
+        Raises :class:`GitHubUnavailable` rather than return a partial list when more than ``max_pages`` pages
+        exist: a caller deciding "not found" must have seen everything.
+        """
         since = datetime.fromtimestamp(created_since - CLOCK_SKEW_SECONDS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         url: str | None = f"{self._workflow_url}/runs"
         params: dict[str, Any] | None = {"event": "workflow_dispatch", "created": f">={since}", "per_page": 100}
-        refreshed = False
+        runs: list[WorkflowRun] = []
         pages = 0
         while url:
+            answer = self._get(url, deadline, params=params, what="listing runs")
+            runs += [WorkflowRun.from_api(run) for run in answer.json().get("workflow_runs", [])]
+            pages += 1
+            url, params = answer.links.get("next", {}).get("url"), None
+            if url and pages >= max_pages:
+                raise GitHubUnavailable(f"more than {max_pages} pages of runs to search; retrying later")
+        return runs
+
+    def get_run(self, run_id: int, deadline: Deadline) -> WorkflowRun | None:
+        """One run by its ID; None when GitHub does not know it (deleted, or another repository's)."""
+        url = f"{self._api}/repos/{self._repository}/actions/runs/{run_id}"
+        answer = self._get(url, deadline, params=None, what="reading a run", missing_ok=True)
+        return WorkflowRun.from_api(answer.json()) if answer.status_code == 200 else None
+
+    def _get(
+        self,
+        url: str,
+        deadline: Deadline,
+        *,
+        params: Mapping[str, Any] | None,
+        what: str,
+        missing_ok: bool = False,
+    ) -> requests.Response:
+        """A read-only GET: refreshes an App token once on 401, turns every failure into a retryable error."""
+        refreshed = False
+        while True:
             authorization, is_app = self._authorization(deadline)
             try:
                 response = self._send("GET", url, deadline, authorization, params=params)
             except requests.RequestException as error:
-                raise GitHubUnavailable(f"listing runs failed: {type(error).__name__}") from None
+                raise GitHubUnavailable(f"{what} failed: {type(error).__name__}") from None
             if response.status_code == 401 and is_app and not refreshed:
                 refreshed = True
                 self._tokens.invalidate()
                 continue
             wait = self._rate_limit_wait(response)
             if wait is not None:
-                raise RateLimited(wait, f"GitHub rate limit while listing runs; retry in {wait:.0f}s")
-            if response.status_code != 200:
-                raise GitHubUnavailable(f"listing runs answered HTTP {response.status_code}: {_message(response)}")
-            for run in response.json().get("workflow_runs", []):
-                if dispatch_id in str(run.get("display_title") or ""):
-                    return RunRef(run_id=int(run["id"]), html_url=run.get("html_url"), api_url=run.get("url"))
-            pages += 1
-            url, params = response.links.get("next", {}).get("url"), None
-            if url and pages >= MAX_RUN_PAGES:
-                raise GitHubUnavailable(f"more than {MAX_RUN_PAGES} pages of runs to search; retrying later")
-        return None
+                observability.count(metric_names.RATE_LIMITED)
+                raise RateLimited(wait, f"GitHub rate limit while {what}; retry in {wait:.0f}s")
+            if response.status_code == 200 or (missing_ok and response.status_code == 404):
+                return response
+            raise GitHubUnavailable(f"{what} answered HTTP {response.status_code}: {_message(response)}")
 
     def _authorization(self, deadline: Deadline) -> tuple[str, bool]:
         credentials = self._credentials.get()

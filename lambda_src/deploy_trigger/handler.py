@@ -1,8 +1,11 @@
-"""The dispatcher Lambda's entry point: parse, call the dispatcher, map the result to logs and metrics.
+"""The Lambda entry points: thin, they parse, call one domain object, and map the result to logs and metrics.
 
-Invoked asynchronously by EventBridge. A raised exception fails the invocation on purpose: Lambda retries
-it (the ledger makes that safe) and, once retries are spent, sends the event with the error to the
-on-failure queue, where an alarm sees it. Returning means the event is done with.
+``handler`` (the dispatcher) is invoked asynchronously by EventBridge with Auto Scaling events. A raised
+exception fails the invocation on purpose: Lambda retries it (the ledger makes that safe) and, once retries
+are spent, sends the event with the error to the on-failure queue, where an alarm sees it. Returning means
+the event is done with.
+
+``tracker_handler`` is invoked every minute by a schedule and runs one tracking pass.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from deploy_trigger.errors import (
     RetryLater,
 )
 from deploy_trigger.events import Ignored, MalformedEvent, parse_event
-from deploy_trigger.observability import count, logger, metrics
+from deploy_trigger.observability import count, logger, metrics, seconds
 
 _OUTCOME_METRICS = {
     Outcome.DISPATCHED: metric_names.DISPATCHED,
@@ -74,3 +77,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count(metric_names.RECONCILED_NOT_FOUND)
     logger.info(f"launch {result.outcome.value}", extra=result.as_dict())
     return result.as_dict()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def tracker_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    tracker = runtime.tracker()
+    report = tracker.run_pass(Deadline.from_context(context))
+    count(metric_names.TRACKER_BACKLOG, report.due)
+    for name, value in report.counts.items():
+        count(name, value)
+    for duration in report.durations:
+        seconds(metric_names.DEPLOY_DURATION, duration)
+    logger.info("tracking pass done", extra={"pass": report.as_dict()})
+    return report.as_dict()

@@ -11,6 +11,7 @@ both win, and a claim that loses returns the current item in the same call
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,13 +23,33 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy_trigger.errors import ClaimContended, LedgerUnavailable
 from deploy_trigger.events import InstanceLaunch
+from deploy_trigger.runs import RunRef, WorkflowRun
 
 #: The table's schema, shared with the CDK construct and the local stand-ins.
 PARTITION_KEY = "instance_id"
 TTL_ATTRIBUTE = "expires_at"
+#: A sparse index of the deployments still being followed: only items with ``tracking`` are in it, so the
+#: tracker queries what is unfinished and due, never scans the table.
+TRACKING_INDEX = "open-deployments"
+TRACKING_KEY = "tracking"
+TRACKING_SORT_KEY = "next_check_at"
+_OPEN = "OPEN"
 #: Items expire this long after their last change.
 RETENTION_SECONDS = 90 * 24 * 3600
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_PLACEHOLDER = re.compile(r":\w+")
+#: What the tracker writes about a launch's deployment; a new launch of the instance starts without it.
+_TRACKER_FIELDS = (
+    TRACKING_KEY,
+    TRACKING_SORT_KEY,
+    "run_status",
+    "conclusion",
+    "deploy_outcome",
+    "lifecycle_intent",
+    "lifecycle_result",
+    "last_heartbeat_at",
+    "finished_at",
+)
 
 
 class Status(StrEnum):
@@ -36,15 +57,13 @@ class Status(StrEnum):
     DISPATCHED = "DISPATCHED"  # GitHub accepted the dispatch (run ID recorded when GitHub returned it)
     FAILED = "FAILED"  # GitHub rejected the dispatch for good; an operator resets it after fixing the cause
     RESET = "RESET"  # an operator reset a FAILED launch: the next event for the instance dispatches anew
+    RUNNING = "RUNNING"  # the tracker saw the run queued or in progress
+    SUCCEEDED = "SUCCEEDED"  # the run succeeded (and the lifecycle action was continued)
+    DEPLOY_FAILED = "DEPLOY_FAILED"  # the run failed, never appeared or got stuck (the instance was abandoned)
 
 
-@dataclass(frozen=True)
-class RunRef:
-    """A workflow run, as far as GitHub told us (a 204 answer tells nothing)."""
-
-    run_id: int | None = None
-    html_url: str | None = None
-    api_url: str | None = None
+#: Statuses the tracker follows (the item is in the tracking index).
+TRACKED = (Status.DISPATCHED, Status.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,11 @@ class LedgerEntry:
     run_id: int | None = None
     run_url: str | None = None
     last_error: str | None = None
+    asg_name: str = ""
+    lifecycle_hook_name: str | None = None
+    run_status: str | None = None
+    last_heartbeat_at: float | None = None
+    lifecycle_intent: str | None = None
 
     def lease_live(self, now: float) -> bool:
         return self.lease_expires_at is not None and self.lease_expires_at > now
@@ -129,7 +153,15 @@ class Ledger:
             if value:
                 values[f":{name}"] = _s(value)
                 assignments.append(f"{name} = :{name}")
-        removals = ["run_id", "run_url", "run_api_url", "dispatched_at", "last_error", "failure_reason"]
+        removals = [
+            "run_id",
+            "run_url",
+            "run_api_url",
+            "dispatched_at",
+            "last_error",
+            "failure_reason",
+            *_TRACKER_FIELDS,
+        ]
         if not launch.lifecycle_hook_name:
             removals += ["lifecycle_hook_name", "lifecycle_action_token"]
         try:
@@ -248,8 +280,19 @@ class Ledger:
 
     def record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> bool:
         """GitHub accepted (or reconciliation found) the run. False if this invocation no longer held the claim."""
-        values: dict[str, Any] = {":dispatched": _s(Status.DISPATCHED), ":false": {"BOOL": False}}
-        assignments = ["#status = :dispatched", "post_unconfirmed = :false", "dispatched_at = :iso_now"]
+        values: dict[str, Any] = {
+            ":dispatched": _s(Status.DISPATCHED),
+            ":false": {"BOOL": False},
+            ":open": _s(_OPEN),
+            ":check_at": _n(self._clock()),
+        }
+        assignments = [
+            "#status = :dispatched",
+            "post_unconfirmed = :false",
+            "dispatched_at = :iso_now",
+            f"{TRACKING_KEY} = :open",  # the tracker follows the run from now on
+            f"{TRACKING_SORT_KEY} = :check_at",
+        ]
         for name, value in (("run_id", run.run_id), ("run_url", run.html_url), ("run_api_url", run.api_url)):
             if value is not None:
                 values[f":{name}"] = _n(value) if isinstance(value, int) else _s(value)
@@ -312,6 +355,122 @@ class Ledger:
             raise LedgerUnavailable(f"reset failed: {_code(error)}") from None
         return True
 
+    # -- the tracker's transitions ---------------------------------------------------------------------------
+
+    def due_for_tracking(self, now: float, limit: int) -> list[LedgerEntry]:
+        """Unfinished deployments whose next check is due, oldest check first, at most ``limit``."""
+        entries: list[LedgerEntry] = []
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": TRACKING_INDEX,
+            "KeyConditionExpression": f"{TRACKING_KEY} = :open AND {TRACKING_SORT_KEY} <= :now",
+            "ExpressionAttributeValues": {":open": _s(_OPEN), ":now": _n(now)},
+        }
+        try:
+            while len(entries) < limit:
+                page = self._client.query(**arguments, Limit=limit - len(entries))
+                entries += [_entry(item) for item in page.get("Items", [])]
+                if "LastEvaluatedKey" not in page:
+                    break
+                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as error:
+            raise LedgerUnavailable(f"querying open deployments failed: {_code(error)}") from None
+        return entries
+
+    def record_run_progress(
+        self,
+        entry: LedgerEntry,
+        run: WorkflowRun | None,
+        *,
+        next_check_at: float,
+        heartbeat_at: float | None = None,
+        note: str | None = None,
+    ) -> bool:
+        """The run is not finished: remember what GitHub said and when to look again."""
+        values: dict[str, Any] = {":check_at": _n(next_check_at)}
+        assignments = [f"{TRACKING_SORT_KEY} = :check_at"]
+        if run is not None:
+            values |= {":running": _s(Status.RUNNING), ":run_id": _n(run.run_id), ":run_status": _s(run.status)}
+            assignments += ["#status = :running", "run_id = :run_id", "run_status = :run_status"]
+            if run.html_url:
+                values[":run_url"] = _s(run.html_url)
+                assignments.append("run_url = :run_url")
+        if heartbeat_at is not None:
+            values[":heartbeat_at"] = _n(heartbeat_at)
+            assignments.append("last_heartbeat_at = :heartbeat_at")
+        history = None
+        if note:
+            history = ("tracked", note)
+        elif run is not None and run.status != entry.run_status:
+            history = ("run_" + run.status, f"run {run.run_id} is {run.status}")
+        return self._tracked_update(entry, assignments, values, history=history)
+
+    def record_lifecycle_intent(self, entry: LedgerEntry, result: str) -> bool:
+        """Written before completing the lifecycle action, so a tracker killed mid-call knows what it meant."""
+        return self._tracked_update(
+            entry, ["lifecycle_intent = :intent"], {":intent": _s(result)}, history=("completing", result)
+        )
+
+    def record_deploy_finished(
+        self,
+        entry: LedgerEntry,
+        *,
+        succeeded: bool,
+        outcome: str,
+        conclusion: str | None,
+        lifecycle_result: str | None,
+        detail: str,
+    ) -> bool:
+        """The deployment ended: the item leaves the tracking index."""
+        values: dict[str, Any] = {
+            ":final": _s(Status.SUCCEEDED if succeeded else Status.DEPLOY_FAILED),
+            ":outcome": _s(outcome),
+        }
+        assignments = ["#status = :final", "deploy_outcome = :outcome", "finished_at = :iso_now"]
+        for name, value in (("conclusion", conclusion), ("lifecycle_result", lifecycle_result)):
+            if value:
+                values[f":{name}"] = _s(value)
+                assignments.append(f"{name} = :{name}")
+        return self._tracked_update(
+            entry,
+            assignments,
+            values,
+            history=("deploy_" + outcome.replace(" ", "_"), detail),
+            remove=[TRACKING_KEY, TRACKING_SORT_KEY, "lifecycle_intent"],
+        )
+
+    def _tracked_update(
+        self,
+        entry: LedgerEntry,
+        assignments: list[str],
+        values: dict[str, Any],
+        *,
+        history: tuple[str, str] | None,
+        remove: list[str] | None = None,
+    ) -> bool:
+        """An update allowed only while this dispatch is still being tracked (a newer launch replaces it)."""
+        values = {
+            **values,
+            ":dispatch_id": _s(entry.dispatch_id),
+            ":tracked_a": _s(TRACKED[0]),
+            ":tracked_b": _s(TRACKED[1]),
+        }
+        try:
+            self._update(
+                entry.instance_id,
+                self._clock(),
+                assignments,
+                values,
+                history=history,
+                condition="dispatch_id = :dispatch_id AND #status IN (:tracked_a, :tracked_b)",
+                remove=remove,
+            )
+        except ClientError as error:
+            if _code(error) == _CONDITION_FAILED:
+                return False
+            raise LedgerUnavailable(f"tracker update failed: {_code(error)}") from None
+        return True
+
     def get(self, instance_id: str) -> LedgerEntry | None:
         try:
             answer = self._client.get_item(
@@ -357,31 +516,30 @@ class Ledger:
         assignments: list[str],
         values: Mapping[str, Any],
         *,
-        history: tuple[str, str],
+        history: tuple[str, str] | None,
         condition: str,
         remove: list[str] | None = None,
         **extra: Any,
     ) -> None:
-        expression = "SET " + ", ".join(
-            [
-                *assignments,
-                "updated_at = :iso_now",
-                "expires_at = :expires_at",
-                "history = list_append(if_not_exists(history, :no_history), :history)",
-            ]
-        )
-        if remove:
-            expression += " REMOVE " + ", ".join(remove)
-        event, detail = history
+        """One conditional UpdateItem; every write refreshes ``updated_at`` and the TTL, most add to ``history``."""
+        clauses = [*assignments, "updated_at = :iso_now", "expires_at = :expires_at"]
         all_values = {
             **values,
             ":claimed": _s(Status.CLAIMED),
             ":iso_now": _s(_iso(now)),
             ":expires_at": _n(int(now) + RETENTION_SECONDS),
-            ":no_history": {"L": []},
-            ":history": {"L": [{"M": {"at": _s(_iso(now)), "event": _s(event), "detail": _s(detail[:500])}}]},
         }
-        used = {name for name in all_values if name in expression or name in condition}
+        if history is not None:
+            event, detail = history
+            clauses.append("history = list_append(if_not_exists(history, :no_history), :history)")
+            all_values[":no_history"] = {"L": []}
+            all_values[":history"] = {
+                "L": [{"M": {"at": _s(_iso(now)), "event": _s(event), "detail": _s(detail[:500])}}]
+            }
+        expression = "SET " + ", ".join(clauses)
+        if remove:
+            expression += " REMOVE " + ", ".join(remove)
+        used = set(_PLACEHOLDER.findall(f"{expression} {condition}"))
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -419,6 +577,11 @@ def _entry(item: Mapping[str, Any]) -> LedgerEntry:
         run_id=int(run_id) if run_id is not None else None,
         run_url=text("run_url"),
         last_error=text("last_error"),
+        asg_name=text("asg_name") or "",
+        lifecycle_hook_name=text("lifecycle_hook_name"),
+        run_status=text("run_status"),
+        last_heartbeat_at=number("last_heartbeat_at"),
+        lifecycle_intent=text("lifecycle_intent"),
     )
 
 

@@ -18,3 +18,16 @@ OUTCOME_UNKNOWN = "OutcomeUnknown"  # 5xx / timeout / dropped connection: reconc
 RATE_LIMITED = "RateLimited"  # GitHub rate limit; waited or left for Lambda's retry
 CLAIM_CONTENDED = "ClaimContended"  # another invocation holds a live lease on the instance
 GITHUB_LATENCY = "GitHubLatency"  # milliseconds per GitHub API call
+
+# The tracker (one pass a minute over unfinished deployments)
+DEPLOY_SUCCEEDED = "DeploySucceeded"  # the run succeeded
+DEPLOY_FAILED = "DeployFailed"  # the run ended in failure, cancellation or timeout
+DEPLOY_NO_RUN = "DeployNoRun"  # GitHub never listed a run for the dispatch
+DEPLOY_STUCK = "DeployStuck"  # the run was still unfinished after MAX_DEPLOY_SECONDS
+DEPLOY_DURATION = "DeployDuration"  # seconds from the first claim to the run's end
+LIFECYCLE_CONTINUED = "LifecycleContinued"  # instance let into service
+LIFECYCLE_ABANDONED = "LifecycleAbandoned"  # instance terminated and replaced: many in a row = crash loop
+LIFECYCLE_ALREADY_ENDED = "LifecycleAlreadyEnded"  # no active action: the workflow completed it, or it timed out
+HEARTBEATS = "LifecycleHeartbeats"  # heartbeats recorded for slow but healthy deploys
+TRACKER_BACKLOG = "TrackerBacklog"  # unfinished deployments due for a check at the start of a pass
+TRACKER_ERRORS = "TrackerErrors"  # entries a pass could not check (retried next pass)

@@ -17,3 +17,7 @@ def count(name: str, value: int = 1) -> None:
 
 def milliseconds(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(value, 1))
+
+
+def seconds(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=round(value, 1))

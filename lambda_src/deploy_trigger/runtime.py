@@ -14,11 +14,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from deploy_trigger.alerts import Alerts
 from deploy_trigger.dispatch import DispatchConfig, Dispatcher
 from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.ledger import Ledger
-from deploy_trigger.settings import Settings
+from deploy_trigger.lifecycle import LifecycleActions
+from deploy_trigger.settings import Settings, TrackerSettings
+from deploy_trigger.tracking import Tracker, TrackerConfig
 
 #: DynamoDB answers in milliseconds; short timeouts and few retries keep a ledger write inside the
 #: reserve the deadline keeps for it (deadline.RESERVE_SECONDS) even when DynamoDB misbehaves.
@@ -31,24 +34,22 @@ def settings() -> Settings:
 
 
 @cache
+def tracker_settings() -> TrackerSettings:
+    return TrackerSettings.from_env(os.environ)
+
+
+@cache
 def dynamodb_client() -> Any:
     # boto3 honours AWS_ENDPOINT_URL, which is how the tests and the local drill reach moto server.
-    return boto3.client("dynamodb", region_name=settings().aws_region, config=_DYNAMODB_CONFIG)
+    return boto3.client("dynamodb", config=_DYNAMODB_CONFIG)
 
 
 @cache
 def dispatcher() -> Dispatcher:
     config = settings()
-    github = GitHubClient(
-        api_url=config.github_api_url,
-        repository=config.github_repository,
-        workflow=config.github_workflow,
-        api_version=config.github_api_version,
-        credentials=SecretCredentials(config.github_credentials_secret),
-    )
     return Dispatcher(
         Ledger(dynamodb_client(), config.ledger_table_name),
-        github,
+        _github(config),
         DispatchConfig(
             ref=config.github_ref,
             aws_region=config.aws_region,
@@ -58,9 +59,36 @@ def dispatcher() -> Dispatcher:
     )
 
 
+@cache
+def tracker() -> Tracker:
+    config = tracker_settings()
+    return Tracker(
+        Ledger(dynamodb_client(), config.ledger_table_name),
+        _github(config),
+        LifecycleActions(boto3.client("autoscaling")),
+        Alerts(boto3.client("sns"), config.alert_topic_arn),
+        TrackerConfig(
+            run_appear_timeout=config.run_appear_timeout_seconds,
+            heartbeat_interval=config.heartbeat_interval_seconds,
+            max_deploy=config.max_deploy_seconds,
+            check_interval=config.check_interval_seconds,
+        ),
+    )
+
+
+def _github(config: Settings | TrackerSettings) -> GitHubClient:
+    return GitHubClient(
+        api_url=config.github_api_url,
+        repository=config.github_repository,
+        workflow=config.github_workflow,
+        api_version=config.github_api_version,
+        credentials=SecretCredentials(config.github_credentials_secret),
+    )
+
+
 def reset() -> None:
     """Forget everything built (tests, and the local drill between scenarios)."""
-    for factory in (settings, dynamodb_client, dispatcher):
+    for factory in (settings, tracker_settings, dynamodb_client, dispatcher, tracker):
         factory.cache_clear()
     from aws_lambda_powertools.utilities import parameters
 

@@ -77,12 +77,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build and validate the settings; raise :class:`ConfigurationError` naming the bad variable."""
-        missing = [name for name in cls.REQUIRED if not environ.get(name, "").strip()]
-        if missing:
-            raise ConfigurationError(f"missing required environment variable(s): {', '.join(missing)}")
-        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
-        if not region:
-            raise ConfigurationError("AWS_REGION is not set (the Lambda runtime sets it; set it when running locally)")
+        _require(environ, cls.REQUIRED)
+        region = _region(environ)
         return cls(
             ledger_table_name=environ["LEDGER_TABLE_NAME"].strip(),
             github_repository=_repository(environ["GITHUB_REPOSITORY"]),
@@ -98,6 +94,94 @@ class Settings:
             workflow_extra_inputs=_extra_inputs(environ.get("WORKFLOW_EXTRA_INPUTS", "")),
             lease_margin_seconds=_lease_margin(environ.get("LEASE_MARGIN_SECONDS", str(cls.lease_margin_seconds))),
         )
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """The tracker's configuration: it follows dispatched runs and completes lifecycle actions."""
+
+    ledger_table_name: str
+    github_repository: str
+    github_workflow: str
+    github_credentials_secret: str
+    aws_region: str
+    github_api_url: str = "https://api.github.com"
+    github_api_version: str = SUPPORTED_API_VERSIONS[0]
+    #: SNS topic for failed, abandoned and stuck deployments; empty = log only (local runs).
+    alert_topic_arn: str = ""
+    #: A dispatch whose run GitHub never lists within this time is abandoned.
+    run_appear_timeout_seconds: int = 600
+    #: How often a running deploy's lifecycle action is heartbeaten (well under the hook's heartbeat timeout).
+    heartbeat_interval_seconds: int = 300
+    #: A deploy still unfinished this long after its dispatch is stuck: abandoned, and a human is told.
+    max_deploy_seconds: int = 3600
+    #: How long the tracker waits before looking at an unfinished entry again.
+    check_interval_seconds: int = 60
+
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = {
+        "LEDGER_TABLE_NAME": "ledger_table_name",
+        "GITHUB_REPOSITORY": "github_repository",
+        "GITHUB_WORKFLOW": "github_workflow",
+        "GITHUB_CREDENTIALS_SECRET": "github_credentials_secret",
+        "GITHUB_API_URL": "github_api_url",
+        "GITHUB_API_VERSION": "github_api_version",
+        "ALERT_TOPIC_ARN": "alert_topic_arn",
+        "RUN_APPEAR_TIMEOUT_SECONDS": "run_appear_timeout_seconds",
+        "HEARTBEAT_INTERVAL_SECONDS": "heartbeat_interval_seconds",
+        "MAX_DEPLOY_SECONDS": "max_deploy_seconds",
+        "CHECK_INTERVAL_SECONDS": "check_interval_seconds",
+    }
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "LEDGER_TABLE_NAME",
+        "GITHUB_REPOSITORY",
+        "GITHUB_WORKFLOW",
+        "GITHUB_CREDENTIALS_SECRET",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> TrackerSettings:
+        _require(environ, cls.REQUIRED)
+        region = _region(environ)
+        heartbeat = _seconds(environ, "HEARTBEAT_INTERVAL_SECONDS", cls.heartbeat_interval_seconds, 30, 3600)
+        max_deploy = _seconds(environ, "MAX_DEPLOY_SECONDS", cls.max_deploy_seconds, 60, 48 * 3600)
+        if heartbeat >= max_deploy:
+            raise ConfigurationError("HEARTBEAT_INTERVAL_SECONDS must be shorter than MAX_DEPLOY_SECONDS")
+        return cls(
+            ledger_table_name=environ["LEDGER_TABLE_NAME"].strip(),
+            github_repository=_repository(environ["GITHUB_REPOSITORY"]),
+            github_workflow=environ["GITHUB_WORKFLOW"].strip(),
+            github_credentials_secret=environ["GITHUB_CREDENTIALS_SECRET"].strip(),
+            aws_region=region,
+            github_api_url=_api_url(environ.get("GITHUB_API_URL", cls.github_api_url)),
+            github_api_version=_api_version(environ.get("GITHUB_API_VERSION", cls.github_api_version)),
+            alert_topic_arn=environ.get("ALERT_TOPIC_ARN", "").strip(),
+            run_appear_timeout_seconds=_seconds(
+                environ, "RUN_APPEAR_TIMEOUT_SECONDS", cls.run_appear_timeout_seconds, 60, 24 * 3600
+            ),
+            heartbeat_interval_seconds=heartbeat,
+            max_deploy_seconds=max_deploy,
+            check_interval_seconds=_seconds(environ, "CHECK_INTERVAL_SECONDS", cls.check_interval_seconds, 0, 3600),
+        )
+
+
+def _require(environ: Mapping[str, str], names: tuple[str, ...]) -> None:
+    missing = [name for name in names if not environ.get(name, "").strip()]
+    if missing:
+        raise ConfigurationError(f"missing required environment variable(s): {', '.join(missing)}")
+
+
+def _region(environ: Mapping[str, str]) -> str:
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise ConfigurationError("AWS_REGION is not set (the Lambda runtime sets it; set it when running locally)")
+    return region
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = environ.get(name, "").strip() or str(default)
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ConfigurationError(f"{name} must be a whole number of seconds from {low} to {high}, got {value!r}")
+    return int(value)
 
 
 def _repository(value: str) -> str:

@@ -1,0 +1,284 @@
+"""The tracker's pass: follow every dispatched, unfinished deployment to its end, and close the loop.
+
+Dispatching once is half the job. Each pass (every minute) reads the deployments that are due from the
+ledger's tracking index, asks GitHub about their runs in one paginated listing, and for each one:
+- run still going: record its status, and heartbeat the lifecycle action so a slow but healthy deploy
+  keeps its instance in Pending:Wait, up to ``max_deploy`` seconds;
+- run succeeded: CONTINUE the lifecycle action (the instance goes InService);
+- run failed or was cancelled, never appeared within ``run_appear_timeout``, or exceeded ``max_deploy``:
+  ABANDON it (the group replaces the instance) and alert a human.
+
+Killed mid-pass and run again, it neither completes an action twice nor loses an entry: the intent is
+written before the call, the entry leaves the index only after the call, and Auto Scaling answers a second
+completion with "no active lifecycle action", which is terminal.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from deploy_trigger import metric_names, observability
+from deploy_trigger.alerts import DeploymentAlert
+from deploy_trigger.deadline import Deadline
+from deploy_trigger.errors import RetryLater
+from deploy_trigger.ledger import LedgerEntry
+from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
+from deploy_trigger.runs import WorkflowRun
+
+#: A pass stops starting checks when less than this is left of its invocation.
+PASS_RESERVE_SECONDS = 5.0
+#: Runs not in the listing (older than its window) are read one by one, at most this many per pass.
+MAX_SINGLE_RUN_READS = 20
+
+
+class LedgerPort(Protocol):
+    def due_for_tracking(self, now: float, limit: int) -> list[LedgerEntry]: ...
+    def record_run_progress(
+        self,
+        entry: LedgerEntry,
+        run: WorkflowRun | None,
+        *,
+        next_check_at: float,
+        heartbeat_at: float | None = None,
+        note: str | None = None,
+    ) -> bool: ...
+    def record_lifecycle_intent(self, entry: LedgerEntry, result: str) -> bool: ...
+    def record_deploy_finished(
+        self,
+        entry: LedgerEntry,
+        *,
+        succeeded: bool,
+        outcome: str,
+        conclusion: str | None,
+        lifecycle_result: str | None,
+        detail: str,
+    ) -> bool: ...
+
+
+class RunsPort(Protocol):
+    def list_runs(self, created_since: float, deadline: Deadline, max_pages: int = ...) -> list[WorkflowRun]: ...
+    def get_run(self, run_id: int, deadline: Deadline) -> WorkflowRun | None: ...
+
+
+class LifecyclePort(Protocol):
+    def complete(self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult) -> LifecycleAnswer: ...
+    def heartbeat(self, asg_name: str, hook_name: str, instance_id: str) -> LifecycleAnswer: ...
+
+
+class AlertsPort(Protocol):
+    def publish(self, alert: DeploymentAlert) -> None: ...
+
+
+class DeployOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    NO_RUN = "no run"
+    STUCK = "stuck"
+
+
+_OUTCOME_METRICS = {
+    DeployOutcome.SUCCEEDED: metric_names.DEPLOY_SUCCEEDED,
+    DeployOutcome.FAILED: metric_names.DEPLOY_FAILED,
+    DeployOutcome.NO_RUN: metric_names.DEPLOY_NO_RUN,
+    DeployOutcome.STUCK: metric_names.DEPLOY_STUCK,
+}
+_LIFECYCLE_METRICS = {
+    LifecycleResult.CONTINUE.value: metric_names.LIFECYCLE_CONTINUED,
+    LifecycleResult.ABANDON.value: metric_names.LIFECYCLE_ABANDONED,
+    "ALREADY_ENDED": metric_names.LIFECYCLE_ALREADY_ENDED,
+}
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    run_appear_timeout: float
+    heartbeat_interval: float
+    max_deploy: float
+    check_interval: float
+    max_entries_per_pass: int = 500
+    max_run_pages: int = 10
+    workers: int = 4
+
+
+@dataclass
+class PassReport:
+    """What one pass did; the handler turns it into metrics (threads never touch the metrics object)."""
+
+    due: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    durations: list[float] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, metric: str, value: int = 1) -> None:
+        with self._lock:
+            self.counts[metric] += value
+
+    def duration(self, seconds: float) -> None:
+        with self._lock:
+            self.durations.append(seconds)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"due": self.due, **dict(self.counts), "durations": [round(d, 1) for d in self.durations]}
+
+
+class Tracker:
+    def __init__(
+        self,
+        ledger: LedgerPort,
+        github: RunsPort,
+        lifecycle: LifecyclePort,
+        alerts: AlertsPort,
+        config: TrackerConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._ledger = ledger
+        self._github = github
+        self._lifecycle = lifecycle
+        self._alerts = alerts
+        self._config = config
+        self._clock = clock
+
+    def run_pass(self, deadline: Deadline) -> PassReport:
+        report = PassReport()
+        entries = self._ledger.due_for_tracking(self._clock(), self._config.max_entries_per_pass)
+        report.due = len(entries)
+        if not entries:
+            return report
+        try:
+            runs = self._runs_for(entries, deadline)
+        except RetryLater as error:
+            # Without GitHub's answer nothing can be decided; the entries stay due for the next pass.
+            observability.logger.warning("tracker pass skipped: GitHub unavailable", extra={"error": str(error)})
+            report.add(metric_names.TRACKER_ERRORS, len(entries))
+            return report
+        with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
+            for entry in entries:
+                pool.submit(self._check_safely, entry, runs.get(entry.dispatch_id), deadline, report)
+        return report
+
+    def _runs_for(self, entries: list[LedgerEntry], deadline: Deadline) -> dict[str, WorkflowRun]:
+        """Each entry's run by dispatch ID: one listing for all, single reads for the few it misses."""
+        since = min(entry.first_claimed_at for entry in entries)
+        listed = self._github.list_runs(since, deadline, self._config.max_run_pages)
+        by_dispatch = {dispatch_id: run for run in listed for dispatch_id in run.dispatch_ids()}
+        by_run_id = {run.run_id: run for run in listed}
+        for entry in entries:
+            if entry.dispatch_id not in by_dispatch and entry.run_id in by_run_id:
+                by_dispatch[entry.dispatch_id] = by_run_id[entry.run_id]  # the run-name lost the ID; the run ID did not
+        missing = [(e.dispatch_id, e.run_id) for e in entries if e.dispatch_id not in by_dispatch and e.run_id]
+        for dispatch_id, run_id in missing[:MAX_SINGLE_RUN_READS]:
+            run = self._github.get_run(run_id, deadline)
+            if run is not None:
+                by_dispatch[dispatch_id] = run
+        return by_dispatch
+
+    def _check_safely(
+        self, entry: LedgerEntry, run: WorkflowRun | None, deadline: Deadline, report: PassReport
+    ) -> None:
+        if deadline.remaining() < PASS_RESERVE_SECONDS:
+            return  # still due: the next pass picks it up first
+        try:
+            self._check(entry, run, report)
+        except RetryLater as error:
+            report.add(metric_names.TRACKER_ERRORS)
+            observability.logger.warning(
+                "could not check a deployment; next pass retries",
+                extra={"instance_id": entry.instance_id, "error": str(error)},
+            )
+
+    def _check(self, entry: LedgerEntry, run: WorkflowRun | None, report: PassReport) -> None:
+        now = self._clock()
+        age = now - entry.first_claimed_at
+        if run is None:
+            if age > self._config.run_appear_timeout:
+                detail = f"GitHub listed no run for dispatch {entry.dispatch_id} within {age:.0f}s"
+                self._finish(entry, None, DeployOutcome.NO_RUN, detail, report)
+            else:
+                self._ledger.record_run_progress(entry, None, next_check_at=now + self._config.check_interval)
+            return
+        if run.finished:
+            outcome = DeployOutcome.SUCCEEDED if run.succeeded else DeployOutcome.FAILED
+            self._finish(entry, run, outcome, f"run {run.run_id} ended {run.status}/{run.conclusion}", report)
+            return
+        if age > self._config.max_deploy:
+            detail = f"run {run.run_id} still {run.status} after {age:.0f}s (limit {self._config.max_deploy:.0f}s)"
+            self._finish(entry, run, DeployOutcome.STUCK, detail, report)
+            return
+        heartbeat_at, note = None, None
+        last_heartbeat = entry.last_heartbeat_at or entry.first_claimed_at
+        if (
+            entry.lifecycle_hook_name
+            and entry.lifecycle_intent is None
+            and now - last_heartbeat >= self._config.heartbeat_interval
+        ):
+            answer = self._lifecycle.heartbeat(entry.asg_name, entry.lifecycle_hook_name, entry.instance_id)
+            heartbeat_at = now
+            report.add(metric_names.HEARTBEATS)
+            if answer is LifecycleAnswer.NO_ACTIVE_ACTION:
+                note = "heartbeat: no active lifecycle action (the workflow completed it, or it timed out)"
+        self._ledger.record_run_progress(
+            entry, run, next_check_at=now + self._config.check_interval, heartbeat_at=heartbeat_at, note=note
+        )
+
+    def _finish(
+        self, entry: LedgerEntry, run: WorkflowRun | None, outcome: DeployOutcome, detail: str, report: PassReport
+    ) -> None:
+        hook = entry.lifecycle_hook_name
+        lifecycle_result = self._complete_lifecycle(entry, hook, outcome) if hook else None
+        if outcome is not DeployOutcome.SUCCEEDED:
+            self._alerts.publish(
+                DeploymentAlert(
+                    outcome=outcome.value,
+                    instance_id=entry.instance_id,
+                    asg_name=entry.asg_name,
+                    dispatch_id=entry.dispatch_id,
+                    run_url=(run.html_url if run else None) or entry.run_url,
+                    conclusion=run.conclusion if run else None,
+                    lifecycle_result=lifecycle_result,
+                    detail=detail,
+                )
+            )
+        finished = self._ledger.record_deploy_finished(
+            entry,
+            succeeded=outcome is DeployOutcome.SUCCEEDED,
+            outcome=outcome.value,
+            conclusion=run.conclusion if run else None,
+            lifecycle_result=lifecycle_result,
+            detail=detail,
+        )
+        if not finished:
+            return  # a newer launch of the instance replaced this dispatch meanwhile: nothing to count
+        report.add(_OUTCOME_METRICS[outcome])
+        if lifecycle_result:
+            report.add(_LIFECYCLE_METRICS[lifecycle_result.split()[0]])
+        if run and run.updated_at:
+            report.duration(run.updated_at - entry.first_claimed_at)
+        observability.logger.info(
+            f"deployment {outcome.value}",
+            extra={"instance_id": entry.instance_id, "dispatch_id": entry.dispatch_id, "lifecycle": lifecycle_result},
+        )
+
+    def _complete_lifecycle(self, entry: LedgerEntry, hook: str, outcome: DeployOutcome) -> str:
+        """CONTINUE on success, ABANDON otherwise; an intent written by an earlier, interrupted pass wins."""
+        intended = LifecycleResult(entry.lifecycle_intent or _result_for(outcome))
+        if entry.lifecycle_intent is None:
+            self._ledger.record_lifecycle_intent(entry, intended.value)
+        answer = self._lifecycle.complete(entry.asg_name, hook, entry.instance_id, intended)
+        if answer is LifecycleAnswer.DONE:
+            return intended.value
+        if entry.lifecycle_intent is not None:
+            # An earlier pass wrote the intent and was cut off after (or during) the call: that call ended it.
+            return f"{intended.value} (confirmed: no active action left)"
+        return "ALREADY_ENDED"
+
+
+def _result_for(outcome: DeployOutcome) -> str:
+    return (LifecycleResult.CONTINUE if outcome is DeployOutcome.SUCCEEDED else LifecycleResult.ABANDON).value

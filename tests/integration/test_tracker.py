@@ -1,0 +1,311 @@
+"""The tracker closes the loop: each dispatched launch ends with its instance let into service (CONTINUE) or
+replaced (ABANDON) exactly once, with an alert for every failure, whatever interrupts the tracker.
+
+Ledger on moto server, runs from the GitHub double; Auto Scaling's lifecycle calls (not in moto) go to a
+thin fake that behaves like the real API: one completion per pending action, then "no active action"."""
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+from deploy_trigger.alerts import DeploymentAlert
+from deploy_trigger.deadline import Deadline
+from deploy_trigger.events import InstanceLaunch, parse_event
+from deploy_trigger.github_auth import SecretCredentials
+from deploy_trigger.github_client import GitHubClient
+from deploy_trigger.ledger import Claimed, Ledger, Status
+from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
+from deploy_trigger.runs import RunRef
+from deploy_trigger.tracking import Tracker, TrackerConfig
+from drill.autoscaling_events import launch_successful, lifecycle_action
+from drill.github_double import GitHubDouble
+from drill.invoke import invoke
+from tests.integration.conftest import TOKEN, Stack
+
+
+class Killed(BaseException):
+    """The tracker's process dying mid-call (not an error any code path handles)."""
+
+
+@dataclass
+class FakeAutoScaling:
+    """Pending lifecycle actions by instance, like Auto Scaling keeps them."""
+
+    pending: set[str] = field(default_factory=set)
+    completions: list[tuple[str, str]] = field(default_factory=list)
+    heartbeats: Counter[str] = field(default_factory=Counter)
+    die_after_completing: bool = False
+
+    def complete(self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult) -> LifecycleAnswer:
+        if instance_id not in self.pending:
+            return LifecycleAnswer.NO_ACTIVE_ACTION
+        self.pending.discard(instance_id)
+        self.completions.append((instance_id, result.value))
+        if self.die_after_completing:
+            raise Killed
+        return LifecycleAnswer.DONE
+
+    def heartbeat(self, asg_name: str, hook_name: str, instance_id: str) -> LifecycleAnswer:
+        if instance_id not in self.pending:
+            return LifecycleAnswer.NO_ACTIVE_ACTION
+        self.heartbeats[instance_id] += 1
+        return LifecycleAnswer.DONE
+
+
+@dataclass
+class Inbox:
+    alerts: list[DeploymentAlert] = field(default_factory=list)
+
+    def publish(self, alert: DeploymentAlert) -> None:
+        self.alerts.append(alert)
+
+
+class Clock:
+    """Real time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@dataclass
+class Harness:
+    stack: Stack
+    github: GitHubDouble
+    autoscaling: FakeAutoScaling
+    inbox: Inbox
+    clock: Clock
+    tracker: Tracker
+    ledger: Ledger
+
+    def launch(self, instance: str, *, lifecycle: bool = True) -> str:
+        """Dispatch a launch through the real handler; returns the run ID GitHub made for it."""
+        event = lifecycle_action(instance) if lifecycle else launch_successful(instance)
+        result = invoke(event).result
+        assert result is not None
+        if lifecycle:
+            self.autoscaling.pending.add(instance)
+        return str(result["run_id"])
+
+    def record_dispatch_without_a_run(self, instance: str) -> None:
+        launch = parse_event(lifecycle_action(instance))
+        assert isinstance(launch, InstanceLaunch)
+        claim = self.ledger.claim(launch, uuid.uuid4().hex, "invocation", lease_until=time.time() + 30)
+        assert isinstance(claim, Claimed)
+        assert self.ledger.record_dispatched(claim.entry, "invocation", RunRef(), reconciled=False)
+        self.autoscaling.pending.add(instance)
+
+    def fast_launch(self, instance: str) -> str:
+        """What a dispatch leaves behind (a run, a DISPATCHED entry), without a handler invocation's cost."""
+        launch = parse_event(lifecycle_action(instance))
+        assert isinstance(launch, InstanceLaunch)
+        dispatch_id = uuid.uuid4().hex
+        claim = self.ledger.claim(launch, dispatch_id, "invocation", lease_until=time.time() + 30)
+        assert isinstance(claim, Claimed)
+        answer = requests.post(
+            f"{self.github.url}/repos/{self.github.repository}/actions/workflows/{self.github.workflow}/dispatches",
+            json={"ref": "main", "inputs": {"instance_id": instance, "dispatch_id": dispatch_id, "asg_name": "web-asg",
+                                            "lifecycle_hook_name": "deploy", "aws_region": "us-east-1"}},
+            headers={"Authorization": f"Bearer {TOKEN}", "X-GitHub-Api-Version": "2026-03-10", "User-Agent": "test"},
+            timeout=10,
+        )  # fmt: skip
+        run_id = int(answer.json()["workflow_run_id"])
+        assert self.ledger.record_dispatched(claim.entry, "invocation", RunRef(run_id=run_id), reconciled=False)
+        self.autoscaling.pending.add(instance)
+        return str(run_id)
+
+    def finish_run(self, run_id: str, conclusion: str) -> None:
+        self.github.set_run_status(int(run_id), status="completed", conclusion=conclusion)
+
+    def tracker_pass(self) -> dict[str, object]:
+        return self.tracker.run_pass(Deadline(60)).as_dict()
+
+    def item(self, instance: str) -> dict[str, Any]:
+        return self.stack.item(instance)
+
+
+@pytest.fixture
+def harness(stack: Stack, github: GitHubDouble) -> Harness:
+    clock, autoscaling, inbox = Clock(), FakeAutoScaling(), Inbox()
+    ledger = Ledger(stack.dynamodb, stack.table, clock=clock)
+    client = GitHubClient(api_url=github.url, repository=github.repository, workflow=github.workflow,
+                          api_version="2026-03-10", credentials=SecretCredentials(stack.secret))  # fmt: skip
+    config = TrackerConfig(run_appear_timeout=600, heartbeat_interval=300, max_deploy=3600, check_interval=0)
+    tracker = Tracker(ledger, client, autoscaling, inbox, config, clock=clock)
+    return Harness(stack, github, autoscaling, inbox, clock, tracker, ledger)
+
+
+def test_success_continues_the_lifecycle_action_once(harness: Harness, instance_ids: Callable[[], str]) -> None:
+    instance = instance_ids()
+    run_id = harness.launch(instance)
+    harness.tracker_pass()
+    assert harness.item(instance)["status"]["S"] == "RUNNING"
+
+    harness.finish_run(run_id, "success")
+    first = harness.tracker_pass()
+    second = harness.tracker_pass()
+
+    assert harness.autoscaling.completions == [(instance, "CONTINUE")]
+    item = harness.item(instance)
+    assert (item["status"]["S"], item["lifecycle_result"]["S"], item["conclusion"]["S"]) == (
+        "SUCCEEDED", "CONTINUE", "success",
+    )  # fmt: skip
+    assert "tracking" not in item  # left the index: no later pass looks at it
+    assert first["DeploySucceeded"] == 1
+    assert second["due"] == 0
+    assert harness.inbox.alerts == []
+
+
+@pytest.mark.parametrize("conclusion", ["failure", "cancelled", "timed_out", "startup_failure"])
+def test_failed_run_abandons_once_and_alerts_once(
+    harness: Harness, instance_ids: Callable[[], str], conclusion: str
+) -> None:
+    instance = instance_ids()
+    run_id = harness.launch(instance)
+    harness.finish_run(run_id, conclusion)
+
+    report = harness.tracker_pass()
+    harness.tracker_pass()
+
+    assert harness.autoscaling.completions == [(instance, "ABANDON")]
+    (alert,) = harness.inbox.alerts
+    assert (alert.instance_id, alert.asg_name, alert.conclusion, alert.outcome) == (
+        instance, "web-asg", conclusion, "failed",
+    )  # fmt: skip
+    assert alert.run_url is not None
+    assert alert.run_url.endswith(f"/actions/runs/{run_id}")
+    assert harness.item(instance)["status"]["S"] == Status.DEPLOY_FAILED
+    assert (report["DeployFailed"], report["LifecycleAbandoned"]) == (1, 1)
+
+
+def test_run_that_never_appears_is_abandoned_after_the_deadline(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    harness.record_dispatch_without_a_run(instance)  # accepted (204), yet GitHub never lists a run
+
+    harness.tracker_pass()
+    assert harness.autoscaling.completions == []  # within the deadline: still waiting
+    harness.clock.offset = 601
+    harness.tracker_pass()
+
+    assert harness.autoscaling.completions == [(instance, "ABANDON")]
+    assert harness.inbox.alerts[0].outcome == "no run"
+    assert harness.item(instance)["deploy_outcome"]["S"] == "no run"
+
+
+def test_slow_healthy_deploy_gets_heartbeats_until_the_maximum_then_is_abandoned_as_stuck(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    harness.launch(instance)
+
+    for minutes in (1, 4, 6, 11, 16):
+        harness.clock.offset = minutes * 60
+        harness.tracker_pass()
+    assert harness.autoscaling.heartbeats[instance] == 3  # at 6, 11 and 16 minutes (every 5)
+    assert harness.autoscaling.completions == []
+    assert harness.item(instance)["status"]["S"] == "RUNNING"
+
+    harness.clock.offset = 3601
+    harness.tracker_pass()
+
+    assert harness.autoscaling.completions == [(instance, "ABANDON")]
+    assert harness.inbox.alerts[0].outcome == "stuck"
+
+
+def test_tracker_killed_after_completing_and_rerun_neither_completes_twice_nor_loses_the_entry(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instances = [instance_ids() for _ in range(3)]
+    runs = [harness.launch(instance) for instance in instances]
+    for run_id in runs:
+        harness.finish_run(run_id, "success")
+    harness.autoscaling.die_after_completing = True
+
+    harness.tracker_pass()  # every completion "kills" the tracker before it records anything
+    assert all(harness.item(i)["status"]["S"] == "DISPATCHED" for i in instances)  # not lost: still tracked
+    harness.autoscaling.die_after_completing = False
+    harness.tracker_pass()
+
+    assert sorted(harness.autoscaling.completions) == sorted((i, "CONTINUE") for i in instances)
+    for instance in instances:
+        item = harness.item(instance)
+        assert item["status"]["S"] == "SUCCEEDED"
+        assert item["lifecycle_result"]["S"].startswith("CONTINUE")
+
+
+def test_lifecycle_action_completed_by_the_workflow_itself_is_a_terminal_outcome(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    run_id = harness.launch(instance)
+    harness.autoscaling.pending.discard(instance)  # the workflow completed it through OIDC
+    harness.finish_run(run_id, "success")
+
+    report = harness.tracker_pass()
+
+    assert harness.autoscaling.completions == []
+    item = harness.item(instance)
+    assert (item["status"]["S"], item["lifecycle_result"]["S"]) == ("SUCCEEDED", "ALREADY_ENDED")
+    assert report["LifecycleAlreadyEnded"] == 1
+    assert harness.tracker_pass()["due"] == 0
+
+
+def test_plain_mode_records_the_outcome_without_lifecycle_calls(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    run_id = harness.launch(instance, lifecycle=False)
+    harness.finish_run(run_id, "failure")
+
+    harness.tracker_pass()
+
+    assert harness.autoscaling.completions == []
+    assert harness.item(instance)["status"]["S"] == "DEPLOY_FAILED"
+    assert harness.inbox.alerts[0].lifecycle_result is None
+
+
+def test_history_reads_as_the_instance_s_story(harness: Harness, instance_ids: Callable[[], str]) -> None:
+    instance = instance_ids()
+    run_id = harness.launch(instance)
+    harness.tracker_pass()
+    harness.finish_run(run_id, "success")
+    harness.tracker_pass()
+
+    events = [entry["M"]["event"]["S"] for entry in harness.item(instance)["history"]["L"]]
+
+    assert events == ["claimed", "dispatched", "run_queued", "completing", "deploy_succeeded"]
+
+
+@pytest.mark.slow
+def test_hundreds_of_in_flight_deployments_in_one_pass_within_the_github_budget(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    launches = 250  # three pages of runs: the listing, not the number of deployments, sets the cost
+    instances = [instance_ids() for _ in range(launches)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        runs = dict(zip(instances, pool.map(harness.fast_launch, instances), strict=True))
+    requests_before = len(harness.github.requests)
+
+    first = harness.tracker_pass()
+    for instance in instances[: launches // 2]:
+        harness.finish_run(runs[instance], "success")
+    second = harness.tracker_pass()
+    third = harness.tracker_pass()
+
+    github_calls = len(harness.github.requests) - requests_before
+    assert first["due"] == launches
+    assert second["DeploySucceeded"] == launches // 2
+    assert third["due"] == launches // 2
+    assert github_calls <= 3 * 3  # three passes, three pages of 100 runs each: not one call per deployment
+    assert len(harness.autoscaling.completions) == launches // 2
