@@ -21,7 +21,8 @@ from deploy_trigger.errors import (
     RateLimited,
 )
 from deploy_trigger.events import InstanceLaunch, parse_event
-from deploy_trigger.ledger import Ledger, LedgerEntry, RunRef, Status
+from deploy_trigger.ledger import Ledger, LedgerEntry, Status
+from deploy_trigger.runs import RunRef
 from drill.autoscaling_events import launch_successful, lifecycle_action
 from drill.aws_resources import create_ledger_table
 
