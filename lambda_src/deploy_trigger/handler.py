@@ -85,6 +85,7 @@ def tracker_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     tracker = runtime.tracker()
     report = tracker.run_pass(Deadline.from_context(context))
     count(metric_names.TRACKER_BACKLOG, report.due)
+    count(metric_names.UNRESOLVED_OUTCOMES, len(report.unresolved))
     for name, value in report.counts.items():
         count(name, value)
     for duration in report.durations:

@@ -33,7 +33,11 @@ TTL_ATTRIBUTE = "expires_at"
 TRACKING_INDEX = "open-deployments"
 TRACKING_KEY = "tracking"
 TRACKING_SORT_KEY = "next_check_at"
-_OPEN = "OPEN"
+_OPEN = "OPEN"  # dispatched; the tracker follows the run
+#: Released after an outcome-unknown attempt; a retry should reconcile it within minutes. Still there
+#: ``UNRESOLVED_AFTER_SECONDS`` later, it is counted by the tracker (metric UnresolvedOutcomes, alarmed).
+_UNCONFIRMED = "UNCONFIRMED"
+UNRESOLVED_AFTER_SECONDS = 15 * 60
 #: Items expire this long after their last change.
 RETENTION_SECONDS = 90 * 24 * 3600
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -264,6 +268,7 @@ class Ledger:
                     "#status = :claimed AND launch_key = :old_launch_key "
                     "AND lease_owner = :old_owner AND lease_expires_at = :old_lease"
                 ),
+                remove=[TRACKING_KEY, TRACKING_SORT_KEY],  # a retry is on it: no longer unresolved
             )
         except ClientError as error:
             if _code(error) == _CONDITION_FAILED:
@@ -316,7 +321,7 @@ class Ledger:
             ["#status = :failed", "post_unconfirmed = :false", "failure_reason = :reason", "last_error = :reason"],
             values,
             history=("rejected", reason),
-            remove=["lease_expires_at"],
+            remove=["lease_expires_at", TRACKING_KEY, TRACKING_SORT_KEY],
         )
 
     def release(self, entry: LedgerEntry, owner: str, error: str, *, post_unconfirmed: bool, until: float) -> bool:
@@ -325,14 +330,20 @@ class Ledger:
         ``post_unconfirmed`` is False only when GitHub proved it did not act (rate limit, no time to start
         the call) and no earlier POST is unaccounted for; then the next attempt may POST without listing runs.
         """
-        values = {":until": _n(until), ":unconfirmed": {"BOOL": post_unconfirmed}, ":error": _s(error)}
-        return self._held_update(
-            entry,
-            owner,
-            ["lease_expires_at = :until", "post_unconfirmed = :unconfirmed", "last_error = :error"],
-            values,
-            history=("released", error),
-        )
+        values: dict[str, Any] = {
+            ":until": _n(until),
+            ":unconfirmed": {"BOOL": post_unconfirmed},
+            ":error": _s(error),
+        }
+        assignments = ["lease_expires_at = :until", "post_unconfirmed = :unconfirmed", "last_error = :error"]
+        remove = None
+        if post_unconfirmed:
+            # Listed for the tracker: if no retry has settled it by then, a human should know.
+            values |= {":unresolved": _s(_UNCONFIRMED), ":due": _n(self._clock() + UNRESOLVED_AFTER_SECONDS)}
+            assignments += [f"{TRACKING_KEY} = :unresolved", f"{TRACKING_SORT_KEY} = :due"]
+        else:
+            remove = [TRACKING_KEY, TRACKING_SORT_KEY]
+        return self._held_update(entry, owner, assignments, values, history=("released", error), remove=remove)
 
     def reset_failed(self, instance_id: str, note: str) -> bool:
         """Allow a launch GitHub rejected to be dispatched again, once its cause is fixed (an explicit operator act).
@@ -376,6 +387,20 @@ class Ledger:
         except (ClientError, BotoCoreError) as error:
             raise LedgerUnavailable(f"querying open deployments failed: {_code(error)}") from None
         return entries
+
+    def unresolved_outcomes(self, now: float, limit: int = 50) -> list[str]:
+        """Instances whose dispatch outcome is still unknown long after the attempt: no retry reconciled them."""
+        try:
+            page = self._client.query(
+                TableName=self._table,
+                IndexName=TRACKING_INDEX,
+                KeyConditionExpression=f"{TRACKING_KEY} = :unresolved AND {TRACKING_SORT_KEY} <= :now",
+                ExpressionAttributeValues={":unresolved": _s(_UNCONFIRMED), ":now": _n(now)},
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise LedgerUnavailable(f"querying unresolved outcomes failed: {_code(error)}") from None
+        return [item["instance_id"]["S"] for item in page.get("Items", [])]
 
     def record_run_progress(
         self,

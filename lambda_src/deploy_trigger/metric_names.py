@@ -31,3 +31,4 @@ LIFECYCLE_ALREADY_ENDED = "LifecycleAlreadyEnded"  # no active action: the workf
 HEARTBEATS = "LifecycleHeartbeats"  # heartbeats recorded for slow but healthy deploys
 TRACKER_BACKLOG = "TrackerBacklog"  # unfinished deployments due for a check at the start of a pass
 TRACKER_ERRORS = "TrackerErrors"  # entries a pass could not check (retried next pass)
+UNRESOLVED_OUTCOMES = "UnresolvedOutcomes"  # outcome-unknown dispatches no retry reconciled within 15 minutes

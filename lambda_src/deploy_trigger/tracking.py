@@ -40,6 +40,7 @@ MAX_SINGLE_RUN_READS = 20
 
 class LedgerPort(Protocol):
     def due_for_tracking(self, now: float, limit: int) -> list[LedgerEntry]: ...
+    def unresolved_outcomes(self, now: float, limit: int = ...) -> list[str]: ...
     def record_run_progress(
         self,
         entry: LedgerEntry,
@@ -112,6 +113,8 @@ class PassReport:
     """What one pass did; the handler turns it into metrics (threads never touch the metrics object)."""
 
     due: int = 0
+    #: Instances whose dispatch outcome stayed unknown: no retry reconciled them (alarmed).
+    unresolved: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     durations: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -125,7 +128,12 @@ class PassReport:
             self.durations.append(seconds)
 
     def as_dict(self) -> dict[str, object]:
-        return {"due": self.due, **dict(self.counts), "durations": [round(d, 1) for d in self.durations]}
+        return {
+            "due": self.due,
+            "unresolved": self.unresolved,
+            **dict(self.counts),
+            "durations": [round(d, 1) for d in self.durations],
+        }
 
 
 class Tracker:
@@ -148,6 +156,13 @@ class Tracker:
 
     def run_pass(self, deadline: Deadline) -> PassReport:
         report = PassReport()
+        report.unresolved = self._ledger.unresolved_outcomes(self._clock())
+        if report.unresolved:
+            observability.logger.error(
+                "dispatch outcomes still unknown: no retry reconciled them; check each instance's run in GitHub "
+                "by its dispatch_id before dispatching by hand",
+                extra={"instances": report.unresolved},
+            )
         entries = self._ledger.due_for_tracking(self._clock(), self._config.max_entries_per_pass)
         report.due = len(entries)
         if not entries:

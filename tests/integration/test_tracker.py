@@ -15,19 +15,23 @@ from typing import Any
 import pytest
 import requests
 
+from deploy_trigger import runtime
 from deploy_trigger.alerts import DeploymentAlert
 from deploy_trigger.deadline import Deadline
 from deploy_trigger.events import InstanceLaunch, parse_event
 from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
+from deploy_trigger.handler import tracker_handler
 from deploy_trigger.ledger import Claimed, Ledger, Status
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
 from deploy_trigger.tracking import Tracker, TrackerConfig
 from drill.autoscaling_events import launch_successful, lifecycle_action
-from drill.github_double import GitHubDouble
+from drill.github_double import ErrorAfterAccept, GitHubDouble
 from drill.invoke import invoke
+from drill.lambda_context import FakeLambdaContext
 from tests.integration.conftest import TOKEN, Stack
+from tests.integration.emf import metrics
 
 
 class Killed(BaseException):
@@ -309,3 +313,39 @@ def test_hundreds_of_in_flight_deployments_in_one_pass_within_the_github_budget(
     assert third["due"] == launches // 2
     assert github_calls <= 3 * 3  # three passes, three pages of 100 runs each: not one call per deployment
     assert len(harness.autoscaling.completions) == launches // 2
+
+
+def test_outcome_unknown_that_no_retry_settles_is_reported_after_fifteen_minutes(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    harness.github.inject(ErrorAfterAccept(502))
+    assert invoke(event).error == "OutcomeUnknown"
+
+    assert harness.tracker_pass()["unresolved"] == []  # retries have 15 minutes to reconcile it
+    harness.clock.offset = 15 * 60 + 1
+    assert harness.tracker_pass()["unresolved"] == [instance]
+
+    time.sleep(1.1)  # the lease margin, then Lambda's retry settles it
+    assert invoke(event).result is not None
+    assert harness.tracker_pass()["unresolved"] == []
+
+
+def test_tracker_handler_emits_its_pass_as_metrics(
+    harness: Harness,
+    instance_ids: Callable[[], str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_id = harness.launch(instance_ids())
+    harness.finish_run(run_id, "failure")
+    monkeypatch.setattr(runtime, "tracker", lambda: harness.tracker)
+
+    result = tracker_handler({"source": "aws.scheduler"}, FakeLambdaContext(budget_seconds=60))
+
+    emitted = metrics(capsys.readouterr().out)
+    assert result["due"] == 1
+    assert (emitted["TrackerBacklog"], emitted["DeployFailed"], emitted["LifecycleAbandoned"]) == (1, 1, 1)
+    assert emitted["UnresolvedOutcomes"] == 0
+    assert emitted["DeployDuration"] >= 0
