@@ -351,20 +351,9 @@ class Ledger:
         Only a FAILED item can be reset; False if the item is not FAILED (or does not exist).
         """
         values = {":failed": _s(Status.FAILED), ":reset_status": _s(Status.RESET)}
-        try:
-            self._update(
-                instance_id,
-                self._clock(),
-                ["#status = :reset_status"],
-                values,
-                history=("reset", note),
-                condition="#status = :failed",
-            )
-        except ClientError as error:
-            if _code(error) == _CONDITION_FAILED:
-                return False
-            raise LedgerUnavailable(f"reset failed: {_code(error)}") from None
-        return True
+        return self._conditional_update(
+            instance_id, ["#status = :reset_status"], values, history=("reset", note), condition="#status = :failed"
+        )
 
     # -- the tracker's transitions ---------------------------------------------------------------------------
 
@@ -480,21 +469,14 @@ class Ledger:
             ":tracked_a": _s(TRACKED[0]),
             ":tracked_b": _s(TRACKED[1]),
         }
-        try:
-            self._update(
-                entry.instance_id,
-                self._clock(),
-                assignments,
-                values,
-                history=history,
-                condition="dispatch_id = :dispatch_id AND #status IN (:tracked_a, :tracked_b)",
-                remove=remove,
-            )
-        except ClientError as error:
-            if _code(error) == _CONDITION_FAILED:
-                return False
-            raise LedgerUnavailable(f"tracker update failed: {_code(error)}") from None
-        return True
+        return self._conditional_update(
+            entry.instance_id,
+            assignments,
+            values,
+            history=history,
+            condition="dispatch_id = :dispatch_id AND #status IN (:tracked_a, :tracked_b)",
+            remove=remove,
+        )
 
     def get(self, instance_id: str) -> LedgerEntry | None:
         try:
@@ -518,15 +500,29 @@ class Ledger:
     ) -> bool:
         """An update allowed only while this invocation still holds the claim on this dispatch."""
         values = {**values, ":owner": _s(owner), ":dispatch_id": _s(entry.dispatch_id)}
+        return self._conditional_update(
+            entry.instance_id,
+            assignments,
+            values,
+            history=history,
+            condition="#status = :claimed AND lease_owner = :owner AND dispatch_id = :dispatch_id",
+            remove=remove,
+        )
+
+    def _conditional_update(
+        self,
+        instance_id: str,
+        assignments: list[str],
+        values: Mapping[str, Any],
+        *,
+        history: tuple[str, str] | None,
+        condition: str,
+        remove: list[str] | None = None,
+    ) -> bool:
+        """An update that may lose to the item's current state: False when its condition does not hold."""
         try:
             self._update(
-                entry.instance_id,
-                self._clock(),
-                assignments,
-                values,
-                history=history,
-                condition="#status = :claimed AND lease_owner = :owner AND dispatch_id = :dispatch_id",
-                remove=remove,
+                instance_id, self._clock(), assignments, values, history=history, condition=condition, remove=remove
             )
         except ClientError as error:
             if _code(error) == _CONDITION_FAILED:
