@@ -39,3 +39,29 @@ def test_runs_for_one_instance_are_serialized_and_never_cancelled(workflow: dict
 
     assert "inputs.instance_id" in concurrency["group"]
     assert concurrency["cancel-in-progress"] is False
+
+
+def steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+    return workflow["jobs"]["deploy"]["steps"]  # type: ignore[no-any-return]
+
+
+def test_no_input_is_interpolated_into_a_shell_script(workflow: dict[Any, Any]) -> None:
+    scripts = [step["run"] for step in steps(workflow) if "run" in step]
+
+    assert scripts
+    assert not [script for script in scripts if "${{" in script]
+
+
+def test_verification_runs_after_the_deploy_and_gates_the_lifecycle_result(workflow: dict[Any, Any]) -> None:
+    names = [step.get("name", "") for step in steps(workflow)]
+    deploy = next(i for i, n in enumerate(names) if n.startswith("Deploy"))
+    verify = next(i for i, n in enumerate(names) if n.startswith("Verify"))
+    results = {
+        step["run"].split("--lifecycle-action-result")[1].strip(): step["if"]
+        for step in steps(workflow)
+        if "complete-lifecycle-action" in step.get("run", "")
+    }
+
+    assert deploy < verify < min(i for i, s in enumerate(steps(workflow)) if "complete-lifecycle" in s.get("run", ""))
+    assert "success()" in results["CONTINUE"]
+    assert "failure()" in results["ABANDON"]
