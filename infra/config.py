@@ -50,7 +50,16 @@ class RemovalChoice(Enum):
     DESTROY = "destroy"
 
 
-_Choice = TypeVar("_Choice", TriggerMode, RemovalChoice)
+class HookDefaultResult(Enum):
+    """What Auto Scaling does with a launching instance when its lifecycle hook times out."""
+
+    #: Terminate and replace it: an instance whose deployment nobody confirmed never takes traffic.
+    ABANDON = "ABANDON"
+    #: Let it into service anyway (only for groups where an undeployed instance is harmless).
+    CONTINUE = "CONTINUE"
+
+
+_Choice = TypeVar("_Choice", TriggerMode, RemovalChoice, HookDefaultResult)
 
 
 class ContextReader(Protocol):
@@ -79,6 +88,25 @@ DEFAULT_TIMEOUT_SECONDS = 30
 #: GitHub's secondary limit on content-creating requests is about 80 a minute and 500 an hour.
 DEFAULT_RESERVED_CONCURRENCY = 5
 
+#: The tracker's limits, the same ones ``TrackerSettings.from_env`` enforces at cold start (tests/infra
+#: checks both agree at the boundaries), so a value the tracker would refuse never deploys.
+RUN_APPEAR_TIMEOUT_RANGE = (60, 24 * 3600)
+HEARTBEAT_INTERVAL_RANGE = (30, 3600)
+MAX_DEPLOY_RANGE = (60, 48 * 3600)
+DEFAULT_RUN_APPEAR_TIMEOUT_SECONDS = 600
+DEFAULT_HEARTBEAT_INTERVAL_SECONDS = 300
+DEFAULT_MAX_DEPLOY_SECONDS = 3600
+#: Auto Scaling's limits on a lifecycle hook's heartbeat timeout; the default leaves the tracker 10 minutes
+#: of slack over its 5-minute heartbeat (AWS's own default, 3600 s, would hold a broken launch for an hour).
+HOOK_HEARTBEAT_TIMEOUT_RANGE = (30, 7200)
+DEFAULT_HOOK_HEARTBEAT_TIMEOUT_SECONDS = 900
+#: Auto Scaling ends a lifecycle action after min(100 x heartbeat timeout, 48 h) whatever the heartbeats.
+HOOK_GLOBAL_TIMEOUT_FACTOR = 100
+#: How late a heartbeat can land after it is due: the tracker checks an entry again 60 s after the last
+#: check, and the schedule that starts the pass fires once a minute.
+HEARTBEAT_LANDING_MARGIN_SECONDS = 120
+DEFAULT_CRASH_LOOP_ABANDON_THRESHOLD = 3
+
 #: Context keys that have no default, with an example for the error message.
 REQUIRED_KEYS: Mapping[str, str] = MappingProxyType(
     {
@@ -94,6 +122,8 @@ def _fix(key: str, problem: str, example: str) -> ConfigurationError:
     as_json: object = example
     if example.isdigit():
         as_json = int(example)
+    elif example in {"true", "false"}:
+        as_json = example == "true"
     elif example.startswith("{"):
         as_json = json.loads(example)
     elif key == "asgNames":
@@ -127,6 +157,16 @@ class DeployTriggerConfig:
     reserved_concurrency: int | None = DEFAULT_RESERVED_CONCURRENCY
     alarm_email: str | None = None
     removal_policy: RemovalChoice = RemovalChoice.RETAIN
+    #: The tracker: follows each dispatched run to its end, heartbeats and completes the lifecycle action.
+    tracker_enabled: bool = True
+    run_appear_timeout_seconds: int = DEFAULT_RUN_APPEAR_TIMEOUT_SECONDS
+    heartbeat_interval_seconds: int = DEFAULT_HEARTBEAT_INTERVAL_SECONDS
+    max_deploy_seconds: int = DEFAULT_MAX_DEPLOY_SECONDS
+    #: The launch hook that ``DeployTrigger.add_launch_hook`` puts on a group (lifecycle-hook mode only).
+    lifecycle_hook_heartbeat_timeout_seconds: int = DEFAULT_HOOK_HEARTBEAT_TIMEOUT_SECONDS
+    lifecycle_hook_default_result: HookDefaultResult = HookDefaultResult.ABANDON
+    #: This many instances abandoned within 15 minutes is a crash loop: the alarm pages.
+    crash_loop_abandon_threshold: int = DEFAULT_CRASH_LOOP_ABANDON_THRESHOLD
 
     def __post_init__(self) -> None:
         # Freeze the one mutable field, so a config shared between constructs cannot change under them.
@@ -164,6 +204,23 @@ class DeployTriggerConfig:
             reserved_concurrency=_reserved_concurrency(values.get("reservedConcurrency", DEFAULT_RESERVED_CONCURRENCY)),
             alarm_email=_optional_text(values, "alarmEmail"),
             removal_policy=_choice(values, "removalPolicy", RemovalChoice, RemovalChoice.RETAIN),
+            tracker_enabled=_boolean(values, "trackerEnabled", default=True),
+            run_appear_timeout_seconds=_integer(
+                values, "runAppearTimeoutSeconds", default=DEFAULT_RUN_APPEAR_TIMEOUT_SECONDS
+            ),
+            heartbeat_interval_seconds=_integer(
+                values, "heartbeatIntervalSeconds", default=DEFAULT_HEARTBEAT_INTERVAL_SECONDS
+            ),
+            max_deploy_seconds=_integer(values, "maxDeploySeconds", default=DEFAULT_MAX_DEPLOY_SECONDS),
+            lifecycle_hook_heartbeat_timeout_seconds=_integer(
+                values, "lifecycleHookHeartbeatTimeoutSeconds", default=DEFAULT_HOOK_HEARTBEAT_TIMEOUT_SECONDS
+            ),
+            lifecycle_hook_default_result=_choice(
+                values, "lifecycleHookDefaultResult", HookDefaultResult, HookDefaultResult.ABANDON
+            ),
+            crash_loop_abandon_threshold=_integer(
+                values, "crashLoopAbandonThreshold", default=DEFAULT_CRASH_LOOP_ABANDON_THRESHOLD
+            ),
         )
 
 
@@ -183,6 +240,13 @@ CONTEXT_KEYS = (
     "reservedConcurrency",
     "alarmEmail",
     "removalPolicy",
+    "trackerEnabled",
+    "runAppearTimeoutSeconds",
+    "heartbeatIntervalSeconds",
+    "maxDeploySeconds",
+    "lifecycleHookHeartbeatTimeoutSeconds",
+    "lifecycleHookDefaultResult",
+    "crashLoopAbandonThreshold",
 )
 
 
@@ -244,6 +308,70 @@ def _validate(config: DeployTriggerConfig) -> None:
         )
     if config.alarm_email is not None and not _EMAIL.match(config.alarm_email):
         raise _fix("alarmEmail", f"must be an email address, got {config.alarm_email!r}", "oncall@example.com")
+    _validate_tracker(config)
+    _validate_lifecycle_hook(config)
+
+
+def _validate_tracker(config: DeployTriggerConfig) -> None:
+    _in_range("runAppearTimeoutSeconds", config.run_appear_timeout_seconds, RUN_APPEAR_TIMEOUT_RANGE, "600")
+    _in_range("heartbeatIntervalSeconds", config.heartbeat_interval_seconds, HEARTBEAT_INTERVAL_RANGE, "300")
+    _in_range("maxDeploySeconds", config.max_deploy_seconds, MAX_DEPLOY_RANGE, "3600")
+    if config.heartbeat_interval_seconds >= config.max_deploy_seconds:
+        raise _fix(
+            "heartbeatIntervalSeconds",
+            f"must be shorter than maxDeploySeconds ({config.max_deploy_seconds}), got "
+            f"{config.heartbeat_interval_seconds}: a deploy is declared stuck before its first heartbeat is due",
+            "300",
+        )
+    threshold = config.crash_loop_abandon_threshold
+    if threshold < 1:
+        raise _fix(
+            "crashLoopAbandonThreshold",
+            f"must be at least 1 (abandoned instances within 15 minutes), got {threshold}",
+            str(DEFAULT_CRASH_LOOP_ABANDON_THRESHOLD),
+        )
+
+
+def _validate_lifecycle_hook(config: DeployTriggerConfig) -> None:
+    timeout = config.lifecycle_hook_heartbeat_timeout_seconds
+    _in_range(
+        "lifecycleHookHeartbeatTimeoutSeconds",
+        timeout,
+        HOOK_HEARTBEAT_TIMEOUT_RANGE,
+        str(DEFAULT_HOOK_HEARTBEAT_TIMEOUT_SECONDS),
+    )
+    # The relations below only matter where the tracker keeps a hook's action alive; in launch-successful
+    # mode there is no hook, and without the tracker only the workflow itself completes the action.
+    if config.mode is not TriggerMode.LIFECYCLE_HOOK or not config.tracker_enabled:
+        return
+    for key, interval, what in (
+        ("heartbeatIntervalSeconds", config.heartbeat_interval_seconds, "between two heartbeats"),
+        ("runAppearTimeoutSeconds", config.run_appear_timeout_seconds, "before a run appears (no heartbeat then)"),
+    ):
+        minimum = interval + HEARTBEAT_LANDING_MARGIN_SECONDS
+        if timeout <= minimum:
+            raise _fix(
+                "lifecycleHookHeartbeatTimeoutSeconds",
+                f"must be more than {key} + {HEARTBEAT_LANDING_MARGIN_SECONDS} = {minimum} seconds, got {timeout}: "
+                f"the tracker may wait up to {key} {what} plus {HEARTBEAT_LANDING_MARGIN_SECONDS} s of scheduling, "
+                "and a hook that times out first applies its default result to an instance still deploying",
+                str(max(DEFAULT_HOOK_HEARTBEAT_TIMEOUT_SECONDS, minimum + 60)),
+            )
+    global_timeout = min(HOOK_GLOBAL_TIMEOUT_FACTOR * timeout, MAX_DEPLOY_RANGE[1])
+    if config.max_deploy_seconds > global_timeout:
+        raise _fix(
+            "maxDeploySeconds",
+            f"must be at most {global_timeout} seconds, got {config.max_deploy_seconds}: Auto Scaling ends a "
+            f"lifecycle action after {HOOK_GLOBAL_TIMEOUT_FACTOR} x lifecycleHookHeartbeatTimeoutSeconds "
+            f"({timeout}) whatever the heartbeats, so the tracker could no longer decide the instance's fate",
+            str(DEFAULT_MAX_DEPLOY_SECONDS),
+        )
+
+
+def _in_range(key: str, value: int, limits: tuple[int, int], example: str) -> None:
+    low, high = limits
+    if not low <= value <= high:
+        raise _fix(key, f"must be between {low} and {high} seconds, got {value}", example)
 
 
 def _validate_asg_names(names: Sequence[str]) -> None:
@@ -304,6 +432,16 @@ def _integer(values: Mapping[str, object], key: str, default: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise _fix(key, f"must be a whole number, got {value!r}", str(default))
+
+
+def _boolean(values: Mapping[str, object], key: str, default: bool) -> bool:
+    value = values.get(key, default)
+    # -c passes "false"; cdk.json passes false.
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    if isinstance(value, bool):
+        return value
+    raise _fix(key, f"must be true or false, got {value!r}", str(default).lower())
 
 
 def _reserved_concurrency(value: object) -> int | None:

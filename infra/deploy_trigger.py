@@ -3,31 +3,37 @@
 In another app: build a :class:`~infra.config.DeployTriggerConfig` (``github_repository="my-org/my-app"``,
 ``github_workflow="deploy.yml"``, ``github_credentials_secret="deploy-trigger/github"``, defaults for the
 rest) and add ``DeployTrigger(stack, "DeployTrigger", config=config)``. Apply
-``infra.compliance.add_compliance_checks`` to the app to keep the cdk-nag checks.
+``infra.compliance.add_compliance_checks`` to the app to keep the cdk-nag checks. In lifecycle-hook mode,
+give each of your groups the launch hook with ``deploy_trigger.add_launch_hook(group)`` (see
+``infra.constructs.lifecycle_hook`` for why it must not be ``group.add_lifecycle_hook()``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Token
+from aws_cdk import aws_autoscaling as autoscaling
 from constructs import Construct
 
-from infra.config import DeployTriggerConfig, RemovalChoice
+from infra.config import ConfigurationError, DeployTriggerConfig, HookDefaultResult, RemovalChoice, TriggerMode
 from infra.constructs.bundling import DEFAULT_CACHE_ROOT, LAMBDA_SOURCE
 from infra.constructs.credentials import GitHubCredentials
 from infra.constructs.dead_letters import DeadLetterQueue
 from infra.constructs.dispatcher import Dispatcher, dispatcher_environment
 from infra.constructs.event_rule import LaunchEventRule
 from infra.constructs.ledger import Ledger
+from infra.constructs.lifecycle_hook import DEFAULT_HOOK_NAME, AnyAutoScalingGroup, LaunchLifecycleHook
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.tracker import RESERVED_CONCURRENCY, Tracker, tracker_environment
 
 
 class DeployTrigger(Construct):
-    """Auto Scaling launch events -> EventBridge -> dispatcher Lambda (+ ledger) -> GitHub workflow_dispatch.
+    """Auto Scaling launch events -> EventBridge -> dispatcher Lambda (+ ledger) -> GitHub workflow_dispatch,
+    and a tracker that follows each deployment to its end and completes the instance's lifecycle action.
 
-    Attributes for extending it (a tracker, lifecycle hooks): ``ledger``, ``dispatcher``, ``credentials``,
-    ``launch_events``, ``delivery_dead_letters``, ``failure_dead_letters``, ``monitoring``.
+    Attributes: ``ledger``, ``dispatcher``, ``credentials``, ``launch_events``, ``delivery_dead_letters``,
+    ``failure_dead_letters``, ``monitoring``, ``tracker`` (None when ``tracker_enabled`` is off).
     """
 
     def __init__(
@@ -105,3 +111,79 @@ class DeployTrigger(Construct):
             alarm_email=config.alarm_email,
             removal_policy=removal_policy,
         )
+        self.config = config
+        self.tracker = self._tracker(config, removal_policy) if config.tracker_enabled else None
+
+    def _tracker(self, config: DeployTriggerConfig, removal_policy: RemovalPolicy) -> Tracker:
+        tracker = Tracker(
+            self,
+            "Tracker",
+            code=self.dispatcher.code,
+            environment=tracker_environment(
+                ledger_table_name=self.ledger.table.table_name,
+                github_repository=config.github_repository,
+                github_workflow=config.github_workflow,
+                github_credentials_secret=config.github_credentials_secret,
+                github_api_url=config.github_api_url,
+                github_api_version=config.github_api_version,
+                alert_topic_arn=self.monitoring.topic.topic_arn,
+                run_appear_timeout_seconds=config.run_appear_timeout_seconds,
+                heartbeat_interval_seconds=config.heartbeat_interval_seconds,
+                max_deploy_seconds=config.max_deploy_seconds,
+            ),
+            alert_topic=self.monitoring.topic,
+            asg_names=config.asg_names,
+            completes_lifecycle_actions=config.mode is TriggerMode.LIFECYCLE_HOOK,
+            # An account that cannot reserve any concurrency (quota 10, reservedConcurrency "unreserved")
+            # cannot reserve the tracker's single slot either; there a pass that runs past the minute may
+            # overlap the next one, which at worst repeats an alert.
+            reserved_concurrency=RESERVED_CONCURRENCY if config.reserved_concurrency is not None else None,
+            removal_policy=removal_policy,
+        )
+        self.ledger.grant_tracker_access(tracker.function)
+        self.credentials.grant_read(tracker.function)
+        self.monitoring.watch_tracker(
+            tracker.function, crash_loop_abandon_threshold=config.crash_loop_abandon_threshold
+        )
+        return tracker
+
+    def add_launch_hook(
+        self, group: AnyAutoScalingGroup, *, name: str = DEFAULT_HOOK_NAME
+    ) -> autoscaling.CfnAutoScalingGroup.LifecycleHookSpecificationProperty:
+        """Give ``group`` the launch hook, with the heartbeat timeout and default result of this config.
+
+        Refused in launch-successful mode (nothing would complete the action: every instance would wait out
+        the timeout, then take the default result), and for a group with a fixed name outside ``asgNames``
+        (the dispatcher ignores its launches). See ``LaunchLifecycleHook.attach``.
+        """
+        if self.config.mode is not TriggerMode.LIFECYCLE_HOOK:
+            raise ConfigurationError(
+                f"add_launch_hook needs mode '{TriggerMode.LIFECYCLE_HOOK.value}'; in '{self.config.mode.value}' "
+                "mode nothing handles the lifecycle action, so every launch would wait out the hook's timeout"
+            )
+        group_name = _fixed_name(group)
+        if self.config.asg_names and group_name not in self.config.asg_names:
+            raise ConfigurationError(
+                f"the group {group_name or '(with a generated name)'} is not in asgNames "
+                f"({', '.join(self.config.asg_names)}): the dispatcher would ignore its launches and the tracker "
+                "could not complete them. Name the group and add the name to asgNames."
+            )
+        return LaunchLifecycleHook.attach(
+            group,
+            name=name,
+            heartbeat_timeout=Duration.seconds(self.config.lifecycle_hook_heartbeat_timeout_seconds),
+            default_result=_DEFAULT_RESULTS[self.config.lifecycle_hook_default_result],
+        )
+
+
+_DEFAULT_RESULTS = {
+    HookDefaultResult.ABANDON: autoscaling.DefaultResult.ABANDON,
+    HookDefaultResult.CONTINUE: autoscaling.DefaultResult.CONTINUE,
+}
+
+
+def _fixed_name(group: AnyAutoScalingGroup) -> str | None:
+    """The group's name when it is written in the template, else None (CloudFormation generates one)."""
+    resource = group if isinstance(group, autoscaling.CfnAutoScalingGroup) else group.node.default_child
+    name = getattr(resource, "auto_scaling_group_name", None)
+    return name if isinstance(name, str) and not Token.is_unresolved(name) else None

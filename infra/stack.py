@@ -21,10 +21,24 @@ class DeployTriggerStack(Stack):
         config = DeployTriggerConfig.from_context(self.node)
         self.service = DeployTrigger(self, "DeployTrigger", config=config)
 
-        # What an operator looks for first.
-        CfnOutput(self, "LedgerTableName", value=self.service.ledger.table.table_name)
-        CfnOutput(self, "DispatcherFunctionName", value=self.service.dispatcher.function.function_name)
-        CfnOutput(self, "DeliveryDeadLetterQueueUrl", value=self.service.delivery_dead_letters.queue.queue_url)
-        CfnOutput(self, "FailureDeadLetterQueueUrl", value=self.service.failure_dead_letters.queue.queue_url)
-        CfnOutput(self, "AlarmTopicArn", value=self.service.monitoring.topic.topic_arn)
-        CfnOutput(self, "DashboardName", value=self.service.monitoring.dashboard.dashboard_name)
+        # The operator CLI (deploy_trigger_cli.stack_outputs) reads these by key: renaming one breaks it.
+        service = self.service
+        outputs = {
+            "LedgerTableName": service.ledger.table.table_name,
+            "DispatcherFunctionName": service.dispatcher.function.function_name,
+            "DeliveryDlqUrl": service.delivery_dead_letters.queue.queue_url,
+            "FailureDlqUrl": service.failure_dead_letters.queue.queue_url,
+            "EventRuleName": service.launch_events.rule.rule_name,
+            # The secret's ARN as the functions know it: for a secret given by name, a partial ARN (no random
+            # suffix), which Secrets Manager accepts as a SecretId.
+            "CredentialsSecretArn": service.credentials.secret.secret_arn,
+            "GithubRepository": config.github_repository,
+            "GithubWorkflow": config.github_workflow,
+            "GithubRef": config.github_ref,
+            "AlarmTopicArn": service.monitoring.topic.topic_arn,
+            "DashboardName": service.monitoring.dashboard.dashboard_name,
+        }
+        if service.tracker is not None:
+            outputs["TrackerFunctionName"] = service.tracker.function.function_name
+        for key, value in outputs.items():
+            CfnOutput(self, key, value=value)

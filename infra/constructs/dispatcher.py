@@ -76,6 +76,11 @@ class Dispatcher(Construct):
             description="deploy-trigger dispatcher: ledger, credentials secret, on-failure queue, own logs",
         )
         self.log_group.grant_write(self.role)
+        #: The bundled asset, shared with the tracker: one asset built and uploaded once for both functions
+        #: (an AssetCode binds its asset once, to the first function's scope, and reuses it after).
+        self.code = dispatcher_code(
+            runtime=self.RUNTIME, architecture=self.ARCHITECTURE, source_dir=source_dir, cache_root=bundle_cache
+        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -83,9 +88,7 @@ class Dispatcher(Construct):
             runtime=self.RUNTIME,
             architecture=self.ARCHITECTURE,
             handler=HANDLER,
-            code=dispatcher_code(
-                runtime=self.RUNTIME, architecture=self.ARCHITECTURE, source_dir=source_dir, cache_root=bundle_cache
-            ),
+            code=self.code,
             # Generous on purpose: a timeout is what once killed a dispatcher after GitHub had acted. Billing
             # is per use, so the ceiling costs nothing; the code bounds each call by the time it has left.
             timeout=timeout,

@@ -7,6 +7,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from deploy_trigger.ledger import TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
+
 PARTITION_KEY = "instance_id"
 #: Epoch seconds after which DynamoDB may delete the item (set by the dispatcher).
 TTL_ATTRIBUTE = "expires_at"
@@ -14,10 +16,20 @@ TTL_ATTRIBUTE = "expires_at"
 #: The only calls the dispatcher makes on the table: read a launch's item, and conditional writes
 #: (claim, take over, record the outcome). Nothing scans, queries, deletes or writes in batches.
 DISPATCHER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+#: The tracker finds what is due with a Query on the tracking index and moves each item on with a
+#: conditional UpdateItem; it never reads the table itself.
+TRACKER_INDEX_ACTIONS = ("dynamodb:Query",)
+TRACKER_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 
 
 class Ledger(Construct):
     """The table keyed on ``instance_id``: on-demand, TTL on ``expires_at``, point-in-time recovery.
+
+    The ``open-deployments`` index is sparse: the dispatcher sets ``tracking`` when GitHub accepts a
+    dispatch and the tracker removes it when the deployment ends, so the tracker's Query reads only the
+    unfinished deployments that are due (``next_check_at`` <= now), never the whole table. It exists
+    whether or not the tracker is enabled: the dispatcher writes the attributes either way, and turning the
+    tracker on later then needs no index build on a live table.
 
     Kept when the stack is deleted unless ``removal_policy`` is DESTROY: it is the only record of what
     was dispatched for which instance.
@@ -38,9 +50,29 @@ class Ledger(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=removal_policy,
         )
+        self.table.add_global_secondary_index(
+            index_name=TRACKING_INDEX,
+            partition_key=dynamodb.Attribute(name=TRACKING_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=TRACKING_SORT_KEY, type=dynamodb.AttributeType.NUMBER),
+            # ALL: the tracker decides from the whole item (dispatch ID, run, hook name, timestamps), and
+            # a Query on a KEYS_ONLY index would cost a GetItem per entry.
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        #: The index's ARN, the only resource the tracker may Query.
+        self.tracking_index_arn = f"{self.table.table_arn}/index/{TRACKING_INDEX}"
 
     def grant_dispatcher_access(self, grantee: iam.IGrantable) -> iam.Grant:
         """Exactly the actions the dispatcher calls, on this table only (no index, no stream)."""
         return iam.Grant.add_to_principal(
             grantee=grantee, actions=list(DISPATCHER_ACTIONS), resource_arns=[self.table.table_arn]
         )
+
+    def grant_tracker_access(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Query on the tracking index only, UpdateItem on the table only: nothing else the tracker calls."""
+        query = iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(TRACKER_INDEX_ACTIONS), resource_arns=[self.tracking_index_arn]
+        )
+        update = iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(TRACKER_TABLE_ACTIONS), resource_arns=[self.table.table_arn]
+        )
+        return query.combine(update)

@@ -1,9 +1,9 @@
 """Alarms that page a human, the topic they page through, and the operator's dashboard.
 
-The custom metrics are the dispatcher's Powertools EMF metrics: namespace and names come from
+The custom metrics are the dispatcher's and the tracker's Powertools EMF metrics: namespace and names come from
 ``deploy_trigger.metric_names`` (the module the Lambda emits them with), each with the single dimension
-``service``. Every alarm treats missing data as not breaching: these metrics exist only when something
-happened, and silence is the healthy state.
+``service``. Every alarm treats missing data as not breaching (these metrics exist only when something
+happened, and silence is the healthy state), except the one that watches the tracker run at all.
 """
 
 from __future__ import annotations
@@ -26,18 +26,25 @@ from deploy_trigger import metric_names
 
 #: Alarms on "something happened" look at one-minute periods: the first occurrence pages.
 ALARM_PERIOD = Duration.minutes(1)
-#: An OutcomeUnknown gets this long to be reconciled before it counts as unresolved (see _unresolved_outcomes).
-RECONCILE_GRACE = Duration.minutes(15)
 DASHBOARD_PERIOD = Duration.minutes(5)
+#: Deployment outcomes are judged per 5 minutes: the tracker decides them once a minute, in batches.
+DEPLOY_ALARM_PERIOD = Duration.minutes(5)
+#: The window in which abandoned launches count as one crash loop (a sliding window: evaluated every minute).
+CRASH_LOOP_WINDOW = Duration.minutes(15)
+#: Tracker errors page only when they last this many 5-minute periods: a pass that fails is retried by the
+#: next one a minute later, so a blip heals itself and only a persistent failure needs a human.
+TRACKER_ERROR_PERIODS = 3
 
 
-def custom_metric(name: str, *, period: Duration = ALARM_PERIOD, label: str | None = None) -> cloudwatch.Metric:
-    """A dispatcher EMF metric, summed: the dimension set is exactly the one the Lambda emits."""
+def custom_metric(
+    name: str, *, period: Duration = ALARM_PERIOD, label: str | None = None, statistic: str = cloudwatch.Stats.SUM
+) -> cloudwatch.Metric:
+    """An EMF metric of the Lambda, summed unless told: the dimension set is exactly the one it emits."""
     return cloudwatch.Metric(
         namespace=metric_names.NAMESPACE,
         metric_name=name,
         dimensions_map={"service": metric_names.SERVICE},
-        statistic=cloudwatch.Stats.SUM,
+        statistic=statistic,
         period=period,
         label=label or name,
     )
@@ -46,8 +53,8 @@ def custom_metric(name: str, *, period: Duration = ALARM_PERIOD, label: str | No
 class Monitoring(Construct):
     """An encrypted SNS topic (optionally mailed to ``alarm_email``), the service's alarms, and a dashboard.
 
-    Every alarm notifies the topic when it fires and when it recovers. Later constructs (the tracker)
-    add their own alarms through :meth:`notify_on` and widgets through ``dashboard.add_widgets``.
+    Every alarm notifies the topic when it fires and when it recovers. The tracker's alarms and widgets
+    are added by :meth:`watch_tracker` once the tracker exists (it needs the topic first).
     """
 
     def __init__(
@@ -106,21 +113,6 @@ class Monitoring(Construct):
                 "the cause, then dispatch that instance again explicitly.",
             )
         )
-        self.notify_on(
-            _unresolved_outcomes().create_alarm(
-                self,
-                "OutcomeUnknownUnresolved",
-                alarm_description="A dispatch whose outcome was unknown (5xx, timeout, dropped connection) was "
-                "not reconciled within 15 minutes by Lambda's retries. Look up the instance's run in GitHub "
-                "(the run name carries its dispatch_id) and the ledger item before dispatching again.",
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                threshold=0,
-                # Two buckets: the expression is defined on the newer one only (it reads the older one).
-                evaluation_periods=2,
-                datapoints_to_alarm=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-        )
         self.dashboard = self._dashboard(dispatcher, dispatcher_timeout, dead_letter_queues)
 
     def notify_on(self, alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
@@ -133,6 +125,147 @@ class Monitoring(Construct):
         alarm.add_ok_action(cloudwatch_actions.SnsAction(self.topic))
         self.alarms[alarm.node.id] = alarm
         return alarm
+
+    def watch_tracker(self, tracker: lambda_.IFunction, *, crash_loop_abandon_threshold: int) -> None:
+        """The tracker's alarms (to the topic) and its row of the dashboard, with its own alarm widget."""
+        tracker_alarms = [
+            self.notify_on(
+                _any_occurrence(
+                    self,
+                    "DeploymentsFailed",
+                    _failed_deployments(),
+                    "A deployment failed, never started (GitHub listed no run) or got stuck past maxDeploySeconds. "
+                    "The tracker published one alert per deployment to this topic with the instance, the group and "
+                    "the run's URL: open the run and fix the cause. In lifecycle-hook mode the instance was "
+                    "abandoned and its replacement deploys again; in launch-successful mode it is in service "
+                    "without the deployment: redeploy it or terminate it.",
+                )
+            ),
+            self.notify_on(
+                # The tracker counts, every pass, the dispatches whose outcome is still unknown 15 minutes after
+                # the attempt (deploy_trigger.ledger.UNRESOLVED_AFTER_SECONDS): Lambda's retries, 1 and 3 minutes
+                # later, reconcile them long before that, so any such dispatch is one nothing will settle.
+                custom_metric(
+                    metric_names.UNRESOLVED_OUTCOMES,
+                    period=DEPLOY_ALARM_PERIOD,
+                    statistic=cloudwatch.Stats.MAXIMUM,
+                    label="unresolved outcome-unknown dispatches",
+                ).create_alarm(
+                    self,
+                    "OutcomeUnknownUnresolved",
+                    alarm_description="A dispatch whose outcome was unknown (5xx, timeout, dropped connection) was "
+                    "not reconciled by Lambda's retries within 15 minutes. The tracker's log lists the instances: "
+                    "look up each one's run in GitHub (its run name carries the dispatch_id) and its ledger item "
+                    "(deploy-trigger status) before dispatching anything by hand.",
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    threshold=0,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            ),
+            self.notify_on(
+                custom_metric(
+                    metric_names.LIFECYCLE_ABANDONED, period=CRASH_LOOP_WINDOW, label="abandoned launches"
+                ).create_alarm(
+                    self,
+                    "CrashLoop",
+                    alarm_description=f"{crash_loop_abandon_threshold} or more instances abandoned within 15 "
+                    "minutes: the group is replacing instances whose deployment keeps failing (a broken build or "
+                    "workflow), and will keep doing so. Stop the loop first: suspend the group's Launch process "
+                    "or set its desired capacity, or revert the release; then read the failed runs' alerts.",
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    threshold=crash_loop_abandon_threshold,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            ),
+            self.notify_on(
+                _tracker_errors(tracker).create_alarm(
+                    self,
+                    "TrackerErrors",
+                    alarm_description="The tracker has failed (crashed, timed out, or could not check entries "
+                    "because GitHub, DynamoDB or Auto Scaling failed) for 15 minutes in a row. Deployments are "
+                    "not being followed: hooks may time out to their default result. Read the tracker's logs.",
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    threshold=0,
+                    evaluation_periods=TRACKER_ERROR_PERIODS,
+                    datapoints_to_alarm=TRACKER_ERROR_PERIODS,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            ),
+            self.notify_on(
+                tracker.metric_invocations(period=DEPLOY_ALARM_PERIOD, statistic=cloudwatch.Stats.SUM).create_alarm(
+                    self,
+                    "TrackerNotRunning",
+                    alarm_description="The tracker has not run for 5 minutes although its schedule fires every "
+                    "minute: the schedule rule is disabled or deleted, or the function cannot be invoked. Nothing "
+                    "completes lifecycle actions meanwhile. Check the rule and the function's throttles.",
+                    comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                    threshold=1,
+                    evaluation_periods=1,
+                    # No data here means no invocation at all: the very thing to page on.
+                    treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+                )
+            ),
+        ]
+
+        def count(name: str, label: str) -> cloudwatch.Metric:
+            return custom_metric(name, period=DASHBOARD_PERIOD, label=label)
+
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Deploy outcomes",
+                left=[
+                    count(metric_names.DEPLOY_SUCCEEDED, "succeeded"),
+                    count(metric_names.DEPLOY_FAILED, "failed"),
+                    count(metric_names.DEPLOY_NO_RUN, "no run"),
+                    count(metric_names.DEPLOY_STUCK, "stuck"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Lifecycle results",
+                left=[
+                    count(metric_names.LIFECYCLE_CONTINUED, "continued"),
+                    count(metric_names.LIFECYCLE_ABANDONED, "abandoned"),
+                    count(metric_names.LIFECYCLE_ALREADY_ENDED, "already ended"),
+                    count(metric_names.HEARTBEATS, "heartbeats"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Deploy duration (s)",
+                left=[
+                    custom_metric(metric_names.DEPLOY_DURATION, period=DASHBOARD_PERIOD, statistic=stat, label=stat)
+                    for stat in (cloudwatch.Stats.p(50), cloudwatch.Stats.p(99))
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Tracker backlog (entries due per pass)",
+                left=[
+                    custom_metric(
+                        metric_names.TRACKER_BACKLOG,
+                        period=DASHBOARD_PERIOD,
+                        statistic=cloudwatch.Stats.MAXIMUM,
+                        label="due, worst pass",
+                    )
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Tracker invocations",
+                left=[
+                    tracker.metric_invocations(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
+                    tracker.metric_errors(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
+                    count(metric_names.TRACKER_ERRORS, "entries not checked"),
+                ],
+                width=8,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Tracker alarms", alarms=tracker_alarms, width=8),
+        )
 
     def _alarm_topic(self, alarm_email: str | None, removal_policy: RemovalPolicy) -> sns.Topic:
         # A customer-managed key, because CloudWatch cannot publish to a topic encrypted with the AWS
@@ -273,34 +406,28 @@ def _any_occurrence(
     )
 
 
-def _unresolved_outcomes() -> cloudwatch.MathExpression:
-    """OutcomeUnknown minus the reconciles that followed it, counted only once they had time to happen.
-
-    An OutcomeUnknown invocation fails, and one of Lambda's retries (about 1 and 3 minutes later) takes
-    the claim over and emits ReconciledFound or ReconciledNotFound. A plain sum over the last 15 minutes
-    would breach in the minutes between the two on every such event, because an alarm's window always
-    ends now. So the expression reads two 15-minute buckets: the OutcomeUnknowns of the older bucket
-    minus the reconciles of both. ``x - DIFF(x)`` is x's value in the previous bucket (metric math has
-    no time shift). Each unknown thus gets at least 15 minutes, and the alarm fires 15-30 minutes after
-    an unknown that nothing reconciled. A reconcile without a prior OutcomeUnknown (the earlier attempt
-    was killed before it could emit one) only lowers the value: never a false alarm.
-    """
-    unknown = cloudwatch.MathExpression(
-        expression="FILL(unknownRaw, 0)",
-        using_metrics={"unknownRaw": custom_metric(metric_names.OUTCOME_UNKNOWN, period=RECONCILE_GRACE)},
-        period=RECONCILE_GRACE,
-    )
-    reconciled = cloudwatch.MathExpression(
-        expression="FILL(found, 0) + FILL(notFound, 0)",
-        using_metrics={
-            "found": custom_metric(metric_names.RECONCILED_FOUND, period=RECONCILE_GRACE),
-            "notFound": custom_metric(metric_names.RECONCILED_NOT_FOUND, period=RECONCILE_GRACE),
-        },
-        period=RECONCILE_GRACE,
-    )
+def _failed_deployments() -> cloudwatch.MathExpression:
+    """Deployments that ended badly in a 5-minute period: failed, never started, or stuck."""
     return cloudwatch.MathExpression(
-        expression="(unknown - DIFF(unknown)) - (reconciled - DIFF(reconciled)) - reconciled",
-        using_metrics={"unknown": unknown, "reconciled": reconciled},
-        label="unresolved outcome-unknown dispatches",
-        period=RECONCILE_GRACE,
+        expression="FILL(failed, 0) + FILL(noRun, 0) + FILL(stuck, 0)",
+        using_metrics={
+            "failed": custom_metric(metric_names.DEPLOY_FAILED, period=DEPLOY_ALARM_PERIOD),
+            "noRun": custom_metric(metric_names.DEPLOY_NO_RUN, period=DEPLOY_ALARM_PERIOD),
+            "stuck": custom_metric(metric_names.DEPLOY_STUCK, period=DEPLOY_ALARM_PERIOD),
+        },
+        label="failed deployments",
+        period=DEPLOY_ALARM_PERIOD,
+    )
+
+
+def _tracker_errors(tracker: lambda_.IFunction) -> cloudwatch.MathExpression:
+    """Failed tracker invocations plus entries a pass could not check, per 5 minutes."""
+    return cloudwatch.MathExpression(
+        expression="FILL(invocationErrors, 0) + FILL(checkErrors, 0)",
+        using_metrics={
+            "invocationErrors": tracker.metric_errors(period=DEPLOY_ALARM_PERIOD, statistic=cloudwatch.Stats.SUM),
+            "checkErrors": custom_metric(metric_names.TRACKER_ERRORS, period=DEPLOY_ALARM_PERIOD),
+        },
+        label="tracker errors",
+        period=DEPLOY_ALARM_PERIOD,
     )

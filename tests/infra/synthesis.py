@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
@@ -36,6 +37,25 @@ CUSTOMIZED_CONTEXT: Mapping[str, object] = {
     "reservedConcurrency": 3,
     "alarmEmail": "oncall@example.com",
     "removalPolicy": "destroy",
+    "trackerEnabled": False,
+    "runAppearTimeoutSeconds": 900,
+    "heartbeatIntervalSeconds": 600,
+    "maxDeploySeconds": 7200,
+    "lifecycleHookHeartbeatTimeoutSeconds": 1800,
+    "lifecycleHookDefaultResult": "CONTINUE",
+    "crashLoopAbandonThreshold": 5,
+}
+
+#: The tracker with every one of its own keys changed, in lifecycle-hook mode and scoped to named groups
+#: (CUSTOMIZED_CONTEXT turns the tracker off, to show that everything of it goes).
+TRACKER_CONTEXT: Mapping[str, object] = {
+    **REQUIRED_CONTEXT,
+    "asgNames": ["web-asg", "worker-asg"],
+    "runAppearTimeoutSeconds": 900,
+    "heartbeatIntervalSeconds": 600,
+    "maxDeploySeconds": 7200,
+    "lifecycleHookHeartbeatTimeoutSeconds": 1800,
+    "crashLoopAbandonThreshold": 5,
 }
 
 
@@ -46,9 +66,27 @@ class Synthesized:
     template_json: Mapping[str, object]
     assembly_dir: Path
 
-    def resources(self, resource_type: str) -> dict[str, dict[str, object]]:
-        found: dict[str, dict[str, object]] = self.template.find_resources(resource_type)
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = self.template.find_resources(resource_type)
         return found
+
+    def logical_id(self, resource_type: str, path_part: str) -> str:
+        """The logical ID of the one resource of this type whose ID mentions ``path_part``."""
+        matches = [key for key in self.resources(resource_type) if path_part in key]
+        assert len(matches) == 1, matches
+        return matches[0]
+
+    def properties(self, resource_type: str, path_part: str) -> dict[str, Any]:
+        properties: dict[str, Any] = self.resources(resource_type)[self.logical_id(resource_type, path_part)][
+            "Properties"
+        ]
+        return properties
+
+    def role_statements(self, path_part: str) -> list[dict[str, Any]]:
+        """The statements of the policy CDK attaches to the role whose ID mentions ``path_part``."""
+        policy = self.properties("AWS::IAM::Policy", f"{path_part}Role")["PolicyDocument"]
+        statements: list[dict[str, Any]] = policy["Statement"]
+        return statements
 
 
 def synthesize(

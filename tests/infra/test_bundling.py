@@ -17,9 +17,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="module")
 def asset_dir(synthesized: Synthesized) -> Path:
-    """The staged asset directory the function's code points to (cdk.out/asset.<hash>)."""
-    (function,) = synthesized.resources("AWS::Lambda::Function").values()
-    s3_key = function["Properties"]["Code"]["S3Key"]
+    """The staged asset directory the dispatcher's code points to (cdk.out/asset.<hash>)."""
+    s3_key = synthesized.properties("AWS::Lambda::Function", "Dispatcher")["Code"]["S3Key"]
     directory = synthesized.assembly_dir / f"asset.{s3_key.removesuffix('.zip')}"
     assert directory.is_dir(), sorted(p.name for p in synthesized.assembly_dir.iterdir())
     return directory
@@ -59,6 +58,17 @@ def test_asset_metadata_points_cdk_at_the_staged_directory(synthesized: Synthesi
     sources = [entry["source"] for entry in manifest["files"].values()]
 
     assert {"path": asset_dir.name, "packaging": "zip"} in sources
+
+
+def test_both_functions_share_one_asset_built_once(synthesized: Synthesized, asset_dir: Path) -> None:
+    manifest = json.loads((synthesized.assembly_dir / "DeployTrigger.assets.json").read_text())
+    zipped = [entry["source"] for entry in manifest["files"].values() if entry["source"].get("packaging") == "zip"]
+    codes = [function["Properties"]["Code"] for function in synthesized.resources("AWS::Lambda::Function").values()]
+
+    assert zipped == [{"path": asset_dir.name, "packaging": "zip"}]
+    assert len(codes) == 2  # dispatcher and tracker
+    assert codes[0] == codes[1]
+    assert len(list(synthesized.assembly_dir.glob("asset.*"))) == 1
 
 
 def test_platform_tags_cover_every_glibc_lambda_python_runs_on() -> None:

@@ -6,12 +6,14 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 from cfnlint.api import lint_file
 
-from tests.infra.synthesis import CUSTOMIZED_CONTEXT, REQUIRED_CONTEXT, Synthesized, synthesize
+from tests.infra.synthesis import CUSTOMIZED_CONTEXT, REQUIRED_CONTEXT, TRACKER_CONTEXT, Synthesized, synthesize
 
 CONFIGURATIONS = {
     "defaults": REQUIRED_CONTEXT,
-    # KMS key, email subscription, partial secret ARN, ASG filter, destroy policy...
+    # KMS key, email subscription, partial secret ARN, ASG filter, destroy policy, no tracker...
     "customized": CUSTOMIZED_CONTEXT,
+    # The tracker's lifecycle permissions scoped to named groups (their own IAM5 suppression).
+    "tracker-with-asg-names": TRACKER_CONTEXT,
     "complete-secret-arn": {
         **REQUIRED_CONTEXT,
         "githubCredentialsSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:deploy-trigger/github-AbC123",

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from deploy_trigger.settings import SUPPORTED_API_VERSIONS
+from deploy_trigger.settings import SUPPORTED_API_VERSIONS, TrackerSettings
+from deploy_trigger.settings import ConfigurationError as SettingsError
 from infra.config import (
     CONTEXT_KEYS,
     REQUIRED_KEYS,
     ConfigurationError,
     DeployTriggerConfig,
+    HookDefaultResult,
     RemovalChoice,
     TriggerMode,
 )
@@ -36,6 +38,13 @@ def test_defaults_apply_when_only_required_keys_are_given() -> None:
     assert config.alarm_email is None
     assert config.github_credentials_kms_key_arn is None
     assert config.removal_policy is RemovalChoice.RETAIN
+    assert config.tracker_enabled is True
+    assert config.run_appear_timeout_seconds == 600
+    assert config.heartbeat_interval_seconds == 300
+    assert config.max_deploy_seconds == 3600
+    assert config.lifecycle_hook_heartbeat_timeout_seconds == 900
+    assert config.lifecycle_hook_default_result is HookDefaultResult.ABANDON
+    assert config.crash_loop_abandon_threshold == 3
 
 
 def test_every_key_is_read() -> None:
@@ -51,6 +60,13 @@ def test_every_key_is_read() -> None:
     assert config.reserved_concurrency == 3
     assert config.alarm_email == "oncall@example.com"
     assert config.removal_policy is RemovalChoice.DESTROY
+    assert config.tracker_enabled is False
+    assert config.run_appear_timeout_seconds == 900
+    assert config.heartbeat_interval_seconds == 600
+    assert config.max_deploy_seconds == 7200
+    assert config.lifecycle_hook_heartbeat_timeout_seconds == 1800
+    assert config.lifecycle_hook_default_result is HookDefaultResult.CONTINUE
+    assert config.crash_loop_abandon_threshold == 5
     assert set(CUSTOMIZED_CONTEXT) == set(CONTEXT_KEYS)
 
 
@@ -63,9 +79,15 @@ def test_command_line_strings_are_parsed_like_cdk_json_values() -> None:
             "workflowExtraInputs": '{"environment": "staging"}',
             "dispatcherTimeoutSeconds": "60",
             "reservedConcurrency": "unreserved",
+            "trackerEnabled": "false",
+            "lifecycleHookHeartbeatTimeoutSeconds": "1800",
+            "lifecycleHookDefaultResult": "CONTINUE",
         }
     )
 
+    assert config.tracker_enabled is False
+    assert config.lifecycle_hook_heartbeat_timeout_seconds == 1800
+    assert config.lifecycle_hook_default_result is HookDefaultResult.CONTINUE
     assert config.asg_names == ("web-asg", "worker-asg")
     assert dict(config.workflow_extra_inputs) == {"environment": "staging"}
     assert config.dispatcher_timeout_seconds == 60
@@ -123,6 +145,15 @@ def test_minimum_timeout_is_accepted() -> None:
         ("reservedConcurrency", True, "whole number"),
         ("alarmEmail", "not-an-address", "email address"),
         ("removalPolicy", "snapshot", "retain | destroy"),
+        ("trackerEnabled", "yes", "true or false"),
+        ("trackerEnabled", 1, "true or false"),
+        ("runAppearTimeoutSeconds", 59, "between 60 and 86400 seconds, got 59"),
+        ("heartbeatIntervalSeconds", 3601, "between 30 and 3600 seconds, got 3601"),
+        ("maxDeploySeconds", 172801, "between 60 and 172800 seconds, got 172801"),
+        ("lifecycleHookHeartbeatTimeoutSeconds", 29, "between 30 and 7200 seconds, got 29"),
+        ("lifecycleHookHeartbeatTimeoutSeconds", 7201, "between 30 and 7200 seconds, got 7201"),
+        ("lifecycleHookDefaultResult", "abandon", "one of ABANDON | CONTINUE"),
+        ("crashLoopAbandonThreshold", 0, "at least 1"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_key(key: str, value: object, complaint: str) -> None:
@@ -133,6 +164,116 @@ def test_invalid_values_are_refused_naming_the_key(key: str, value: object, comp
     assert f"'{key}'" in message
     assert complaint in message
     assert f"-c {key}=" in message
+
+
+# --- The tracker and the lifecycle hook ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "hook_timeout"),
+    [(300, 420), (300, 400), (900, 1020), (30, 150)],
+)
+def test_a_hook_that_could_time_out_between_two_heartbeats_is_refused(heartbeat: int, hook_timeout: int) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        DeployTriggerConfig.from_mapping(
+            {
+                **REQUIRED_CONTEXT,
+                "heartbeatIntervalSeconds": heartbeat,
+                "runAppearTimeoutSeconds": 60,
+                "lifecycleHookHeartbeatTimeoutSeconds": hook_timeout,
+            }
+        )
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"context key 'lifecycleHookHeartbeatTimeoutSeconds' must be more than heartbeatIntervalSeconds + 120 = "
+        f"{heartbeat + 120} seconds, got {hook_timeout}: "
+    )
+    assert "default result" in message
+    assert "-c lifecycleHookHeartbeatTimeoutSeconds=" in message
+
+
+def test_the_shortest_hook_timeout_that_leaves_a_heartbeat_time_to_land_is_accepted() -> None:
+    config = DeployTriggerConfig.from_mapping(
+        {**REQUIRED_CONTEXT, "runAppearTimeoutSeconds": 60, "lifecycleHookHeartbeatTimeoutSeconds": 421}
+    )
+
+    assert config.lifecycle_hook_heartbeat_timeout_seconds == 421
+
+
+def test_a_hook_that_could_time_out_before_a_late_run_appears_is_refused() -> None:
+    # No heartbeat before GitHub lists the run: the hook must outlast the wait for it.
+    with pytest.raises(ConfigurationError, match=r"more than runAppearTimeoutSeconds \+ 120 = 720 seconds, got 700"):
+        DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "lifecycleHookHeartbeatTimeoutSeconds": 700})
+
+
+def test_a_max_deploy_beyond_the_hook_s_global_timeout_is_refused() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        DeployTriggerConfig.from_mapping(
+            {
+                **REQUIRED_CONTEXT,
+                "heartbeatIntervalSeconds": 30,
+                "runAppearTimeoutSeconds": 60,
+                "lifecycleHookHeartbeatTimeoutSeconds": 200,
+                "maxDeploySeconds": 20001,
+            }
+        )
+
+    assert str(raised.value).startswith("context key 'maxDeploySeconds' must be at most 20000 seconds, got 20001")
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"mode": "launch-successful"},  # no hook at all
+        {"trackerEnabled": False},  # only the workflow completes the action: no heartbeat to wait for
+    ],
+)
+def test_hook_relations_apply_only_where_the_tracker_heartbeats_a_hook(context: dict[str, object]) -> None:
+    config = DeployTriggerConfig.from_mapping(
+        {**REQUIRED_CONTEXT, **context, "heartbeatIntervalSeconds": 1800, "lifecycleHookHeartbeatTimeoutSeconds": 900}
+    )
+
+    assert config.heartbeat_interval_seconds == 1800
+
+
+def test_a_heartbeat_no_shorter_than_the_longest_deploy_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="'heartbeatIntervalSeconds' must be shorter than maxDeploySeconds"):
+        DeployTriggerConfig.from_mapping(
+            {**REQUIRED_CONTEXT, "mode": "launch-successful", "heartbeatIntervalSeconds": 600, "maxDeploySeconds": 600}
+        )
+
+
+@pytest.mark.parametrize(
+    ("key", "variable", "low", "high"),
+    [
+        ("runAppearTimeoutSeconds", "RUN_APPEAR_TIMEOUT_SECONDS", 60, 86400),
+        ("heartbeatIntervalSeconds", "HEARTBEAT_INTERVAL_SECONDS", 30, 3600),
+        ("maxDeploySeconds", "MAX_DEPLOY_SECONDS", 60, 172800),
+    ],
+)
+def test_tracker_limits_agree_with_the_tracker_settings(key: str, variable: str, low: int, high: int) -> None:
+    # Everything the synth accepts, the tracker accepts at cold start; everything it refuses, so would the tracker.
+    base = {"heartbeatIntervalSeconds": 30, "maxDeploySeconds": 172800, "runAppearTimeoutSeconds": 600}
+    environment = {
+        "LEDGER_TABLE_NAME": "ledger",
+        "GITHUB_REPOSITORY": "example-org/example-app",
+        "GITHUB_WORKFLOW": "deploy.yml",
+        "GITHUB_CREDENTIALS_SECRET": "deploy-trigger/github",
+        "AWS_REGION": "eu-west-1",
+        "HEARTBEAT_INTERVAL_SECONDS": "30",
+        "MAX_DEPLOY_SECONDS": "172800",
+    }
+    for value, accepted in [(low - 1, False), (low, True), (high, True), (high + 1, False)]:
+        context = {**REQUIRED_CONTEXT, "mode": "launch-successful", **base, key: value}
+        if accepted:
+            DeployTriggerConfig.from_mapping(context)
+            TrackerSettings.from_env({**environment, variable: str(value)})
+        else:
+            with pytest.raises(ConfigurationError):
+                DeployTriggerConfig.from_mapping(context)
+            with pytest.raises(SettingsError):
+                TrackerSettings.from_env({**environment, variable: str(value)})
 
 
 @pytest.mark.parametrize(
@@ -184,6 +325,18 @@ def test_app_refuses_a_9_second_timeout_with_a_clear_message(tmp_path: Path) -> 
 
     assert result.returncode == 1
     assert result.stderr.startswith("deploy-trigger: context key 'dispatcherTimeoutSeconds' must be between 10")
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_app_refuses_a_hook_that_times_out_before_a_heartbeat_lands(tmp_path: Path) -> None:
+    result = _run_app({**REQUIRED_CONTEXT, "lifecycleHookHeartbeatTimeoutSeconds": 400}, tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "deploy-trigger: context key 'lifecycleHookHeartbeatTimeoutSeconds' must be more than "
+        "heartbeatIntervalSeconds + 120 = 420 seconds, got 400"
+    )
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
 

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from deploy_trigger.ledger import TRACKING_INDEX
 from tests.infra.synthesis import CUSTOMIZED_CONTEXT, Synthesized, synthesize
 
 KMS_KEY_ARN = CUSTOMIZED_CONTEXT["githubCredentialsKmsKeyArn"]
@@ -17,14 +18,11 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 
 def function(synthesized: Synthesized) -> dict[str, Any]:
-    (resource,) = synthesized.resources("AWS::Lambda::Function").values()
-    return resource["Properties"]
+    return synthesized.properties("AWS::Lambda::Function", "Dispatcher")
 
 
 def role_statements(synthesized: Synthesized) -> list[dict[str, Any]]:
-    (policy,) = synthesized.resources("AWS::IAM::Policy").values()
-    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
+    return synthesized.role_statements("Dispatcher")
 
 
 def test_launch_successful_mode_filtered_on_the_configured_groups(synthesized: Synthesized) -> None:
@@ -116,3 +114,34 @@ def test_unreserved_concurrency_omits_the_reservation(tmp_path_factory: pytest.T
     )
 
     assert "ReservedConcurrentExecutions" not in function(synthesized)
+
+
+def test_tracker_disabled_leaves_nothing_of_it(synthesized: Synthesized) -> None:
+    functions = synthesized.resources("AWS::Lambda::Function")
+    rules = synthesized.resources("AWS::Events::Rule")
+    alarms = synthesized.resources("AWS::CloudWatch::Alarm")
+
+    assert [key for key in functions if "Tracker" in key] == []
+    assert [key for key in rules if "Tracker" in key] == []
+    assert len(rules) == 1  # the launch events rule only: no schedule
+    assert [key for key in synthesized.resources("AWS::IAM::Role") if "Tracker" in key] == []
+    for name in ("DeploymentsFailed", "CrashLoop", "TrackerErrors", "TrackerNotRunning"):
+        assert not [key for key in alarms if name in key], name
+    assert "TrackerFunctionName" not in synthesized.template_json["Outputs"]
+    assert not [s for s in role_statements(synthesized) if str(s["Action"]).startswith("sns:")]
+
+
+def test_tracking_index_stays_when_the_tracker_is_off(synthesized: Synthesized) -> None:
+    # The dispatcher writes the index's attributes either way; turning the tracker on needs no index build.
+    (table,) = synthesized.resources("AWS::DynamoDB::Table").values()
+
+    assert [index["IndexName"] for index in table["Properties"]["GlobalSecondaryIndexes"]] == [TRACKING_INDEX]
+
+
+def test_outputs_carry_the_configured_github_values_and_the_secret_arn(synthesized: Synthesized) -> None:
+    outputs = synthesized.template_json["Outputs"]
+
+    assert outputs["GithubRepository"] == {"Value": "example-org/example-app"}
+    assert outputs["GithubWorkflow"] == {"Value": "deploy.yml"}
+    assert outputs["GithubRef"] == {"Value": "release"}
+    assert outputs["CredentialsSecretArn"] == {"Value": SECRET_ARN}  # the partial ARN, as configured

@@ -7,6 +7,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from deploy_trigger import metric_names
+from deploy_trigger.ledger import TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
 from deploy_trigger.settings import Settings
 from tests.infra.synthesis import REQUIRED_CONTEXT, Synthesized, synthesize
 
@@ -22,17 +23,16 @@ def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
 
 
 def logical_id(synthesized: Synthesized, resource_type: str, path_part: str) -> str:
-    """The logical ID of the one resource of this type whose ID mentions ``path_part``."""
-    matches = [key for key in synthesized.resources(resource_type) if path_part in key]
-    assert len(matches) == 1, matches
-    return matches[0]
+    return synthesized.logical_id(resource_type, path_part)
 
 
 def function(synthesized: Synthesized) -> dict[str, Any]:
-    return only(synthesized.resources("AWS::Lambda::Function"))[1]["Properties"]
+    """The dispatcher's properties (the tracker has its own tests, in test_tracker.py)."""
+    return synthesized.properties("AWS::Lambda::Function", "Dispatcher")
 
 
 def statements(synthesized: Synthesized) -> Iterator[dict[str, Any]]:
+    """Every statement of every role (dispatcher and tracker)."""
     for policy in synthesized.resources("AWS::IAM::Policy").values():
         yield from policy["Properties"]["PolicyDocument"]["Statement"]
 
@@ -53,8 +53,7 @@ def test_rule_matches_lifecycle_actions_from_any_group(synthesized: Synthesized)
             "EventPattern": {"source": ["aws.autoscaling"], "detail-type": ["EC2 Instance-launch Lifecycle Action"]},
         },
     )
-    _, rule = only(synthesized.resources("AWS::Events::Rule"))
-    assert "detail" not in rule["Properties"]["EventPattern"]
+    assert "detail" not in synthesized.properties("AWS::Events::Rule", "LaunchEvents")["EventPattern"]
 
 
 def test_rule_targets_the_dispatcher_with_retries_and_a_dead_letter_queue(synthesized: Synthesized) -> None:
@@ -184,7 +183,6 @@ def test_ledger_table_shape(synthesized: Synthesized) -> None:
         "AWS::DynamoDB::Table",
         {
             "KeySchema": [{"AttributeName": "instance_id", "KeyType": "HASH"}],
-            "AttributeDefinitions": [{"AttributeName": "instance_id", "AttributeType": "S"}],
             "BillingMode": "PAY_PER_REQUEST",
             "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
@@ -192,8 +190,27 @@ def test_ledger_table_shape(synthesized: Synthesized) -> None:
         },
     )
     _, table = only(synthesized.resources("AWS::DynamoDB::Table"))
-    assert "GlobalSecondaryIndexes" not in table["Properties"]
     assert "SSEType" not in table["Properties"]["SSESpecification"]  # KMS with the AWS managed key
+
+
+def test_ledger_has_the_tracking_index_the_tracker_queries(synthesized: Synthesized) -> None:
+    _, table = only(synthesized.resources("AWS::DynamoDB::Table"))
+
+    assert table["Properties"]["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": TRACKING_INDEX,
+            "KeySchema": [
+                {"AttributeName": TRACKING_KEY, "KeyType": "HASH"},
+                {"AttributeName": TRACKING_SORT_KEY, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+    assert sorted(table["Properties"]["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
+        {"AttributeName": "instance_id", "AttributeType": "S"},
+        {"AttributeName": "next_check_at", "AttributeType": "N"},
+        {"AttributeName": "tracking", "AttributeType": "S"},
+    ]
 
 
 def test_stateful_resources_are_retained_by_default(synthesized: Synthesized) -> None:
@@ -237,7 +254,9 @@ def test_dead_letter_queues_are_encrypted_tls_only_and_keep_messages_14_days(syn
 
 def test_dispatcher_role_has_exactly_the_ledger_actions_on_the_table(synthesized: Synthesized) -> None:
     table = logical_id(synthesized, "AWS::DynamoDB::Table", "Ledger")
-    dynamodb = [s for s in statements(synthesized) if any(a.startswith("dynamodb:") for a in actions_of(s))]
+    dynamodb = [
+        s for s in synthesized.role_statements("Dispatcher") if any(a.startswith("dynamodb:") for a in actions_of(s))
+    ]
 
     assert dynamodb == [
         {
@@ -248,8 +267,11 @@ def test_dispatcher_role_has_exactly_the_ledger_actions_on_the_table(synthesized
     ]
 
 
-def test_dispatcher_may_read_only_the_configured_secret(synthesized: Synthesized) -> None:
-    secrets = [s for s in statements(synthesized) if any(a.startswith("secretsmanager:") for a in actions_of(s))]
+@pytest.mark.parametrize("role", ["Dispatcher", "Tracker"])
+def test_each_function_may_read_only_the_configured_secret(synthesized: Synthesized, role: str) -> None:
+    secrets = [
+        s for s in synthesized.role_statements(role) if any(a.startswith("secretsmanager:") for a in actions_of(s))
+    ]
 
     assert secrets == [
         {
@@ -273,19 +295,35 @@ def test_dispatcher_may_read_only_the_configured_secret(synthesized: Synthesized
     ]
 
 
-def test_no_kms_permission_without_a_customer_managed_key(synthesized: Synthesized) -> None:
-    assert not [s for s in statements(synthesized) if any(a.startswith("kms:") for a in actions_of(s))]
+def test_kms_only_for_publishing_to_the_alarm_topic_without_a_customer_managed_secret_key(
+    synthesized: Synthesized,
+) -> None:
+    # The tracker publishes alerts to the encrypted topic; nothing decrypts the secret (it has no own key).
+    kms = [s for s in statements(synthesized) if any(a.startswith("kms:") for a in actions_of(s))]
+    topic_key = logical_id(synthesized, "AWS::KMS::Key", "TopicKey")
+
+    assert kms == [
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [topic_key, "Arn"]},
+        }
+    ]
+    assert kms[0] in synthesized.role_statements("Tracker")
 
 
 def test_every_role_statement_names_its_actions_and_only_x_ray_has_no_resource(synthesized: Synthesized) -> None:
     for statement in statements(synthesized):
         assert statement["Effect"] == "Allow"
-        assert all("*" not in action for action in actions_of(statement)), statement
+        # The one wildcard action: CDK's grant to publish to an encrypted topic (GenerateDataKey[WithoutPlaintext]).
+        assert all("*" not in action for action in actions_of(statement) if action != "kms:GenerateDataKey*")
         if statement["Resource"] == "*":
             assert actions_of(statement) == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
     assert not synthesized.resources("AWS::IAM::ManagedPolicy")
-    _, role = only(synthesized.resources("AWS::IAM::Role"))
-    assert "ManagedPolicyArns" not in role["Properties"]  # no AWSLambdaBasicExecutionRole
+    roles = synthesized.resources("AWS::IAM::Role")
+    assert len(roles) == 2  # dispatcher and tracker; nothing else in the stack assumes a role
+    for role in roles.values():
+        assert "ManagedPolicyArns" not in role["Properties"]  # no AWSLambdaBasicExecutionRole
 
 
 def _all_statements(node: object) -> Iterator[dict[str, Any]]:
@@ -389,25 +427,18 @@ def test_an_outcome_unknown_that_nothing_reconciled_alarms(synthesized: Synthesi
     properties = alarm(synthesized, "OutcomeUnknownUnresolved")
 
     assert_notifies_topic(synthesized, properties)
-    assert properties["EvaluationPeriods"] == 2
-    assert properties["DatapointsToAlarm"] == 1
-    queries = {query["Id"]: query for query in properties["Metrics"]}
-    returned = [query for query in properties["Metrics"] if query["ReturnData"]]
-    assert [query["Expression"] for query in returned] == [
-        "(unknown - DIFF(unknown)) - (reconciled - DIFF(reconciled)) - reconciled"
-    ]
-    assert queries["unknown"]["Expression"] == "FILL(unknownRaw, 0)"
-    assert queries["reconciled"]["Expression"] == "FILL(found, 0) + FILL(notFound, 0)"
-    for query_id, name in [
-        ("unknownRaw", metric_names.OUTCOME_UNKNOWN),
-        ("found", metric_names.RECONCILED_FOUND),
-        ("notFound", metric_names.RECONCILED_NOT_FOUND),
-    ]:
-        assert queries[query_id]["MetricStat"] == {
-            "Metric": {"Namespace": metric_names.NAMESPACE, "MetricName": name, "Dimensions": SERVICE_DIMENSION},
-            "Period": 900,
-            "Stat": "Sum",
-        }
+    (query,) = properties["Metrics"]
+    assert query["MetricStat"] == {
+        "Metric": {
+            "Namespace": metric_names.NAMESPACE,
+            "MetricName": metric_names.UNRESOLVED_OUTCOMES,
+            "Dimensions": SERVICE_DIMENSION,
+        },
+        "Period": 300,
+        "Stat": "Maximum",  # a gauge: the tracker reports the current count every pass
+    }
+    assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert properties["TreatMissingData"] == "notBreaching"
 
 
 def test_alarm_topic_is_encrypted_tls_only_and_has_no_subscription(synthesized: Synthesized) -> None:
@@ -483,3 +514,61 @@ def test_dashboard_marks_the_timeout_on_the_duration_graph(synthesized: Synthesi
         metric_names.EVENT_REJECTED,
     ):
         assert f'"{metric_names.NAMESPACE}","{name}","service","{metric_names.SERVICE}"' in body
+
+
+# --- Outputs ------------------------------------------------------------------------------------------
+
+#: The keys the operator CLI reads (deploy_trigger_cli.stack_outputs), spelled exactly; then the rest.
+CLI_OUTPUT_KEYS = (
+    "LedgerTableName",
+    "DispatcherFunctionName",
+    "DeliveryDlqUrl",
+    "FailureDlqUrl",
+    "EventRuleName",
+    "CredentialsSecretArn",
+    "GithubRepository",
+    "GithubWorkflow",
+    "GithubRef",
+)
+
+
+def test_outputs_have_exactly_the_keys_the_operator_cli_and_an_operator_read(synthesized: Synthesized) -> None:
+    outputs = synthesized.template_json["Outputs"]
+
+    assert set(outputs) == {*CLI_OUTPUT_KEYS, "AlarmTopicArn", "DashboardName", "TrackerFunctionName"}
+
+
+def test_output_values(synthesized: Synthesized) -> None:
+    outputs = {key: value["Value"] for key, value in synthesized.template_json["Outputs"].items()}
+
+    def ref(resource_type: str, path_part: str) -> dict[str, str]:
+        return {"Ref": logical_id(synthesized, resource_type, path_part)}
+
+    assert outputs == {
+        "LedgerTableName": ref("AWS::DynamoDB::Table", "Ledger"),
+        "DispatcherFunctionName": ref("AWS::Lambda::Function", "Dispatcher"),
+        "DeliveryDlqUrl": ref("AWS::SQS::Queue", "DeliveryDeadLetters"),  # a queue's Ref is its URL
+        "FailureDlqUrl": ref("AWS::SQS::Queue", "FailureDeadLetters"),
+        "EventRuleName": ref("AWS::Events::Rule", "LaunchEvents"),
+        # The secret's partial ARN (a name given): what the dispatcher is granted, minus the suffix wildcard.
+        "CredentialsSecretArn": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":secretsmanager:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    ":secret:deploy-trigger/github",
+                ],
+            ]
+        },
+        "GithubRepository": "example-org/example-app",
+        "GithubWorkflow": "deploy.yml",
+        "GithubRef": "main",
+        "AlarmTopicArn": ref("AWS::SNS::Topic", "AlarmTopic"),
+        "DashboardName": ref("AWS::CloudWatch::Dashboard", "Dashboard"),
+        "TrackerFunctionName": ref("AWS::Lambda::Function", "Tracker"),
+    }

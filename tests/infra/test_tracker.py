@@ -1,0 +1,424 @@
+"""The tracker: its function, schedule, permissions, alarms and dashboard row, with defaults and with asgNames."""
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Annotations, Match
+
+from deploy_trigger import metric_names
+from deploy_trigger.ledger import TRACKING_INDEX
+from deploy_trigger.settings import TrackerSettings
+from tests.infra.synthesis import REQUIRED_CONTEXT, TRACKER_CONTEXT, Synthesized, synthesize
+
+SERVICE_DIMENSION = [{"Name": "service", "Value": metric_names.SERVICE}]
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(REQUIRED_CONTEXT, tmp_path_factory.mktemp("cdk.out"), bundle=False, compliance=False)
+
+
+@pytest.fixture(scope="module")
+def scoped(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """asgNames set and every tracker key changed."""
+    return synthesize(TRACKER_CONTEXT, tmp_path_factory.mktemp("cdk.out"), bundle=False, compliance=False)
+
+
+def tracker(synthesized: Synthesized) -> dict[str, Any]:
+    return synthesized.properties("AWS::Lambda::Function", "Tracker")
+
+
+def ref(synthesized: Synthesized, resource_type: str, path_part: str) -> dict[str, str]:
+    return {"Ref": synthesized.logical_id(resource_type, path_part)}
+
+
+def arn(synthesized: Synthesized, resource_type: str, path_part: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [synthesized.logical_id(resource_type, path_part), "Arn"]}
+
+
+# --- Function -----------------------------------------------------------------------------------------
+
+
+def test_tracker_runtime_sizing_and_handler(synthesized: Synthesized) -> None:
+    properties = tracker(synthesized)
+
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Handler"] == "deploy_trigger.handler.tracker_handler"
+    assert properties["Timeout"] == 60
+    assert properties["MemorySize"] == 256
+    assert properties["ReservedConcurrentExecutions"] == 1  # passes never overlap
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_tracker_runs_the_dispatcher_s_asset(synthesized: Synthesized) -> None:
+    dispatcher = synthesized.properties("AWS::Lambda::Function", "Dispatcher")
+
+    assert tracker(synthesized)["Code"] == dispatcher["Code"]
+
+
+def test_tracker_logs_to_its_own_log_group_for_a_month(synthesized: Synthesized) -> None:
+    assert synthesized.properties("AWS::Logs::LogGroup", "Tracker") == {"RetentionInDays": 30}
+    assert tracker(synthesized)["LoggingConfig"] == {"LogGroup": ref(synthesized, "AWS::Logs::LogGroup", "Tracker")}
+
+
+def test_a_pass_is_never_retried_nor_kept(synthesized: Synthesized) -> None:
+    invoke_config = synthesized.properties("AWS::Lambda::EventInvokeConfig", "Tracker")
+
+    assert invoke_config == {
+        "FunctionName": ref(synthesized, "AWS::Lambda::Function", "Tracker"),
+        "Qualifier": "$LATEST",
+        "MaximumRetryAttempts": 0,
+        "MaximumEventAgeInSeconds": 60,
+    }
+
+
+# --- Schedule -----------------------------------------------------------------------------------------
+
+
+def test_schedule_invokes_the_tracker_every_minute_without_retries(synthesized: Synthesized) -> None:
+    rule = synthesized.properties("AWS::Events::Rule", "TrackerSchedule")
+
+    assert rule["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["State"] == "ENABLED"
+    assert "EventPattern" not in rule
+    assert rule["Targets"] == [
+        {
+            "Arn": arn(synthesized, "AWS::Lambda::Function", "Tracker"),
+            "Id": "Target0",
+            "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
+        }
+    ]
+    synthesized.template.has_resource_properties(
+        "AWS::Lambda::Permission",
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": arn(synthesized, "AWS::Lambda::Function", "Tracker"),
+            "Principal": "events.amazonaws.com",
+            "SourceArn": arn(synthesized, "AWS::Events::Rule", "TrackerSchedule"),
+        },
+    )
+
+
+# --- Environment --------------------------------------------------------------------------------------
+
+
+def test_environment_sets_every_variable_the_tracker_settings_read(synthesized: Synthesized) -> None:
+    variables = tracker(synthesized)["Environment"]["Variables"]
+
+    assert set(TrackerSettings.ENVIRONMENT) <= set(variables), set(TrackerSettings.ENVIRONMENT) - set(variables)
+    assert set(variables) - set(TrackerSettings.ENVIRONMENT) == {"POWERTOOLS_LOG_LEVEL"}
+
+
+def test_environment_values(synthesized: Synthesized) -> None:
+    assert tracker(synthesized)["Environment"]["Variables"] == {
+        "LEDGER_TABLE_NAME": ref(synthesized, "AWS::DynamoDB::Table", "Ledger"),
+        "GITHUB_REPOSITORY": "example-org/example-app",
+        "GITHUB_WORKFLOW": "deploy.yml",
+        "GITHUB_CREDENTIALS_SECRET": "deploy-trigger/github",
+        "GITHUB_API_URL": "https://api.github.com",
+        "GITHUB_API_VERSION": "2026-03-10",
+        "ALERT_TOPIC_ARN": ref(synthesized, "AWS::SNS::Topic", "AlarmTopic"),
+        "RUN_APPEAR_TIMEOUT_SECONDS": "600",
+        "HEARTBEAT_INTERVAL_SECONDS": "300",
+        "MAX_DEPLOY_SECONDS": "3600",
+        "CHECK_INTERVAL_SECONDS": "60",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_environment_follows_the_context(scoped: Synthesized) -> None:
+    variables = tracker(scoped)["Environment"]["Variables"]
+
+    assert variables["RUN_APPEAR_TIMEOUT_SECONDS"] == "900"
+    assert variables["HEARTBEAT_INTERVAL_SECONDS"] == "600"
+    assert variables["MAX_DEPLOY_SECONDS"] == "7200"
+
+
+@pytest.mark.parametrize("fixture", ["synthesized", "scoped"])
+def test_environment_is_accepted_by_the_tracker_settings(request: pytest.FixtureRequest, fixture: str) -> None:
+    variables = dict(tracker(request.getfixturevalue(fixture))["Environment"]["Variables"])
+    # Tokens in the template; a name and an ARN once deployed.
+    variables["LEDGER_TABLE_NAME"] = "deploy-trigger-ledger"
+    variables["ALERT_TOPIC_ARN"] = "arn:aws:sns:eu-west-1:111122223333:alarms"
+
+    settings = TrackerSettings.from_env({**variables, "AWS_REGION": "eu-west-1"})
+
+    assert settings.check_interval_seconds == 60
+    assert settings.alert_topic_arn == "arn:aws:sns:eu-west-1:111122223333:alarms"
+
+
+# --- IAM ----------------------------------------------------------------------------------------------
+
+
+def _lifecycle_arn(group: str) -> dict[str, Any]:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":autoscaling:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":autoScalingGroup:*:autoScalingGroupName/{group}",
+            ],
+        ]
+    }
+
+
+def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -> list[dict[str, Any]]:
+    table = arn(synthesized, "AWS::DynamoDB::Table", "Ledger")
+    return [
+        {
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": arn(synthesized, "AWS::Logs::LogGroup", "Tracker"),
+        },
+        {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Effect": "Allow", "Resource": "*"},
+        {"Action": "sns:Publish", "Effect": "Allow", "Resource": ref(synthesized, "AWS::SNS::Topic", "AlarmTopic")},
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Effect": "Allow",
+            "Resource": arn(synthesized, "AWS::KMS::Key", "TopicKey"),
+        },
+        {
+            "Action": ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
+            "Effect": "Allow",
+            "Resource": lifecycle_resources,
+        },
+        {
+            "Action": "dynamodb:Query",
+            "Effect": "Allow",
+            "Resource": {"Fn::Join": ["", [table, f"/index/{TRACKING_INDEX}"]]},
+        },
+        {"Action": "dynamodb:UpdateItem", "Effect": "Allow", "Resource": table},
+        {
+            "Action": "secretsmanager:GetSecretValue",
+            "Effect": "Allow",
+            "Resource": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":secretsmanager:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":secret:deploy-trigger/github-??????",
+                    ],
+                ]
+            },
+        },
+    ]
+
+
+def test_tracker_role_has_exactly_its_permissions_on_any_group_without_asg_names(synthesized: Synthesized) -> None:
+    assert synthesized.role_statements("Tracker") == expected_statements(synthesized, _lifecycle_arn("*"))
+
+
+def test_tracker_role_has_exactly_its_permissions_on_the_named_groups(scoped: Synthesized) -> None:
+    assert scoped.role_statements("Tracker") == expected_statements(
+        scoped, [_lifecycle_arn("web-asg"), _lifecycle_arn("worker-asg")]
+    )
+
+
+def test_tracker_role_has_no_managed_policy(synthesized: Synthesized) -> None:
+    role = synthesized.properties("AWS::IAM::Role", "Tracker")
+
+    assert "ManagedPolicyArns" not in role
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "resources"),
+    [
+        ("synthesized", ["autoScalingGroupName/*"]),
+        ("scoped", ["autoScalingGroupName/web-asg", "autoScalingGroupName/worker-asg"]),
+    ],
+)
+def test_the_lifecycle_wildcards_are_suppressed_by_name_with_their_own_reason(
+    request: pytest.FixtureRequest, fixture: str, resources: list[str]
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(fixture)
+    role_id = synthesized.logical_id("AWS::IAM::Role", "Tracker")
+    rules = synthesized.resources("AWS::IAM::Role")[role_id]["Metadata"]["cdk_nag"]["rules_to_suppress"]
+    prefix = "Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:"
+
+    lifecycle = [rule for rule in rules if any("autoscaling" in entry for entry in rule["applies_to"])]
+
+    assert [rule["applies_to"] for rule in lifecycle] == [[prefix + resource for resource in resources]]
+    assert lifecycle[0]["id"] == "AwsSolutions-IAM5"
+    assert "asgNames" in lifecycle[0]["reason"]
+
+
+# --- Alarms -------------------------------------------------------------------------------------------
+
+
+def alarm(synthesized: Synthesized, name: str) -> dict[str, Any]:
+    properties = synthesized.properties("AWS::CloudWatch::Alarm", f"Monitoring{name}")
+    topic = ref(synthesized, "AWS::SNS::Topic", "AlarmTopic")
+    assert properties["AlarmActions"] == [topic]
+    assert properties["OKActions"] == [topic]
+    return properties
+
+
+def custom(name: str, period: int) -> dict[str, Any]:
+    return {
+        "Metric": {"Namespace": metric_names.NAMESPACE, "MetricName": name, "Dimensions": SERVICE_DIMENSION},
+        "Period": period,
+        "Stat": "Sum",
+    }
+
+
+def test_failed_deployments_alarm_on_the_first_one_in_5_minutes(synthesized: Synthesized) -> None:
+    properties = alarm(synthesized, "DeploymentsFailed")
+    queries = {query["Id"]: query for query in properties["Metrics"]}
+
+    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
+    assert properties["Threshold"] == 0
+    assert properties["EvaluationPeriods"] == 1
+    assert properties["TreatMissingData"] == "notBreaching"
+    assert [q["Expression"] for q in properties["Metrics"] if q["ReturnData"]] == [
+        "FILL(failed, 0) + FILL(noRun, 0) + FILL(stuck, 0)"
+    ]
+    assert queries["failed"]["MetricStat"] == custom(metric_names.DEPLOY_FAILED, 300)
+    assert queries["noRun"]["MetricStat"] == custom(metric_names.DEPLOY_NO_RUN, 300)
+    assert queries["stuck"]["MetricStat"] == custom(metric_names.DEPLOY_STUCK, 300)
+
+
+@pytest.mark.parametrize(("fixture", "threshold"), [("synthesized", 3), ("scoped", 5)])
+def test_a_crash_looping_group_alarms_on_abandoned_launches_within_15_minutes(
+    request: pytest.FixtureRequest, fixture: str, threshold: int
+) -> None:
+    properties = alarm(request.getfixturevalue(fixture), "CrashLoop")
+
+    assert properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert properties["Threshold"] == threshold
+    assert properties["EvaluationPeriods"] == 1
+    assert properties["TreatMissingData"] == "notBreaching"
+    (query,) = properties["Metrics"]
+    assert query["MetricStat"] == custom(metric_names.LIFECYCLE_ABANDONED, 900)
+    assert "EvaluationWindow" not in properties  # the default sliding window: any 15 minutes, not clock-aligned
+
+
+def test_tracker_errors_alarm_after_three_failing_periods_of_5_minutes(synthesized: Synthesized) -> None:
+    properties = alarm(synthesized, "TrackerErrors")
+    queries = {query["Id"]: query for query in properties["Metrics"]}
+
+    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
+    assert properties["Threshold"] == 0
+    assert properties["EvaluationPeriods"] == 3
+    assert properties["DatapointsToAlarm"] == 3
+    assert properties["TreatMissingData"] == "notBreaching"
+    assert [q["Expression"] for q in properties["Metrics"] if q["ReturnData"]] == [
+        "FILL(invocationErrors, 0) + FILL(checkErrors, 0)"
+    ]
+    assert queries["invocationErrors"]["MetricStat"] == {
+        "Metric": {
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Dimensions": [{"Name": "FunctionName", "Value": ref(synthesized, "AWS::Lambda::Function", "Tracker")}],
+        },
+        "Period": 300,
+        "Stat": "Sum",
+    }
+    assert queries["checkErrors"]["MetricStat"] == custom(metric_names.TRACKER_ERRORS, 300)
+
+
+def test_a_tracker_that_stopped_running_alarms_and_no_data_counts_as_stopped(synthesized: Synthesized) -> None:
+    properties = alarm(synthesized, "TrackerNotRunning")
+
+    assert properties["Namespace"] == "AWS/Lambda"
+    assert properties["MetricName"] == "Invocations"
+    assert properties["Dimensions"] == [
+        {"Name": "FunctionName", "Value": ref(synthesized, "AWS::Lambda::Function", "Tracker")}
+    ]
+    assert properties["Statistic"] == "Sum"
+    assert properties["Period"] == 300
+    assert properties["EvaluationPeriods"] == 1
+    assert properties["ComparisonOperator"] == "LessThanThreshold"
+    assert properties["Threshold"] == 1
+    assert properties["TreatMissingData"] == "breaching"
+
+
+# --- Dashboard and outputs ----------------------------------------------------------------------------
+
+
+def dashboard_body(synthesized: Synthesized) -> str:
+    (dashboard,) = synthesized.resources("AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    return "".join(part for part in parts if isinstance(part, str))
+
+
+def test_dashboard_shows_outcomes_lifecycle_results_duration_and_backlog(synthesized: Synthesized) -> None:
+    body = dashboard_body(synthesized)
+
+    for title in (
+        "Deploy outcomes",
+        "Lifecycle results",
+        "Deploy duration (s)",
+        "Tracker backlog (entries due per pass)",
+        "Tracker alarms",
+    ):
+        assert f'"title":"{title}"' in body
+    for name, label in [
+        (metric_names.DEPLOY_SUCCEEDED, "succeeded"),
+        (metric_names.DEPLOY_FAILED, "failed"),
+        (metric_names.DEPLOY_NO_RUN, "no run"),
+        (metric_names.DEPLOY_STUCK, "stuck"),
+        (metric_names.LIFECYCLE_CONTINUED, "continued"),
+        (metric_names.LIFECYCLE_ABANDONED, "abandoned"),
+        (metric_names.LIFECYCLE_ALREADY_ENDED, "already ended"),
+    ]:
+        assert f'"{metric_names.NAMESPACE}","{name}","service","{metric_names.SERVICE}",{{"label":"{label}"' in body
+    duration = f'"{metric_names.NAMESPACE}","{metric_names.DEPLOY_DURATION}","service","{metric_names.SERVICE}"'
+    assert f'{duration},{{"label":"p50","stat":"p50"}}' in body
+    assert f'{duration},{{"label":"p99","stat":"p99"}}' in body
+    backlog = f'"{metric_names.NAMESPACE}","{metric_names.TRACKER_BACKLOG}","service","{metric_names.SERVICE}"'
+    assert f'{backlog},{{"label":"due, worst pass","stat":"Maximum"}}' in body
+
+
+def test_tracker_function_name_is_an_output(synthesized: Synthesized) -> None:
+    assert synthesized.template_json["Outputs"]["TrackerFunctionName"] == {
+        "Value": ref(synthesized, "AWS::Lambda::Function", "Tracker")
+    }
+
+
+def test_unreserved_concurrency_leaves_the_tracker_unreserved_too(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # An account that cannot reserve concurrency for the dispatcher cannot reserve the tracker's slot either.
+    synthesized = synthesize(
+        {**REQUIRED_CONTEXT, "reservedConcurrency": "unreserved"},
+        tmp_path_factory.mktemp("cdk.out"),
+        bundle=False,
+        compliance=False,
+    )
+
+    assert "ReservedConcurrentExecutions" not in tracker(synthesized)
+
+
+def test_launch_successful_mode_tracks_and_alerts_but_never_touches_auto_scaling(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # No launch has a hook in this mode: the tracker records outcomes and alerts, and needs no lifecycle call.
+    synthesized = synthesize(
+        {**REQUIRED_CONTEXT, "mode": "launch-successful"}, tmp_path_factory.mktemp("cdk.out"), bundle=False
+    )
+    statements = synthesized.role_statements("Tracker")
+    rules = synthesized.resources("AWS::IAM::Role")[synthesized.logical_id("AWS::IAM::Role", "Tracker")]["Metadata"]
+
+    assert not [s for s in statements if "autoscaling" in str(s["Action"])]
+    assert {
+        "Action": "sns:Publish",
+        "Effect": "Allow",
+        "Resource": ref(synthesized, "AWS::SNS::Topic", "AlarmTopic"),
+    } in (statements)
+    assert not [r for r in rules["cdk_nag"]["rules_to_suppress"] if "autoscaling" in str(r["applies_to"])]
+    assert synthesized.properties("AWS::Events::Rule", "TrackerSchedule")["ScheduleExpression"] == "rate(1 minute)"
+    annotations = Annotations.from_stack(synthesized.stack)  # cdk-nag, without the lifecycle suppression
+    assert annotations.find_error("*", Match.any_value()) == []
+    assert annotations.find_warning("*", Match.any_value()) == []
