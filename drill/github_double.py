@@ -1,4 +1,5 @@
-"""A GitHub REST API double on loopback: workflow dispatch, run listing, GitHub App installation tokens.
+"""A GitHub REST API double on loopback: workflow dispatch, run listing, GitHub App installation tokens, and the
+read-only repository endpoints a configuration check uses (repository, workflow, workflow file, branch, git ref).
 
 It answers like github.com where the dispatcher's correctness depends on it (status codes, error bodies,
 ``return_run_details`` per API version, ``created`` filtering, ``Link`` paging) and lets tests inject the faults
@@ -22,7 +23,7 @@ import string
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.client import responses
@@ -50,10 +51,24 @@ from drill.github_faults import (
 from drill.github_http import IncomingRequest, Reply, serve
 from drill.github_listing import last_page, link_header, page_window, run_predicate
 from drill.github_model import GitHubApp, RecordedRequest, WorkflowRun, iso_z
+from drill.github_repository import (
+    DEFAULT_REPOSITORY_PERMISSIONS,
+    DEFAULT_TOKEN_SCOPES,
+    FINE_GRAINED_PREFIX,
+    branch_answer,
+    contents_answer,
+    git_ref_answer,
+    repository_answer,
+    workflow_answer,
+)
+from drill.github_workflow_file import render_workflow_file
 
 __all__ = [
     "DEFAULT_DECLARED_INPUTS",
+    "DEFAULT_INSTALLATION_PERMISSIONS",
+    "DEFAULT_REPOSITORY_PERMISSIONS",
     "DEFAULT_RUN_NAME",
+    "DEFAULT_TOKEN_SCOPES",
     "Delay",
     "DropAfterAccept",
     "ErrorAfterAccept",
@@ -74,6 +89,8 @@ __all__ = [
 DEFAULT_DECLARED_INPUTS = frozenset({"instance_id", "dispatch_id", "asg_name", "lifecycle_hook_name", "aws_region"})
 #: The workflow's ``run-name``: it puts the dispatch id into ``display_title``, the only way to find a run again.
 DEFAULT_RUN_NAME = "Deploy ${{ inputs.instance_id }} (${{ inputs.dispatch_id }})"
+#: What an installation token may do when a test names nothing else (the dispatcher needs actions: write).
+DEFAULT_INSTALLATION_PERMISSIONS: Mapping[str, str] = {"actions": "write"}
 #: Consulted for each dispatch POST when no injected fault is queued, e.g. to fail a seeded share of them.
 FaultPolicy = Callable[[RecordedRequest], Fault | None]
 
@@ -82,6 +99,11 @@ FIRST_RUN_ID = 9_000_001
 _DISPATCH_DOCS = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
 _RUNS_DOCS = "https://docs.github.com/rest/actions/workflow-runs"
 _APP_DOCS = "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app"
+_REPOS_DOCS = "https://docs.github.com/rest/repos/repos#get-a-repository"
+_WORKFLOWS_DOCS = "https://docs.github.com/rest/actions/workflows#get-a-workflow"
+_CONTENTS_DOCS = "https://docs.github.com/rest/repos/contents#get-repository-content"
+_BRANCHES_DOCS = "https://docs.github.com/rest/branches/branches#get-a-branch"
+_GIT_REFS_DOCS = "https://docs.github.com/rest/git/refs#get-a-reference"
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
 Params = dict[str, str]
@@ -124,6 +146,15 @@ class GitHubDouble:
         installation_token_ttl: float = 3600.0,
         fault_policy: FaultPolicy | None = None,
         clock: Callable[[], datetime] | None = None,
+        workflow_file: str | None = None,
+        workflow_state: str = "active",
+        default_branch: str = "main",
+        tags: Iterable[str] = (),
+        private: bool = True,
+        repository_permissions: Mapping[str, bool] | None = None,
+        token_scopes: Mapping[str, Iterable[str]] | None = None,
+        token_permissions: Mapping[str, Mapping[str, str]] | None = None,
+        installation_permissions: Mapping[str, str] | None = None,
     ) -> None:
         """Describe the repository the double serves.
 
@@ -132,6 +163,18 @@ class GitHubDouble:
         Server before 3.21: only API version 2022-11-28 and no ``return_run_details``. ``api_prefix`` is
         ``"/api/v3"`` to mimic a GHES base URL. ``clock`` stamps the runs (tokens and JWTs use the real time,
         since clients sign with it).
+
+        The read-only repository endpoints: ``workflow_file`` is the text served as the workflow's file (None: a
+        valid workflow declaring ``declared_inputs`` with ``run_name``, i.e. exactly what the double accepts);
+        ``workflow_state`` is the workflow's ``state`` (``"disabled_manually"``...); ``default_branch`` is the
+        repository's; ``tags`` are tags next to the branches in ``refs`` (dispatchable too); ``private`` and
+        ``repository_permissions`` are what ``GET /repos/{owner}/{repo}`` shows a personal access token.
+        Tokens: a token in ``tokens`` that starts with ``github_pat_`` is fine-grained (no ``X-OAuth-Scopes``
+        header), any other is classic and answered with ``X-OAuth-Scopes`` from ``token_scopes`` (default
+        ``repo``). ``token_permissions`` gives a fine-grained token its repository permissions (e.g.
+        ``{"actions": "none", "contents": "read"}``); the read endpoints refuse it with 403 where it lacks read
+        access (the dispatch POST does not look at it). ``installation_permissions`` is what an App's installation
+        token is granted (default ``actions: write``).
         """
         self.repository = repository
         self.workflow = workflow
@@ -143,7 +186,25 @@ class GitHubDouble:
         self.api_prefix = api_prefix.rstrip("/")
         self.installation_token_ttl = installation_token_ttl
         self._pats = frozenset(tokens)
-        self._refs = frozenset(short_ref(ref) for ref in refs)
+        self._branches = frozenset(short_ref(ref) for ref in refs)
+        self._tags = frozenset(short_ref(tag) for tag in tags)
+        self._refs = self._branches | self._tags
+        self.default_branch = default_branch
+        self.workflow_state = workflow_state
+        self.private = private
+        self.workflow_file = (
+            workflow_file
+            if workflow_file is not None
+            else render_workflow_file(name=workflow_name, declared_inputs=self.declared_inputs, run_name=run_name)
+        )
+        self._repository_permissions = dict(
+            DEFAULT_REPOSITORY_PERMISSIONS if repository_permissions is None else repository_permissions
+        )
+        self._token_scopes = {token: tuple(scopes) for token, scopes in (token_scopes or {}).items()}
+        self._token_permissions = {token: dict(granted) for token, granted in (token_permissions or {}).items()}
+        self._installation_permissions = dict(
+            DEFAULT_INSTALLATION_PERMISSIONS if installation_permissions is None else installation_permissions
+        )
         self._fault_policy = fault_policy
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -152,7 +213,13 @@ class GitHubDouble:
         self._stop_server: Callable[[], None] | None = None
         self._origin: str | None = None
         repo = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/actions"
+        repository = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
         self._routes: list[Route] = [
+            ("GET", re.compile(rf"^{repository}$"), self._get_repository),
+            ("GET", re.compile(rf"^{repo}/workflows/(?P<workflow>[^/]+)$"), self._get_workflow),
+            ("GET", re.compile(rf"^{repository}/contents/(?P<path>.+)$"), self._get_contents),
+            ("GET", re.compile(rf"^{repository}/branches/(?P<branch>.+)$"), self._get_branch),
+            ("GET", re.compile(rf"^{repository}/git/ref/(?P<kind>heads|tags)/(?P<ref>.+)$"), self._get_git_ref),
             ("POST", re.compile(rf"^{repo}/workflows/(?P<workflow>[^/]+)/dispatches$"), self._dispatch),
             ("GET", re.compile(rf"^{repo}/workflows/(?P<workflow>[^/]+)/runs$"), self._list_runs),
             ("GET", re.compile(rf"^{repo}/runs/(?P<run_id>[^/]+)$"), self._get_run),
@@ -237,6 +304,10 @@ class GitHubDouble:
             index = len(self._state.requests)
             self._state.requests.append(record)
         reply = self._route(incoming, record)
+        scopes = self._oauth_scopes(incoming)
+        if scopes is not None and not reply.drop_connection:
+            # GitHub lists a classic token's scopes on every answer to a request it authenticated.
+            reply = replace(reply, headers={**reply.headers, "x-oauth-scopes": ", ".join(scopes)})
         with self._lock:
             status = None if reply.drop_connection else reply.status
             self._state.requests[index] = replace(record, status=status)
@@ -408,7 +479,9 @@ class GitHubDouble:
     # -- runs -----------------------------------------------------------------------------------------------
 
     def _list_runs(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
-        refusal = self._check_repository_request(incoming, params, _RUNS_DOCS)
+        refusal = self._check_repository_request(incoming, params, _RUNS_DOCS) or self._check_permission(
+            incoming, "actions", _RUNS_DOCS
+        )
         if refusal is not None:
             return refusal
         try:
@@ -424,13 +497,112 @@ class GitHubDouble:
         return Reply(200, body, {"Link": link} if link else {})
 
     def _get_run(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
-        refusal = self._check_repository_request(incoming, params, _RUNS_DOCS)
+        refusal = self._check_repository_request(incoming, params, _RUNS_DOCS) or self._check_permission(
+            incoming, "actions", _RUNS_DOCS
+        )
         if refusal is not None:
             return refusal
         run_id = params["run_id"]
         with self._lock:
             run = self._state.runs.get(int(run_id)) if run_id.isdigit() else None
         return Reply(200, run.to_api()) if run else _error(404, "Not Found", _RUNS_DOCS)
+
+    # -- the repository, read-only ---------------------------------------------------------------------------
+
+    def _get_repository(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        refusal = self._check_repository_request(incoming, params, _REPOS_DOCS)
+        if refusal is not None:
+            return refusal
+        # ``permissions`` describes the user behind a personal access token; an installation has no such user.
+        personal = self._credential(incoming) in self._pats
+        return Reply(
+            200,
+            repository_answer(
+                api_url=self.url,
+                origin=self._require_origin(),
+                full_name=self.repository,
+                default_branch=self.default_branch,
+                private=self.private,
+                permissions=self._repository_permissions if personal else None,
+            ),
+        )
+
+    def _get_workflow(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        refusal = self._check_repository_request(incoming, params, _WORKFLOWS_DOCS) or self._check_permission(
+            incoming, "actions", _WORKFLOWS_DOCS
+        )
+        if refusal is not None:
+            return refusal
+        return Reply(
+            200,
+            workflow_answer(
+                api_url=self.url,
+                origin=self._require_origin(),
+                full_name=self.repository,
+                workflow_id=self.workflow_id,
+                name=self.workflow_name,
+                file_name=self.workflow,
+                state=self.workflow_state,
+            ),
+        )
+
+    def _get_contents(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        refusal = self._check_repository_request(incoming, params, _CONTENTS_DOCS) or self._check_permission(
+            incoming, "contents", _CONTENTS_DOCS
+        )
+        if refusal is not None:
+            return refusal
+        ref = short_ref((incoming.query.get("ref") or [self.default_branch])[0])
+        if ref not in self._refs:
+            return _error(404, f"No commit found for the ref {ref}", _CONTENTS_DOCS)
+        path = params["path"].strip("/")
+        if path != f".github/workflows/{self.workflow}":
+            return _error(404, "Not Found", _CONTENTS_DOCS)
+        return Reply(
+            200,
+            contents_answer(api_url=self.url, full_name=self.repository, path=path, ref=ref, text=self.workflow_file),
+        )
+
+    def _get_branch(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        refusal = self._check_repository_request(incoming, params, _BRANCHES_DOCS) or self._check_permission(
+            incoming, "contents", _BRANCHES_DOCS
+        )
+        if refusal is not None:
+            return refusal
+        if params["branch"] not in self._branches:
+            return _error(404, "Branch not found", _BRANCHES_DOCS)
+        return Reply(200, branch_answer(api_url=self.url, full_name=self.repository, branch=params["branch"]))
+
+    def _get_git_ref(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        refusal = self._check_repository_request(incoming, params, _GIT_REFS_DOCS) or self._check_permission(
+            incoming, "contents", _GIT_REFS_DOCS
+        )
+        if refusal is not None:
+            return refusal
+        kind, name = params["kind"], params["ref"]
+        if name not in (self._branches if kind == "heads" else self._tags):
+            return _error(404, "Not Found", _GIT_REFS_DOCS)
+        return Reply(200, git_ref_answer(api_url=self.url, full_name=self.repository, kind=kind, name=name))
+
+    # -- what a token may do ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _credential(incoming: IncomingRequest) -> str:
+        return incoming.headers.get("authorization", "").partition(" ")[2]
+
+    def _oauth_scopes(self, incoming: IncomingRequest) -> tuple[str, ...] | None:
+        """The ``X-OAuth-Scopes`` of a classic token the double accepts; None for any other credential."""
+        credential = self._credential(incoming)
+        if credential not in self._pats or credential.startswith(FINE_GRAINED_PREFIX):
+            return None
+        return self._token_scopes.get(credential, DEFAULT_TOKEN_SCOPES)
+
+    def _check_permission(self, incoming: IncomingRequest, permission: str, docs: str) -> Reply | None:
+        """403 for a fine-grained token granted neither read nor write on ``permission`` (see ``token_permissions``)."""
+        granted = self._token_permissions.get(self._credential(incoming))
+        if granted is None or granted.get(permission) in ("read", "write"):
+            return None
+        return _error(403, "Resource not accessible by personal access token", docs)
 
     # -- GitHub App installation tokens ---------------------------------------------------------------------
 
@@ -456,7 +628,7 @@ class GitHubDouble:
             self._state.installation_tokens[token] = expires_at
             self._state.tokens_minted += 1
         expiry = iso_z(datetime.fromtimestamp(expires_at, UTC))
-        return Reply(201, {"token": token, "expires_at": expiry, "permissions": {"actions": "write"}})
+        return Reply(201, {"token": token, "expires_at": expiry, "permissions": dict(self._installation_permissions)})
 
     def _require_origin(self) -> str:
         if self._origin is None:

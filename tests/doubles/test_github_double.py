@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -14,12 +15,14 @@ from typing import Any
 import jwt
 import pytest
 import requests
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from urllib3.util import SKIP_HEADER
 
 from drill.github_double import (
     DEFAULT_DECLARED_INPUTS,
+    DEFAULT_RUN_NAME,
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
@@ -569,6 +572,154 @@ def test_unknown_installation_is_404(github: GitHubDouble, app_key: rsa.RSAPriva
     github.add_app(app_id="123", installation_id="456", public_key_pem=_public_pem(app_key))
 
     assert _mint(github, _app_jwt(app_key), installation_id="789").status_code == 404
+
+
+# -- read-only repository endpoints (what a configuration check reads) -----------------------------------------
+
+
+def get(github: GitHubDouble, path: str, token: str | None = PAT, **params: str) -> requests.Response:
+    return requests.get(f"{github.url}{path}", params=params, headers=api_headers(token=token), timeout=10)
+
+
+def test_repository_shows_default_branch_and_a_personal_tokens_permissions(github: GitHubDouble) -> None:
+    answer = get(github, "/repos/acme/app")
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["full_name"], body["default_branch"], body["private"]) == ("acme/app", "main", True)
+    assert body["permissions"] == {"admin": False, "maintain": False, "push": True, "triage": True, "pull": True}
+    assert get(github, "/repos/acme/other").status_code == 404
+    assert get(github, "/repos/acme/app", token="ghp_wrong").status_code == 401
+
+
+def test_repository_visibility_branch_and_permissions_are_configurable() -> None:
+    with GitHubDouble(
+        tokens={PAT}, private=False, default_branch="trunk", refs=("trunk",), repository_permissions={"pull": True}
+    ) as github:
+        body = get(github, "/repos/acme/app").json()
+
+    assert (body["private"], body["visibility"], body["default_branch"]) == (False, "public", "trunk")
+    assert body["permissions"] == {"pull": True}
+
+
+def test_installation_token_sees_the_repository_without_user_permissions(
+    github: GitHubDouble, app_key: rsa.RSAPrivateKey
+) -> None:
+    github.add_app(app_id="123", installation_id="456", public_key_pem=_public_pem(app_key))
+    token = _mint(github, _app_jwt(app_key)).json()["token"]
+
+    answer = get(github, "/repos/acme/app", token=token)
+
+    assert answer.status_code == 200
+    assert "permissions" not in answer.json()
+    assert "x-oauth-scopes" not in answer.headers
+
+
+def test_installation_token_permissions_are_configurable(app_key: rsa.RSAPrivateKey) -> None:
+    with GitHubDouble(tokens={PAT}, installation_permissions={"actions": "read", "metadata": "read"}) as github:
+        github.add_app(app_id="123", installation_id="456", public_key_pem=_public_pem(app_key))
+        minted = _mint(github, _app_jwt(app_key))
+
+    assert minted.json()["permissions"] == {"actions": "read", "metadata": "read"}
+
+
+def test_classic_tokens_get_their_scopes_in_every_answer_and_fine_grained_tokens_none() -> None:
+    fine_grained = "github_pat_11ABCDEFG0123456789_abcdef"
+    with GitHubDouble(tokens={PAT, "ghp_narrow", fine_grained}, token_scopes={"ghp_narrow": ["public_repo"]}) as github:
+        assert get(github, "/repos/acme/app").headers["x-oauth-scopes"] == "repo"
+        assert dispatch(github).headers["x-oauth-scopes"] == "repo"
+        assert get(github, "/repos/acme/app", token="ghp_narrow").headers["x-oauth-scopes"] == "public_repo"
+        assert "x-oauth-scopes" not in get(github, "/repos/acme/app", token=fine_grained).headers
+        assert "x-oauth-scopes" not in get(github, "/repos/acme/app", token="ghp_unknown").headers
+
+
+def test_workflow_is_found_by_file_name_or_id_with_its_state(github: GitHubDouble) -> None:
+    by_name = get(github, "/repos/acme/app/actions/workflows/deploy.yml")
+    by_id = get(github, f"/repos/acme/app/actions/workflows/{github.workflow_id}")
+
+    assert by_name.status_code == by_id.status_code == 200
+    assert by_name.json() == by_id.json()
+    assert by_name.json()["path"] == ".github/workflows/deploy.yml"
+    assert (by_name.json()["state"], by_name.json()["name"]) == ("active", "Deploy")
+    assert get(github, "/repos/acme/app/actions/workflows/other.yml").status_code == 404
+    with GitHubDouble(tokens={PAT}, workflow_state="disabled_manually") as disabled:
+        assert get(disabled, "/repos/acme/app/actions/workflows/deploy.yml").json()["state"] == "disabled_manually"
+
+
+def _workflow_text(answer: requests.Response) -> str:
+    body = answer.json()
+    assert body["encoding"] == "base64"
+    assert all(len(line) <= 60 for line in body["content"].splitlines())
+    return base64.b64decode(body["content"]).decode()
+
+
+def test_default_workflow_file_declares_what_the_double_accepts(github: GitHubDouble) -> None:
+    answer = get(github, "/repos/acme/app/contents/.github/workflows/deploy.yml", ref="main")
+
+    assert answer.status_code == 200
+    workflow = yaml.safe_load(_workflow_text(answer))
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert set(triggers["workflow_dispatch"]["inputs"]) == DEFAULT_DECLARED_INPUTS
+    assert workflow["run-name"] == DEFAULT_RUN_NAME
+    assert workflow["name"] == "Deploy"
+
+
+def test_default_workflow_file_follows_declared_inputs_and_run_name() -> None:
+    with GitHubDouble(tokens={PAT}, declared_inputs={"instance_id", "color"}, run_name=None) as github:
+        workflow = yaml.safe_load(_workflow_text(get(github, "/repos/acme/app/contents/.github/workflows/deploy.yml")))
+
+    assert set(workflow[True]["workflow_dispatch"]["inputs"]) == {"instance_id", "color"}
+    assert "run-name" not in workflow
+
+
+def test_workflow_file_is_served_as_given_on_every_known_ref_and_404_elsewhere() -> None:
+    text = "name: Deploy\non: push\n"
+    with GitHubDouble(tokens={PAT}, workflow_file=text, refs=("main", "release"), tags=("v1",)) as github:
+        path = "/repos/acme/app/contents/.github/workflows/deploy.yml"
+        assert _workflow_text(get(github, path)) == text  # no ref: the default branch
+        assert _workflow_text(get(github, path, ref="refs/heads/release")) == text
+        assert _workflow_text(get(github, path, ref="v1")) == text
+        assert get(github, path, ref="nope").status_code == 404
+        assert get(github, "/repos/acme/app/contents/.github/workflows/other.yml").status_code == 404
+        assert get(github, "/repos/acme/other/contents/.github/workflows/deploy.yml").status_code == 404
+
+
+def test_branches_and_git_refs_come_from_refs_and_tags() -> None:
+    with GitHubDouble(tokens={PAT}, refs=("main", "feature/x"), tags=("v1",)) as github:
+        branch = get(github, "/repos/acme/app/branches/feature/x")
+        assert branch.status_code == 200
+        assert branch.json()["name"] == "feature/x"
+        assert len(branch.json()["commit"]["sha"]) == 40
+        assert get(github, "/repos/acme/app/branches/v1").status_code == 404
+        assert get(github, "/repos/acme/app/branches/nope").status_code == 404
+        tag = get(github, "/repos/acme/app/git/ref/tags/v1")
+        assert tag.status_code == 200
+        assert tag.json()["ref"] == "refs/tags/v1"
+        assert get(github, "/repos/acme/app/git/ref/heads/main").json()["ref"] == "refs/heads/main"
+        assert get(github, "/repos/acme/app/git/ref/tags/main").status_code == 404
+        # A tag is a ref a dispatch may name, too.
+        assert dispatch(github, {"ref": "v1", "inputs": deploy_inputs()}).status_code == 200
+
+
+def test_fine_grained_token_without_read_access_is_refused_by_the_read_endpoints() -> None:
+    actions_only = "github_pat_actionsOnly"
+    contents_only = "github_pat_contentsOnly"
+    with GitHubDouble(
+        tokens={actions_only, contents_only},
+        token_permissions={actions_only: {"actions": "write"}, contents_only: {"contents": "read"}},
+    ) as github:
+        workflow = "/repos/acme/app/actions/workflows/deploy.yml"
+        file = "/repos/acme/app/contents/.github/workflows/deploy.yml"
+        assert get(github, workflow, token=actions_only).status_code == 200
+        assert get(github, f"{workflow}/runs", token=actions_only).status_code == 200
+        assert get(github, file, token=actions_only).status_code == 403
+        assert get(github, "/repos/acme/app/branches/main", token=actions_only).status_code == 403
+        refused = get(github, f"{workflow}/runs", token=contents_only)
+        assert refused.status_code == 403
+        assert refused.json()["message"] == "Resource not accessible by personal access token"
+        assert get(github, workflow, token=contents_only).status_code == 403
+        assert get(github, file, token=contents_only).status_code == 200
+        assert get(github, "/repos/acme/app", token=contents_only).status_code == 200
 
 
 # -- load ---------------------------------------------------------------------------------------------------

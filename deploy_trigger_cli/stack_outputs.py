@@ -1,0 +1,64 @@
+"""Configuration from a deployed stack: the outputs of ``DescribeStacks``, by output key.
+
+The stack must export exactly these keys (``infra/stack.py``); each fills in the flag named beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from deploy_trigger_cli.aws import error_code, failed
+from deploy_trigger_cli.errors import ConfigError
+
+LEDGER_TABLE_NAME = "LedgerTableName"
+DISPATCHER_FUNCTION_NAME = "DispatcherFunctionName"
+DELIVERY_DLQ_URL = "DeliveryDlqUrl"
+FAILURE_DLQ_URL = "FailureDlqUrl"
+EVENT_RULE_NAME = "EventRuleName"
+CREDENTIALS_SECRET_ARN = "CredentialsSecretArn"  # noqa: S105  (an output key)
+GITHUB_REPOSITORY = "GithubRepository"
+GITHUB_WORKFLOW = "GithubWorkflow"
+GITHUB_REF = "GithubRef"
+
+OUTPUT_KEYS = (
+    LEDGER_TABLE_NAME,
+    DISPATCHER_FUNCTION_NAME,
+    DELIVERY_DLQ_URL,
+    FAILURE_DLQ_URL,
+    EVENT_RULE_NAME,
+    CREDENTIALS_SECRET_ARN,
+    GITHUB_REPOSITORY,
+    GITHUB_WORKFLOW,
+    GITHUB_REF,
+)
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    name: str
+    outputs: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, key: str) -> str | None:
+        value = self.outputs.get(key, "").strip()
+        return value or None
+
+
+def read_stack_outputs(cloudformation: Any, stack_name: str) -> StackOutputs:
+    try:
+        answer = cloudformation.describe_stacks(StackName=stack_name)
+    except ClientError as error:
+        if error_code(error) == "ValidationError" and "does not exist" in str(error):
+            raise ConfigError(
+                f"stack {stack_name!r} does not exist in this account and region "
+                "(check --stack / DEPLOY_TRIGGER_STACK and --region)"
+            ) from None
+        raise failed(f"reading the outputs of stack {stack_name!r}", error) from None
+    except BotoCoreError as error:
+        raise failed(f"reading the outputs of stack {stack_name!r}", error) from None
+    stacks = answer.get("Stacks") or [{}]
+    outputs = {str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in stacks[0].get("Outputs") or []}
+    return StackOutputs(stack_name, outputs)

@@ -1,0 +1,415 @@
+"""`doctor`: every check passes on a good setup and fails on a broken one, in pairs; the token never shows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from drill.aws_resources import create_app_secret, create_token_secret
+from drill.github_double import DEFAULT_DECLARED_INPUTS, GitHubDouble
+from tests.cli.conftest import REPOSITORY, TOKEN, WORKFLOW, CliResult, Deployment
+from tests.integration.keys import app_key_pair
+
+Run = Callable[..., CliResult]
+CHECKS = [
+    "secret",
+    "token",
+    "repository",
+    "permissions",
+    "workflow",
+    "workflow-inputs",
+    "run-name",
+    "ref",
+    "table",
+    "ttl",
+    "rule",
+]
+FINE_GRAINED = "github_pat_11AAAAAAA0cliTestToken_abcdefghijklmnopqrstuvwxyz0123"
+
+
+@dataclass
+class Setup:
+    """What one doctor run is given: the GitHub double's arguments, extra CLI flags, and the deployment."""
+
+    deployment: Deployment
+    double: dict[str, Any] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+
+    def secret_holding(self, value: str) -> None:
+        name = f"deploy-trigger/other-{uuid.uuid4().hex[:8]}"
+        create_token_secret(self.deployment.secretsmanager, name, value)
+        self.argv += ["--secret", name]
+
+    def app_credentials(self) -> None:
+        private_pem, _ = app_key_pair()
+        name = f"deploy-trigger/app-{uuid.uuid4().hex[:8]}"
+        create_app_secret(self.deployment.secretsmanager, name, "4242", "77", private_pem)
+        self.argv += ["--secret", name]
+
+    def table(self, *, key: str = "instance_id", ttl: bool = True) -> None:
+        name = f"other-{uuid.uuid4().hex[:8]}"
+        self.deployment.dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        if ttl:
+            self.deployment.dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+            )
+        self.argv += ["--table", name]
+
+
+@dataclass(frozen=True)
+class Breakage:
+    name: str
+    check: str
+    #: Part of the failing check's reason.
+    says: str
+    #: Makes the setup broken (True) or, for the pair's other half, the matching good variant (False).
+    apply: Callable[[Setup, bool], None]
+
+
+def _flag(flag: str, bad: str) -> Callable[[Setup, bool], None]:
+    def apply(setup: Setup, broken: bool) -> None:
+        if broken:
+            setup.argv += [flag, bad]
+
+    return apply
+
+
+def _double(good: dict[str, Any], bad: dict[str, Any]) -> Callable[[Setup, bool], None]:
+    def apply(setup: Setup, broken: bool) -> None:
+        setup.double.update(bad if broken else good)
+
+    return apply
+
+
+def _missing_secret(setup: Setup, broken: bool) -> None:
+    if broken:
+        setup.argv += ["--secret", "deploy-trigger/does-not-exist"]
+
+
+def _unusable_secret(setup: Setup, broken: bool) -> None:
+    setup.secret_holding(json.dumps({"username": "ci"}) if broken else json.dumps({"token": TOKEN}))
+
+
+def _bad_token(setup: Setup, broken: bool) -> None:
+    setup.secret_holding("ghp_revokedToken000000000000000000000000" if broken else TOKEN)
+
+
+def _app_permissions(setup: Setup, broken: bool) -> None:
+    _, public_pem = app_key_pair()
+    setup.app_credentials()
+    setup.double["apps"] = [("4242", "77", public_pem)]
+    setup.double["installation_permissions"] = {"actions": "read"} if broken else {"actions": "write"}
+
+
+def _app_not_installed(setup: Setup, broken: bool) -> None:
+    _, public_pem = app_key_pair()
+    setup.app_credentials()
+    setup.double["apps"] = [] if broken else [("4242", "77", public_pem)]
+
+
+def _extra_input(setup: Setup, broken: bool) -> None:
+    setup.deployment.configure(WORKFLOW_EXTRA_INPUTS=json.dumps({"environment": "prod"}))
+    declared = DEFAULT_DECLARED_INPUTS if broken else DEFAULT_DECLARED_INPUTS | {"environment"}
+    setup.double["declared_inputs"] = declared
+
+
+def _table(setup: Setup, broken: bool) -> None:
+    setup.table(key="pk" if broken else "instance_id")
+
+
+def _ttl(setup: Setup, broken: bool) -> None:
+    setup.table(ttl=not broken)
+
+
+def _rule_disabled(setup: Setup, broken: bool) -> None:
+    if broken:
+        setup.deployment.events.disable_rule(Name=setup.deployment.rule)
+
+
+NO_TRIGGER = "name: Deploy\non:\n  push:\n    branches: [main]\njobs: {}\n"
+
+BREAKAGES = [
+    Breakage("missing secret", "secret", "does not exist", _missing_secret),
+    Breakage("secret without credentials", "secret", "must hold a token", _unusable_secret),
+    Breakage("bad token", "token", "does not accept the token", _bad_token),
+    Breakage("app not installed", "token", "refused the App credentials", _app_not_installed),
+    Breakage("missing repository", "repository", "acme/other was not found", _flag("--repository", "acme/other")),
+    Breakage(
+        "classic token without repo scope",
+        "permissions",
+        "requires the repo scope",
+        _double({"token_scopes": {TOKEN: ["repo", "workflow"]}}, {"token_scopes": {TOKEN: ["workflow"]}}),
+    ),
+    Breakage(
+        "user cannot push",
+        "permissions",
+        "permissions.push is false",
+        _double(
+            {"repository_permissions": {"pull": True, "push": True}},
+            {"repository_permissions": {"pull": True, "push": False}},
+        ),
+    ),
+    Breakage("app without actions write", "permissions", "dispatching needs actions: write", _app_permissions),
+    Breakage("workflow missing", "workflow", "'other.yml' was not found", _flag("--workflow", "other.yml")),
+    Breakage(
+        "workflow disabled",
+        "workflow",
+        "is disabled_manually",
+        _double({"workflow_state": "active"}, {"workflow_state": "disabled_manually"}),
+    ),
+    Breakage(
+        "workflow without an input",
+        "workflow-inputs",
+        "does not declare input(s) aws_region",
+        _double({}, {"declared_inputs": DEFAULT_DECLARED_INPUTS - {"aws_region"}}),
+    ),
+    Breakage("extra input not declared", "workflow-inputs", "does not declare input(s) environment", _extra_input),
+    Breakage(
+        "no workflow_dispatch trigger",
+        "workflow-inputs",
+        "has no workflow_dispatch trigger",
+        _double({}, {"workflow_file": NO_TRIGGER}),
+    ),
+    Breakage(
+        "required input not sent",
+        "workflow-inputs",
+        "requires input(s) approver",
+        _double(
+            {},
+            {
+                "workflow_file": "run-name: Deploy ${{ inputs.dispatch_id }}\non:\n  workflow_dispatch:\n    inputs:\n"
+                + "".join(f"      {name}: {{type: string}}\n" for name in sorted(DEFAULT_DECLARED_INPUTS))
+                + "      approver: {type: string, required: true}\n"
+            },
+        ),
+    ),
+    Breakage(
+        "run-name without dispatch id",
+        "run-name",
+        "does not contain ${{ inputs.dispatch_id }}",
+        _double({}, {"run_name": "Deploy ${{ inputs.instance_id }}"}),
+    ),
+    Breakage("no run-name", "run-name", "has no run-name", _double({}, {"run_name": None})),
+    Breakage("missing ref", "ref", "'release' is neither a branch nor a tag", _flag("--ref", "release")),
+    Breakage("table with wrong key", "table", "is keyed on pk (HASH, S)", _table),
+    Breakage("table missing", "table", "'no-such-table' does not exist", _flag("--table", "no-such-table")),
+    Breakage("ttl disabled", "ttl", "TTL is DISABLED", _ttl),
+    Breakage(
+        "rule not targeting the function",
+        "rule",
+        "not function 'some-other-function'",
+        _flag("--function-name", "some-other-function"),
+    ),
+    Breakage("rule missing", "rule", "'no-such-rule' does not exist", _flag("--rule-name", "no-such-rule")),
+    Breakage("rule disabled", "rule", "is DISABLED", _rule_disabled),
+]
+
+
+def run_doctor(setup: Setup, run_cli: Run, *extra: str) -> CliResult:
+    options = dict(setup.double)
+    apps = options.pop("apps", [])
+    with GitHubDouble(repository=REPOSITORY, workflow=WORKFLOW, tokens={TOKEN, FINE_GRAINED}, **options) as github:
+        for app_id, installation_id, public_pem in apps:
+            github.add_app(app_id=app_id, installation_id=installation_id, public_key_pem=public_pem)
+        setup.deployment.use_github(github)
+        return run_cli("doctor", *setup.argv, *extra)
+
+
+def verdicts(result: CliResult) -> dict[str, dict[str, Any]]:
+    return {check["name"]: check for check in result.json()["checks"]}
+
+
+def test_a_good_setup_passes_every_check(deployment: Deployment, run_cli: Run) -> None:
+    result = run_doctor(Setup(deployment), run_cli, "--json")
+
+    assert result.code == 0
+    assert result.json()["ok"] is True
+    assert [(c["name"], c["outcome"]) for c in result.json()["checks"]] == [(name, "pass") for name in CHECKS]
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["passes", "fails"])
+@pytest.mark.parametrize("breakage", BREAKAGES, ids=[b.name for b in BREAKAGES])
+def test_each_check_passes_when_right_and_fails_when_broken(
+    deployment: Deployment, run_cli: Run, breakage: Breakage, broken: bool
+) -> None:
+    setup = Setup(deployment)
+    breakage.apply(setup, broken)
+
+    result = run_doctor(setup, run_cli, "--json")
+
+    verdict = verdicts(result)[breakage.check]
+    if broken:
+        assert result.code == 1
+        assert result.json()["ok"] is False
+        assert verdict["outcome"] == "fail", verdict
+        assert breakage.says in verdict["reason"]
+        assert verdict["fix"]
+    else:
+        assert result.code == 0, result.out
+        assert verdict["outcome"] == "pass", verdict
+    assert TOKEN not in result.out + result.err
+    assert "PRIVATE KEY" not in result.out + result.err
+
+
+def test_checks_that_depend_on_a_failed_one_are_skipped_not_failed(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    setup.argv += ["--secret", "deploy-trigger/does-not-exist"]
+
+    outcomes = {name: v["outcome"] for name, v in verdicts(run_doctor(setup, run_cli, "--json")).items()}
+
+    assert outcomes == {
+        "secret": "fail",
+        **dict.fromkeys(CHECKS[1:8], "skip"),
+        "table": "pass",
+        "ttl": "pass",
+        "rule": "pass",
+    }
+
+
+def test_text_output_is_one_line_per_check_with_marks_and_fixes(deployment: Deployment, run_cli: Run) -> None:
+    good = run_doctor(Setup(deployment), run_cli)
+    broken = Setup(deployment)
+    broken.argv += ["--ref", "release"]
+    bad = run_doctor(broken, run_cli)
+
+    good_lines = good.out.splitlines()
+    assert good_lines[0].startswith(f"deploy-trigger doctor: {REPOSITORY}, workflow {WORKFLOW} at main")
+    assert [line.split()[:2] for line in good_lines[2:13]] == [["✓", name] for name in CHECKS]
+    assert good_lines[-1] == "All 11 checks passed."
+    (ref_line,) = [line for line in bad.out.splitlines() if line.startswith("✗")]
+    assert ref_line.split()[1] == "ref"
+    assert "Fix: create it, or set GITHUB_REF / --ref" in ref_line
+    assert bad.out.splitlines()[-1].startswith("1 check(s) failed")
+    assert bad.code == 1
+
+
+def test_classic_token_type_and_scopes_are_shown_never_the_token(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    setup.double["token_scopes"] = {TOKEN: ["repo", "workflow"]}
+
+    result = run_doctor(setup, run_cli)
+
+    assert "GitHub accepts the classic personal access token" in result.out
+    assert "classic personal access token with scopes repo, workflow" in result.out
+    assert TOKEN not in result.out
+    assert TOKEN[:12] not in result.out
+
+
+def test_public_repo_scope_on_a_public_repository_is_a_warning(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    setup.double.update(private=False, token_scopes={TOKEN: ["public_repo"]})
+
+    result = run_doctor(setup, run_cli, "--json")
+
+    assert result.code == 0
+    assert verdicts(result)["permissions"]["outcome"] == "warn"
+    assert "public_repo" in verdicts(result)["permissions"]["reason"]
+
+
+def test_fine_grained_token_is_a_warning_when_runs_can_be_listed(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    setup.secret_holding(FINE_GRAINED)
+
+    result = run_doctor(setup, run_cli)
+
+    assert result.code == 0
+    (line,) = [line for line in result.out.splitlines() if line.split()[1:2] == ["permissions"]]
+    assert line.startswith("! permissions")
+    assert "cannot verify actions:write without dispatching; listing runs works (actions:read)" in line
+    assert "fine-grained personal access token" in line
+    assert result.out.splitlines()[-1] == "No check failed; 1 warning(s) to review."
+    assert FINE_GRAINED not in result.out
+
+
+def test_fine_grained_token_that_cannot_list_runs_fails(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    setup.secret_holding(FINE_GRAINED)
+    setup.double["token_permissions"] = {FINE_GRAINED: {"contents": "read"}}
+
+    result = run_doctor(setup, run_cli, "--json")
+
+    assert result.code == 1
+    permissions = verdicts(result)["permissions"]
+    assert permissions["outcome"] == "fail"
+    assert "listing the workflow's runs failed (HTTP 403" in permissions["reason"]
+    assert verdicts(result)["workflow"]["outcome"] == "fail"
+
+
+def test_fine_grained_token_without_contents_read_cannot_check_the_file_a_warning(
+    deployment: Deployment, run_cli: Run
+) -> None:
+    setup = Setup(deployment)
+    setup.secret_holding(FINE_GRAINED)
+    setup.double["token_permissions"] = {FINE_GRAINED: {"actions": "write"}}
+
+    result = run_doctor(setup, run_cli, "--json")
+
+    outcomes = {name: v["outcome"] for name, v in verdicts(result).items()}
+    assert result.code == 0
+    assert [outcomes[name] for name in ("permissions", "workflow-inputs", "run-name", "ref")] == ["warn"] * 4
+    assert outcomes["workflow"] == "pass"
+
+
+def test_the_workflow_file_on_the_dispatched_ref_is_checked_too(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    setup.double["refs"] = ("main", "release")
+    setup.argv += ["--ref", "release"]
+
+    result = run_doctor(setup, run_cli, "--json")
+
+    assert result.code == 0
+    assert "on main and release" in verdicts(result)["workflow-inputs"]["reason"]
+
+
+def test_rule_unknown_is_a_warning(deployment: Deployment, run_cli: Run) -> None:
+    deployment.unset("DEPLOY_TRIGGER_RULE_NAME", "DEPLOY_TRIGGER_FUNCTION_NAME")
+
+    result = run_doctor(Setup(deployment), run_cli, "--json")
+
+    assert result.code == 0
+    assert verdicts(result)["rule"]["outcome"] == "warn"
+    assert "--rule-name" in verdicts(result)["rule"]["fix"]
+
+
+def test_github_unreachable_fails_the_check_it_stopped_and_skips_the_rest(deployment: Deployment, run_cli: Run) -> None:
+    deployment.configure(GITHUB_API_URL="http://127.0.0.1:9")  # discard port: nothing listens
+
+    result = run_cli("doctor", "--json")
+
+    outcomes = {name: v["outcome"] for name, v in verdicts(result).items()}
+    assert result.code == 1
+    assert outcomes["secret"] == "pass"
+    assert outcomes["token"] == "fail"
+    assert "could not reach GitHub at http://127.0.0.1:9" in verdicts(result)["token"]["reason"]
+    assert all(outcomes[name] == "skip" for name in CHECKS[2:8])
+
+
+def test_incomplete_configuration_is_a_usage_error_naming_flags_and_variables(
+    deployment: Deployment, run_cli: Run
+) -> None:
+    deployment.unset("GITHUB_REPOSITORY", "GITHUB_REF")
+
+    result = run_cli("doctor")
+
+    assert result.code == 2
+    assert "GitHub repository (--repository or GITHUB_REPOSITORY)" in result.err
+    assert "Git ref to dispatch (--ref or GITHUB_REF)" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_invalid_setting_is_a_usage_error_naming_the_flag(deployment: Deployment, run_cli: Run) -> None:
+    result = run_cli("doctor", "--repository", "not-a-repository")
+
+    assert result.code == 2
+    assert "GITHUB_REPOSITORY must be 'owner/repo'" in result.err
+    assert "(flag: --repository)" in result.err
