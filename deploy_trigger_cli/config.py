@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from deploy_trigger.settings import ConfigurationError, Settings
@@ -67,12 +67,15 @@ class Config:
         environ: Mapping[str, str] | None = None,
         stack: StackOutputs | None = None,
         region: str | None = None,
+        function_environment: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._flags = {setting: value.strip() for setting, value in flags.items() if value and value.strip()}
         self._dlq_urls = [url.strip() for url in dlq_urls if url.strip()]
         self._environ = dict(os.environ if environ is None else environ)
         self._stack = stack
         self.region = region
+        #: With --stack: the deployed dispatcher's environment, read only by the commands that need it.
+        self._function_environment = function_environment
 
     def value(self, setting: Setting) -> str | None:
         if setting in self._flags:
@@ -105,8 +108,11 @@ class Config:
         return list({queue.url: queue for queue in queues}.values())
 
     def lambda_environment(self) -> dict[str, str]:
-        """The environment the dispatcher would run with here: this one, with the resolved settings put in."""
+        """The environment the dispatcher runs with: this shell's, then (with --stack) the deployed function's
+        own, then the settings resolved from flags and outputs."""
         environment = dict(self._environ)
+        if self._function_environment is not None:
+            environment.update(self._function_environment())
         for setting in LAMBDA_SETTINGS:
             value = self.value(setting)
             if value is not None:

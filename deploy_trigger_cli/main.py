@@ -20,7 +20,12 @@ from deploy_trigger_cli.ledger_commands import run_list, run_reset, run_status
 from deploy_trigger_cli.output import Output
 from deploy_trigger_cli.parser import build_parser
 from deploy_trigger_cli.redrive import RedriveOptions, run_redrive
-from deploy_trigger_cli.stack_outputs import StackOutputs, read_stack_outputs
+from deploy_trigger_cli.stack_outputs import (
+    DISPATCHER_FUNCTION_NAME,
+    StackOutputs,
+    read_function_environment,
+    read_stack_outputs,
+)
 
 
 def main(argv: Sequence[str] | None = None, *, aws_clients: Mapping[str, Any] | None = None) -> int:
@@ -48,12 +53,25 @@ def main(argv: Sequence[str] | None = None, *, aws_clients: Mapping[str, Any] | 
 
 def _config(args: argparse.Namespace, aws: AwsClients) -> Config:
     stack: StackOutputs | None = None
+    function_environment = None
     if args.stack:
         stack = read_stack_outputs(aws.client("cloudformation"), args.stack)
+        function_name = stack.get(DISPATCHER_FUNCTION_NAME)
+        if function_name:
+
+            def function_environment() -> dict[str, str]:
+                return read_function_environment(aws.client("lambda"), function_name)
+
     flags = {
         setting: getattr(args, setting.flag.lstrip("-").replace("-", "_"), None) for setting in sources.ALL_SETTINGS
     }
-    return Config(flags=flags, dlq_urls=getattr(args, "dlq_url", []), stack=stack, region=aws.region)
+    return Config(
+        flags=flags,
+        dlq_urls=getattr(args, "dlq_url", []),
+        stack=stack,
+        region=aws.region,
+        function_environment=function_environment,
+    )
 
 
 def _run(args: argparse.Namespace, config: Config, aws: AwsClients, out: Output) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from deploy_trigger.settings import Settings
 from deploy_trigger_cli.aws import error_code, failed
 from deploy_trigger_cli.errors import ConfigError
 
@@ -62,3 +63,18 @@ def read_stack_outputs(cloudformation: Any, stack_name: str) -> StackOutputs:
     stacks = answer.get("Stacks") or [{}]
     outputs = {str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in stacks[0].get("Outputs") or []}
     return StackOutputs(stack_name, outputs)
+
+
+def read_function_environment(lambda_client: Any, function_name: str) -> dict[str, str]:
+    """The dispatcher's own settings, as deployed: its environment, limited to what the settings model reads.
+
+    The stack's outputs name the table, secret, repository, workflow and ref; the rest (API URL and version,
+    extra inputs, allowed groups) only the function's environment knows, and checking a GitHub Enterprise
+    Server deployment against the shell's defaults would check the wrong thing.
+    """
+    try:
+        answer = lambda_client.get_function_configuration(FunctionName=function_name)
+    except (ClientError, BotoCoreError) as error:
+        raise failed(f"reading the environment of function {function_name!r}", error) from None
+    variables = answer.get("Environment", {}).get("Variables", {})
+    return {name: str(variables[name]) for name in Settings.ENVIRONMENT if name in variables}

@@ -63,6 +63,7 @@ def test_stack_outputs_configure_every_command(
     instance = instance_ids()
     assert not deployment.handle(lifecycle_action(instance)).failed
     stack = f"DeployTrigger-{deployment.table}"
+    deployment.deploy_function(deployed_environment(deployment, github))
     deployment.create_stack(
         stack,
         {
@@ -102,6 +103,34 @@ def test_stack_outputs_configure_every_command(
         ("delivery DLQ", deployment.delivery_dlq),
         ("on-failure queue", deployment.failure_dlq),
     ]
+
+
+def deployed_environment(deployment: Deployment, github: GitHubDouble, **extra: str) -> dict[str, str]:
+    return {
+        "LEDGER_TABLE_NAME": deployment.table,
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "GITHUB_WORKFLOW": WORKFLOW,
+        "GITHUB_REF": "main",
+        "GITHUB_CREDENTIALS_SECRET": deployment.secret,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_API_VERSION": "2026-03-10",
+        **extra,
+    }
+
+
+def test_doctor_with_a_stack_checks_the_deployed_function_s_settings_not_the_shell_s(
+    deployment: Deployment, github: GitHubDouble, run_cli: Run
+) -> None:
+    stack = f"Extra-{deployment.table}"
+    deployed = deployed_environment(deployment, github, WORKFLOW_EXTRA_INPUTS='{"environment": "prod"}')
+    deployment.deploy_function(deployed)
+    deployment.create_stack(stack, {"DispatcherFunctionName": deployment.function})
+
+    doctor = run_cli("doctor", "--stack", stack, "--json")  # the shell has no WORKFLOW_EXTRA_INPUTS
+
+    assert doctor.code == 1
+    failed = {check["name"]: check for check in doctor.json()["checks"] if check["outcome"] == "fail"}
+    assert "does not declare input(s) environment" in failed["workflow-inputs"]["reason"]
 
 
 def test_flags_beat_the_stack_and_the_stack_beats_the_environment(
