@@ -1,0 +1,216 @@
+"""``python -m drill`` (``make demo``): the scale-out drill from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from drill.scaleout.config import RATE_FLAGS, ConfigError, DrillConfig, FaultRates
+from drill.scaleout.containers import ContainerError
+from drill.scaleout.faults import LONG_RETRY_AFTER, SHORT_RETRY_AFTER
+from drill.scaleout.progress import ProgressPrinter
+from drill.scaleout.render import render
+from drill.scaleout.run import run_drill
+
+DESCRIPTION = """\
+The scale-out drill: proves, on this machine, that deploy-trigger starts exactly one GitHub Actions run per EC2
+instance an Auto Scaling group launches, while everything that makes that hard happens at once.
+
+It needs no AWS account and no internet. It starts moto server on loopback (the DynamoDB ledger, the credentials
+secret, and an SQS queue as the Lambda on-failure destination) and a GitHub API double, then replays a burst of
+launches across several Auto Scaling groups as EventBridge and Lambda deliver them: asynchronously, with
+duplicate deliveries (later, and at the same moment), Lambda's retries of failed invocations, and the on-failure
+queue once the retries are spent. Each invocation runs the real handler (deploy_trigger.handler.handler) in a
+pool of worker processes, each one a warm Lambda container with a Lambda-like deadline; a killed one is replaced
+by a cold one. Faults are injected on the way: invocations killed while their POST hangs in GitHub (before and
+after GitHub created the run), 5xx and dropped connections after GitHub created the run, answers later than the
+client's budget, 429s, a slow GitHub, malformed events.
+
+At the end it counts runs per instance in the GitHub double and prints a report: deliveries, dispatches,
+duplicates suppressed, reconciled runs, the DLQ by error type, latency, AWS and GitHub calls per launch, and the
+verdict. Exit status: 0 when every launch got exactly one run (and malformed events ended in the DLQ, never
+dispatched), 1 when the invariant broke (the instances are listed), 2 for invalid settings."""
+
+EPILOG = """\
+time is compressed, the relation kept:
+  Lambda retries a failed asynchronous invocation 1 and 2 minutes later. In production the function timeout
+  (30 s) plus LEASE_MARGIN_SECONDS (5 s) is shorter than the first retry, so a retry never finds the lease of
+  the attempt it retries still live: it takes the claim over and reconciles with GitHub before any new POST.
+  The drill runs with LEASE_MARGIN_SECONDS=1 and checks before it starts that every --retry-delays value is
+  longer than --function-timeout + 1.
+
+fault rates are shares of launches (exact counts, spread by --seed); each launch meets at most one GitHub fault,
+on its first dispatch POST. --reject-rate (default 0) makes GitHub refuse dispatches for good (422): such a
+launch has no run by design and counts as handled when the ledger says FAILED and its event is in the DLQ.
+
+how long it takes:
+  moto is the bottleneck: it serves one request at a time and spends about 40-50 ms of CPU on each of the
+  ledger's conditional writes (about 2.7 per launch with the default faults). On 2 CPUs the default 300
+  launches take about a minute, 500 about a minute and a half; the report prints the wall time and the load
+  the machine already had. More --workers do not make it faster, only the queue at moto longer.
+
+examples:
+  make demo
+  make demo ARGS="--launches 500"
+  python -m drill --launches 40 --kill-rate 0.2 --function-timeout 6 --retry-delays 8,16 --json /tmp/drill.json
+  python -m drill --no-run-name   # the workflow's run-name loses the dispatch ID: the verdict must break"""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    defaults, rates = DrillConfig(), FaultRates()
+    parser = argparse.ArgumentParser(
+        prog="python -m drill",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    size = parser.add_argument_group("size")
+    size.add_argument(
+        "--launches", type=int, default=defaults.launches, metavar="N", help="instances launched (default %(default)s)"
+    )
+    size.add_argument(
+        "--asgs", type=int, default=defaults.asgs, metavar="N", help="Auto Scaling groups (default %(default)s)"
+    )
+    size.add_argument(
+        "--seed", type=int, default=defaults.seed, metavar="N", help="seed for events and faults (default %(default)s)"
+    )
+    size.add_argument(
+        "--launch-successful-share",
+        type=float,
+        default=defaults.launch_successful_share,
+        metavar="SHARE",
+        help="share of launches announced by 'EC2 Instance Launch Successful' instead of a lifecycle action "
+        "(default %(default)s)",
+    )
+
+    timing = parser.add_argument_group("duration")
+    timing.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.workers,
+        metavar="N",
+        help="worker processes, one warm Lambda container each: the function's concurrency (default %(default)s)",
+    )
+    timing.add_argument(
+        "--function-timeout",
+        type=float,
+        default=defaults.function_timeout,
+        metavar="SECONDS",
+        help="the function timeout invocations run under; the handler bounds its calls by it, and an invocation "
+        "still running at the timeout is killed (default %(default)s; production 30)",
+    )
+    timing.add_argument(
+        "--retry-delays",
+        type=_delays,
+        default=defaults.retry_delays,
+        metavar="S[,S]",
+        help="Lambda's retry delays after a failed invocation, at most two, each longer than --function-timeout "
+        f"+ 1 (default {','.join(f'{d:g}' for d in defaults.retry_delays)}; production 60,120)",
+    )
+    timing.add_argument(
+        "--burst-seconds",
+        type=float,
+        default=defaults.burst_seconds,
+        metavar="SECONDS",
+        help="the launches' events arrive over this long (default %(default)s)",
+    )
+
+    faults = parser.add_argument_group("faults (shares of launches)")
+    helps = {
+        "duplicate": "launches whose event is delivered twice",
+        "concurrent_share": "share of those duplicates delivered at the same moment as the original",
+        "kill": "invocations killed while their POST hangs in GitHub, half before and half after GitHub created "
+        "the run",
+        "error_after_accept": "GitHub creates the run, then answers 5xx",
+        "drop_after_accept": "GitHub creates the run, then drops the connection",
+        "client_timeout": "GitHub answers after the client's budget (it creates the run after the client gave up)",
+        "rate_limited": f"429 with retry-after: half {SHORT_RETRY_AFTER} s (waited out), half {LONG_RETRY_AFTER} s "
+        "(the invocation fails; Lambda's retry POSTs again)",
+        "slow": "GitHub answers slowly, within the client's budget",
+        "malformed": "extra events without a valid EC2InstanceId: they must end in the DLQ, never dispatched",
+        "rejected": "GitHub rejects the dispatch for good (422)",
+    }
+    for name, flag in RATE_FLAGS.items():
+        faults.add_argument(
+            flag,
+            dest=name,
+            type=float,
+            default=getattr(rates, name),
+            metavar="SHARE",
+            help=f"{helps[name]} (default {getattr(rates, name):.3g})",
+        )
+    faults.add_argument(
+        "--no-run-name",
+        action="store_true",
+        help="serve a workflow whose run-name lacks the dispatch ID, so reconciliation cannot find runs: proves "
+        "the verdict can fail (expect duplicate runs and exit status 1)",
+    )
+
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--json",
+        type=Path,
+        default=Path("drill-report.json"),
+        metavar="PATH",
+        help="where to write the report as JSON (default %(default)s in the current directory; '-' for none)",
+    )
+    output.add_argument(
+        "--handler-logs",
+        metavar="PATH",
+        help="append the handler's JSON logs to this file (default: discarded)",
+    )
+    output.add_argument("--quiet", action="store_true", help="no progress while it runs")
+    return parser.parse_args(argv)
+
+
+def config_from(args: argparse.Namespace) -> DrillConfig:
+    rates = FaultRates(**{name: getattr(args, name) for name in RATE_FLAGS})
+    defaults = DrillConfig()
+    return DrillConfig(
+        launches=args.launches,
+        asgs=args.asgs,
+        seed=args.seed,
+        workers=args.workers,
+        function_timeout=args.function_timeout,
+        retry_delays=args.retry_delays,
+        burst_seconds=args.burst_seconds,
+        launch_successful_share=args.launch_successful_share,
+        faults=rates,
+        run_name=None if args.no_run_name else defaults.run_name,
+        handler_logs=args.handler_logs,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = config_from(args)
+    try:
+        config.validate()
+    except ConfigError as error:
+        print(f"python -m drill: error: {error}", file=sys.stderr)
+        return 2
+    printer = None if args.quiet else ProgressPrinter(sys.stderr, interactive=sys.stderr.isatty())
+    if printer is not None:
+        printer.note(f"starting moto server, the GitHub double and {config.workers} Lambda containers...")
+    try:
+        report = run_drill(config, printer)
+    except ContainerError as error:
+        print(f"python -m drill: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if printer is not None:
+            printer.close()
+    print(render(report))
+    if str(args.json) != "-":
+        args.json.write_text(report.to_json() + "\n", encoding="utf-8")
+        print(f"\nJSON report: {args.json}")
+    return report.exit_code
+
+
+def _delays(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds separated by commas, e.g. 8,16; got {text!r}") from None

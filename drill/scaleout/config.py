@@ -1,0 +1,170 @@
+"""What one drill run is told: its size, its fault mix, and the compressed clock it keeps.
+
+Production's timing relation is kept, only scaled down: Lambda retries a failed asynchronous invocation 1 and
+2 minutes later, and the function's timeout (30 s) plus the ledger's lease margin (5 s) is shorter than the
+first retry delay. So when a retry arrives, the lease of the attempt it retries has always expired and the retry
+takes the claim over (reconciling first) instead of bouncing off it. The drill checks the same relation for its
+compressed numbers before it starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from deploy_trigger.deadline import MIN_CALL_SECONDS, RESERVE_SECONDS
+from drill.github_double import DEFAULT_RUN_NAME
+
+#: Lambda retries a failed asynchronous invocation at most twice.
+MAX_LAMBDA_RETRIES = 2
+#: LEASE_MARGIN_SECONDS in the drill (production: 5); the dispatcher accepts 1 to 10.
+DRILL_LEASE_MARGIN_SECONDS = 1.0
+#: A killed invocation is killed this long after its dispatch POST started hanging in the GitHub double, so the
+#: POST has certainly arrived (and, for "after accept", the run certainly exists) when the process dies.
+KILL_AFTER_HANG_SECONDS = 0.2
+
+
+#: The command-line flag of each fault rate (named here so that error messages and --help agree).
+RATE_FLAGS = {
+    "duplicate": "--duplicate-rate",
+    "concurrent_share": "--concurrent-share",
+    "kill": "--kill-rate",
+    "error_after_accept": "--error-rate",
+    "drop_after_accept": "--drop-rate",
+    "client_timeout": "--timeout-rate",
+    "rate_limited": "--rate-limit-rate",
+    "slow": "--slow-rate",
+    "malformed": "--malformed-rate",
+    "rejected": "--reject-rate",
+}
+
+
+class ConfigError(ValueError):
+    """A drill setting is out of range; the message names the flag and the rule."""
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """Shares of launches (or of duplicates, for ``concurrent_share``) that meet each fault.
+
+    Each launch meets at most one GitHub fault, on its first dispatch POST, so the fault shares add up to at
+    most 1. The counts are exact (share x launches, rounded), spread over the launches by the seed.
+    """
+
+    #: Launches whose event EventBridge delivers a second time.
+    duplicate: float = 0.30
+    #: Of those duplicates, the share delivered at the same moment as the original (a concurrent race).
+    concurrent_share: float = 1 / 3
+    #: Invocations killed while their POST hangs in GitHub: half before GitHub accepted, half after.
+    kill: float = 0.05
+    #: GitHub creates the run, then answers 5xx.
+    error_after_accept: float = 0.02
+    #: GitHub creates the run, then drops the connection without an answer.
+    drop_after_accept: float = 0.01
+    #: GitHub answers after the client's budget ran out (it creates the run after the client gave up).
+    client_timeout: float = 0.01
+    #: 429 with retry-after: half short enough to wait out, half longer than the invocation has left.
+    rate_limited: float = 0.02
+    #: GitHub answers a bit within the client's budget.
+    slow: float = 0.02
+    #: Extra events that claim to be launches but have no or a bad EC2InstanceId (share of launches).
+    malformed: float = 0.01
+    #: GitHub rejects the dispatch for good (422): the instance legitimately gets no run (ledger FAILED, DLQ).
+    rejected: float = 0.0
+
+    def github_faults(self) -> dict[str, float]:
+        """The per-launch GitHub fault shares, by field name."""
+        return {
+            name: getattr(self, name)
+            for name in ("kill", "error_after_accept", "drop_after_accept", "client_timeout", "rate_limited", "slow")
+        } | {"rejected": self.rejected}
+
+
+@dataclass(frozen=True)
+class DrillConfig:
+    """One drill run. Every field has a default that fits a 2-core laptop; see ``python -m drill --help``."""
+
+    launches: int = 300
+    asgs: int = 3
+    seed: int = 1
+    #: Worker processes: each is one warm Lambda container (reserved concurrency, in Lambda's terms).
+    workers: int = 8
+    #: The function timeout the invocations run under (seconds); production: 30.
+    #: 8 s leaves a cold container (clients built, secret read, claim written) time to start its POST even when
+    #: all containers start cold at once on a small machine; the handler keeps 3 s of it for the ledger.
+    function_timeout: float = 8.0
+    #: Lambda's async retry delays, compressed (production: 60 and 120); one value per retry, at most two.
+    retry_delays: tuple[float, ...] = (10.0, 20.0)
+    #: EventBridge delivers the launches over this many seconds (an ASG scales out in a few waves).
+    burst_seconds: float = 8.0
+    #: Share of launches announced by "EC2 Instance Launch Successful" instead of a lifecycle action.
+    launch_successful_share: float = 0.1
+    faults: FaultRates = field(default_factory=FaultRates)
+    #: The workflow's run-name served by the GitHub double. None removes the dispatch ID from run titles, which
+    #: makes reconciliation blind: the drill must then catch duplicate runs (the check that can fail).
+    run_name: str | None = DEFAULT_RUN_NAME
+    #: Where the handler's own JSON logs go (None: discarded, so the terminal shows the drill's output).
+    handler_logs: str | None = None
+    lease_margin: float = DRILL_LEASE_MARGIN_SECONDS
+
+    # -- timings derived from the function timeout ----------------------------------------------------------
+
+    @property
+    def client_budget(self) -> float:
+        """The most any one GitHub call may take: the handler keeps RESERVE_SECONDS for the ledger write."""
+        return self.function_timeout - RESERVE_SECONDS
+
+    @property
+    def slow_seconds(self) -> float:
+        """A slow GitHub: well within the client's budget, even for a cold container."""
+        return round(self.client_budget * 0.5, 2)
+
+    @property
+    def client_timeout_seconds(self) -> float:
+        """GitHub answers (and creates the run) after the client's read timeout has fired."""
+        return round(self.client_budget + 1.0, 2)
+
+    @property
+    def hang_seconds(self) -> float:
+        """How long a POST hangs before the worker running it is killed: longer than the whole invocation."""
+        return self.function_timeout + 4.0
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for the first setting that would make the drill meaningless."""
+        _at_least("--launches", self.launches, 1)
+        _at_least("--asgs", self.asgs, 1)
+        _at_least("--workers", self.workers, 1)
+        shortest = RESERVE_SECONDS + MIN_CALL_SECONDS + 1.0
+        if self.function_timeout < shortest:
+            raise ConfigError(
+                f"--function-timeout must be at least {shortest:g} s: the handler keeps {RESERVE_SECONDS:g} s for "
+                f"its ledger write and starts no GitHub call with less than {MIN_CALL_SECONDS:g} s to spend"
+            )
+        if len(self.retry_delays) > MAX_LAMBDA_RETRIES:
+            raise ConfigError(f"--retry-delays takes at most {MAX_LAMBDA_RETRIES} values: Lambda retries twice")
+        floor = self.function_timeout + self.lease_margin
+        for delay in self.retry_delays:
+            if delay <= floor:
+                raise ConfigError(
+                    f"--retry-delays: {delay:g} s is not longer than --function-timeout + LEASE_MARGIN_SECONDS "
+                    f"({self.function_timeout:g} + {self.lease_margin:g} = {floor:g} s). In production the first "
+                    "retry (60 s) comes after timeout + margin (30 + 5 s), so a retry never finds the lease of the "
+                    "attempt it retries still live; keep that relation"
+                )
+        if self.burst_seconds < 0:
+            raise ConfigError("--burst-seconds must not be negative")
+        for item in fields(self.faults):
+            _share(RATE_FLAGS[item.name], getattr(self.faults, item.name))
+        _share("--launch-successful-share", self.launch_successful_share)
+        total = sum(self.faults.github_faults().values())
+        if total > 1:
+            raise ConfigError(f"the GitHub fault rates add up to {total:g}; each launch meets at most one fault")
+
+
+def _at_least(flag: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise ConfigError(f"{flag} must be at least {minimum}, got {value}")
+
+
+def _share(flag: str, value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ConfigError(f"{flag} must be between 0 and 1, got {value:g}")

@@ -1,0 +1,148 @@
+"""The report as a person reads it: one screen, the verdict last and impossible to miss."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from drill.scaleout.faults import FaultKind
+from drill.scaleout.report import DrillReport, Machine
+
+#: Broken instances listed by name in the text (the JSON report lists them all).
+SHOWN_INSTANCES = 20
+_LABEL_WIDTH = 13
+
+
+def render(report: DrillReport) -> str:
+    s, t, m = report.settings, report.timing, report.machine
+    delays = " and ".join(f"{d:g} s" for d in s["retry_delays"]) or "never"
+    deliveries = report.deliveries
+    ended = report.invocations_ended
+    sections: list[tuple[str, list[str]]] = [
+        (
+            "Drill",
+            [
+                f"{report.launches} launches in {s['asgs']} ASGs, seed {s['seed']}, {s['workers']} containers, "
+                f"function timeout {s['function_timeout']:g} s, LEASE_MARGIN_SECONDS {s['lease_margin']:g}, "
+                f"Lambda retries after {delays}",
+                f"wall time {t.wall_seconds:.1f} s: setup {t.setup_seconds:.1f} s, scale-out "
+                f"{t.scale_out_seconds:.1f} s, wrap-up {t.wrap_up_seconds:.1f} s ({_machine(m)})",
+            ],
+        ),
+        (
+            "Events",
+            [
+                f"{_items(report.launches_by_asg)}; {_items(report.launches_by_event)}",
+                f"{deliveries['total']} deliveries: {deliveries['original']} original, {deliveries['duplicate']} "
+                f"duplicated later, {deliveries['concurrent']} duplicated at the same moment, "
+                f"{deliveries['malformed']} malformed",
+            ],
+        ),
+        (
+            "Lambda",
+            [
+                f"{report.invocations} invocations ({report.invocations - report.lambda_retries} deliveries + "
+                f"{report.lambda_retries} retries); {report.cold_starts} cold starts in "
+                f"{report.containers_started} containers",
+                "ended: " + _items(ended, empty="none") + _collateral_kills(report),
+            ],
+        ),
+        ("Faults", [_faults(report.faults_injected, report.faults_planned, report.kills_missed)]),
+        (
+            "Outcomes",
+            [
+                f"{report.runs_created} runs created by {report.dispatch_posts} dispatch POSTs",
+                f"dispatched {report.results.get('dispatched', 0)}, reconciled {report.reconciled_runs} "
+                f"(a retry found the run an earlier attempt created), duplicates suppressed "
+                f"{report.duplicates_suppressed}, claims contended {report.claims_contended} (retried later)",
+                "handler errors: " + _items(report.errors, empty="none"),
+            ],
+        ),
+        ("DLQ", _dead_letters(report)),
+        (
+            "Latency",
+            [
+                f"p50 {report.latency_ms.get('p50', 0):g} ms, p99 {report.latency_ms.get('p99', 0):g} ms, "
+                f"max {report.latency_ms.get('max', 0):g} ms ({report.latency_ms['count']:g} invocations that "
+                "returned or raised)"
+            ],
+        ),
+        (
+            "Per launch",
+            [
+                "AWS: " + _items(report.aws_calls_per_launch, empty="none"),
+                "GitHub: " + _items(_short_endpoints(report.github_calls_per_launch), empty="none"),
+            ],
+        ),
+        ("Ledger", [_items(report.ledger_statuses, empty="empty")]),
+        ("Verdict", _verdict(report)),
+    ]
+    lines = ["deploy-trigger scale-out drill", ""]
+    for label, body in sections:
+        for number, line in enumerate(body):
+            lines.append(f"{label if number == 0 else '':<{_LABEL_WIDTH}}{line}")
+    return "\n".join(lines)
+
+
+def _collateral_kills(report: DrillReport) -> str:
+    planned = sum(report.faults_injected.get(kind.value, 0) for kind in FaultKind if kind.kills)
+    extra = report.invocations_ended.get("killed", 0) - planned
+    if extra <= 0:
+        return ""
+    return f" ({extra} of the kills hit a duplicate of the same event that was still running)"
+
+
+def _machine(machine: Machine) -> str:
+    load = machine.load_average_at_start
+    busy = f", load average {load:g} at start" if load is not None else ""
+    return f"{machine.cpus} CPUs{busy}"
+
+
+def _items(counts: Mapping[str, float], empty: str = "") -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in counts.items()) or empty
+
+
+def _faults(injected: Mapping[str, int], planned: Mapping[str, int], missed_kills: int) -> str:
+    if not planned:
+        return "none"
+    parts = [
+        f"{FaultKind(name).value} {count}" + ("" if count == planned[name] else f" of {planned[name]} planned")
+        for name, count in injected.items()
+    ]
+    text = ", ".join(parts)
+    return text + (f"; {missed_kills} kills found no running invocation" if missed_kills else "")
+
+
+def _dead_letters(report: DrillReport) -> list[str]:
+    if not report.dead_letters:
+        return ["empty"]
+    lines = [f"{len(report.dead_letters)} events: " + _items(report.dead_letters_by_error)]
+    examples: dict[str, str] = {}
+    for letter in report.dead_letters:
+        examples.setdefault(letter["error_type"], letter["error_message"])
+    lines += [f"  {error}: {message[:110]}" for error, message in examples.items()]
+    return lines
+
+
+def _short_endpoints(counts: Mapping[str, float]) -> dict[str, float]:
+    return {name.replace("/repos/{owner}/{repo}/actions", "…"): value for name, value in counts.items()}
+
+
+def _verdict(report: DrillReport) -> list[str]:
+    verdict = report.verdict
+    lines = [verdict.summary]
+    if report.deliveries["malformed"] and not verdict.malformed_not_dead_lettered:
+        lines[0] += f"; the {report.deliveries['malformed']} malformed events are in the DLQ, none dispatched"
+    listed: list[tuple[str, list[str]]] = [
+        ("no run", verdict.zero_runs),
+        ("more than one run", [f"{i} ({n} runs)" for i, n in verdict.multiple_runs.items()]),
+        ("runs for instances that never launched", [f"{i!r} ({n})" for i, n in verdict.unexpected_runs.items()]),
+        ("malformed events not in the DLQ", verdict.malformed_not_dead_lettered),
+        ("rejected but not FAILED+DLQ", verdict.rejected_unaccounted),
+        ("ledger disagrees", [f"{i}: {why}" for i, why in verdict.ledger_disagreements.items()]),
+    ]
+    for what, instances in listed:
+        if instances:
+            shown = ", ".join(instances[:SHOWN_INSTANCES])
+            more = f" and {len(instances) - SHOWN_INSTANCES} more" if len(instances) > SHOWN_INSTANCES else ""
+            lines.append(f"{what}: {shown}{more}")
+    return lines

@@ -1,0 +1,207 @@
+"""What a drill run found, as one plain data object: rendered for people by ``render``, dumped as JSON for
+scripts. Everything here is counted at the stand-ins or taken from the invocations' own outcomes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from drill.github_double import RecordedRequest, WorkflowRun
+from drill.scaleout.config import DrillConfig
+from drill.scaleout.faults import FaultKind
+from drill.scaleout.lambda_async import EndedBy, InvocationRecord
+from drill.scaleout.on_failure import DeadLetter
+from drill.scaleout.plan import DeliveryKind, Plan, fault_quotas
+from drill.scaleout.stand_ins import LedgerItem
+from drill.scaleout.verdict import Verdict, judge
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds: in all, starting the stand-ins and containers, the scale-out itself (first delivery
+    to last invocation), and gathering the evidence and stopping everything."""
+
+    wall_seconds: float
+    setup_seconds: float
+    scale_out_seconds: float
+    wrap_up_seconds: float
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where the drill ran: its wall times only mean something next to the CPUs and how busy they already were."""
+
+    cpus: int
+    load_average_at_start: float | None
+
+    @classmethod
+    def now(cls) -> Machine:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        return cls(cpus=os.cpu_count() or 1, load_average_at_start=round(load, 2) if load is not None else None)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Raw material gathered at the end of a run, before it is counted."""
+
+    records: list[InvocationRecord]
+    runs: list[WorkflowRun]
+    github_requests: list[RecordedRequest]
+    aws_calls: Mapping[str, int]
+    dead_letters: list[DeadLetter]
+    ledger: Mapping[str, LedgerItem]
+    faults_applied: Mapping[FaultKind, int]
+    containers_started: int
+    missed_kills: int
+
+
+@dataclass(frozen=True)
+class DrillReport:
+    """Counts, not judgements, except ``verdict``; ``exit_code`` is what the command line exits with."""
+
+    settings: dict[str, Any]
+    timing: Timing
+    machine: Machine
+    launches: int
+    launches_by_asg: dict[str, int]
+    launches_by_event: dict[str, int]
+    #: First deliveries by kind (original, duplicate, concurrent, malformed) and in all.
+    deliveries: dict[str, int]
+    invocations: int
+    lambda_retries: int
+    cold_starts: int
+    containers_started: int
+    faults_planned: dict[str, int]
+    faults_injected: dict[str, int]
+    #: How invocations ended: returned, raised, killed, timed_out, crashed.
+    invocations_ended: dict[str, int]
+    kills_missed: int
+    runs_created: int
+    dispatch_posts: int
+    #: The handler's answers (dispatched, reconciled, duplicate, ignored) and its errors by type.
+    results: dict[str, int]
+    errors: dict[str, int]
+    duplicates_suppressed: int
+    claims_contended: int
+    reconciled_runs: int
+    dead_letters_by_error: dict[str, int]
+    dead_letters: list[dict[str, Any]]
+    latency_ms: dict[str, float]
+    aws_calls: dict[str, int]
+    aws_calls_per_launch: dict[str, float]
+    github_calls: dict[str, int]
+    github_calls_per_launch: dict[str, float]
+    ledger_statuses: dict[str, int]
+    verdict: Verdict
+    #: Every invocation in the order it ended, for scripts that dig into one instance.
+    invocation_log: list[dict[str, Any]]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the invariant held, 1 when it broke (so scripts and CI can use the drill as a check)."""
+        return 0 if self.verdict.ok else 1
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["verdict"]["summary"] = self.verdict.summary
+        return json.dumps({**data, "exit_code": self.exit_code}, indent=2)
+
+
+def build_report(config: DrillConfig, plan: Plan, observed: Observed, timing: Timing, machine: Machine) -> DrillReport:
+    records, launches = observed.records, len(plan.launches)
+    results = Counter(r.result for r in records if r.result is not None)
+    errors = Counter(r.error_type for r in records if r.error_type is not None)
+    # Lambda's own calls to the on-failure destination are not the handler's.
+    aws_calls = {name: count for name, count in sorted(observed.aws_calls.items()) if not name.startswith("sqs:")}
+    github_calls = Counter(endpoint(request) for request in observed.github_requests)
+    by_kind = {kind.value: plan.count(kind) for kind in DeliveryKind}
+    verdict = judge(
+        plan,
+        ((run.inputs.get("instance_id", ""), run.id) for run in observed.runs),
+        observed.ledger,
+        observed.dead_letters,
+    )
+    return DrillReport(
+        settings=asdict(config),
+        timing=timing,
+        machine=machine,
+        launches=launches,
+        launches_by_asg=dict(sorted(Counter(launch.asg_name for launch in plan.launches).items())),
+        launches_by_event=dict(Counter(launch.detail_type for launch in plan.launches).most_common()),
+        deliveries={**by_kind, "total": sum(by_kind.values())},
+        invocations=len(records),
+        lambda_retries=sum(1 for r in records if r.attempt > 1),
+        cold_starts=sum(1 for r in records if r.cold),
+        containers_started=observed.containers_started,
+        faults_planned={kind.value: count for kind, count in fault_quotas(config) if count},
+        faults_injected={
+            kind.value: observed.faults_applied.get(kind, 0) for kind, count in fault_quotas(config) if count
+        },
+        invocations_ended=dict(Counter(r.ended_by.value for r in records).most_common()),
+        kills_missed=observed.missed_kills,
+        runs_created=len(observed.runs),
+        dispatch_posts=sum(
+            1 for r in observed.github_requests if r.method == "POST" and r.path.endswith("/dispatches")
+        ),
+        results=dict(results.most_common()),
+        errors=dict(errors.most_common()),
+        duplicates_suppressed=results["duplicate"],
+        claims_contended=errors["ClaimContended"],
+        reconciled_runs=results["reconciled"],
+        dead_letters_by_error=dict(Counter(letter.error_type for letter in observed.dead_letters).most_common()),
+        dead_letters=[_letter(letter) for letter in observed.dead_letters],
+        latency_ms=latency([r.seconds for r in records if r.ended_by in (EndedBy.RETURNED, EndedBy.RAISED)]),
+        aws_calls=aws_calls,
+        aws_calls_per_launch=_per(aws_calls, launches),
+        github_calls=dict(sorted(github_calls.items())),
+        github_calls_per_launch=_per(github_calls, launches),
+        ledger_statuses=dict(Counter(item.status for item in observed.ledger.values()).most_common()),
+        verdict=verdict,
+        invocation_log=[_invocation(record) for record in records],
+    )
+
+
+def endpoint(request: RecordedRequest) -> str:
+    """``"POST /repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches"``: a request without its IDs."""
+    path = re.sub(r"^/repos/[^/]+/[^/]+/", "/repos/{owner}/{repo}/", request.path)
+    path = re.sub(r"/workflows/[^/]+/", "/workflows/{workflow}/", path)
+    path = re.sub(r"/runs/\d+", "/runs/{run_id}", path)
+    return f"{request.method} {path}"
+
+
+def latency(seconds: Iterable[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+    if not ordered:
+        return {"count": 0}
+
+    def percentile(share: float) -> float:
+        return round(ordered[max(0, math.ceil(share * len(ordered)) - 1)] * 1000, 1)
+
+    return {"count": len(ordered), "p50": percentile(0.5), "p99": percentile(0.99), "max": percentile(1.0)}
+
+
+def _per(counts: Mapping[str, int], launches: int) -> dict[str, float]:
+    return {name: round(count / launches, 3) for name, count in sorted(counts.items())}
+
+
+def _invocation(record: InvocationRecord) -> dict[str, Any]:
+    entry = asdict(record)
+    entry["seconds"] = round(record.seconds, 3)
+    return entry
+
+
+def _letter(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "error_type": letter.error_type,
+        "error_message": letter.error_message,
+        "instance_id": letter.instance_id,
+        "event_id": letter.event_id,
+        "request_id": letter.request_id,
+        "attempts": letter.attempts,
+    }

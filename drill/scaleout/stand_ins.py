@@ -1,0 +1,112 @@
+"""The local stand-ins one drill runs against: moto server in its own process (ledger table, credentials secret,
+on-failure queue) and the GitHub API double, plus the environment a Lambda container of this deployment would have."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from drill.autoscaling_events import REGION
+from drill.aws_resources import create_ledger_table, create_token_secret
+from drill.github_double import FaultPolicy, GitHubDouble
+from drill.scaleout.config import DrillConfig
+from drill.scaleout.moto_process import MotoProcess
+from drill.scaleout.on_failure import OnFailureQueue
+
+TOKEN = "ghp_drillToken0123456789abcdefABCDEF01"  # noqa: S105 - made up; only the local double accepts it
+REPOSITORY = "acme/app"
+WORKFLOW = "deploy.yml"
+#: moto accepts any credentials; explicit fake ones keep a developer's real ones out of the drill.
+_FAKE_CREDENTIALS = {"aws_access_key_id": "drill", "aws_secret_access_key": "drill"}
+
+
+@dataclass(frozen=True)
+class LedgerItem:
+    instance_id: str
+    status: str
+    run_id: int | None
+    attempts: int
+
+
+@dataclass
+class StandIns:
+    moto: MotoProcess
+    github: GitHubDouble
+    table: str
+    secret: str
+    dead_letters: OnFailureQueue
+    dynamodb: Any
+
+    def container_environment(self, config: DrillConfig) -> dict[str, str]:
+        """What the dispatcher function's configuration would hold, pointed at the stand-ins."""
+        return {
+            "AWS_ENDPOINT_URL": self.moto.url,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": _FAKE_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": _FAKE_CREDENTIALS["aws_secret_access_key"],
+            "LEDGER_TABLE_NAME": self.table,
+            "GITHUB_REPOSITORY": REPOSITORY,
+            "GITHUB_WORKFLOW": WORKFLOW,
+            "GITHUB_REF": "main",
+            "GITHUB_CREDENTIALS_SECRET": self.secret,
+            "GITHUB_API_URL": self.github.url,
+            "LEASE_MARGIN_SECONDS": f"{config.lease_margin:g}",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            # Loopback only: a proxy configured in the developer's shell must not see these calls.
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+
+    def ledger(self) -> dict[str, LedgerItem]:
+        """Every ledger item, by instance ID (a consistent scan, after the drill)."""
+        items: dict[str, LedgerItem] = {}
+        pages = self.dynamodb.get_paginator("scan").paginate(
+            TableName=self.table,
+            ConsistentRead=True,
+            # Only what the verdict reads: the history lists would make moto's answer several times larger.
+            ProjectionExpression="instance_id, #status, run_id, attempts",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                run_id = item.get("run_id", {}).get("N")
+                instance = item["instance_id"]["S"]
+                items[instance] = LedgerItem(
+                    instance_id=instance,
+                    status=item.get("status", {}).get("S", ""),
+                    run_id=int(float(run_id)) if run_id is not None else None,
+                    attempts=int(float(item.get("attempts", {}).get("N", "0"))),
+                )
+        return items
+
+
+@contextmanager
+def stand_ins(config: DrillConfig, fault_policy: FaultPolicy) -> Iterator[StandIns]:
+    with ExitStack() as stack:
+        moto = stack.enter_context(MotoProcess())
+        github = stack.enter_context(
+            GitHubDouble(
+                repository=REPOSITORY,
+                workflow=WORKFLOW,
+                tokens={TOKEN},
+                run_name=config.run_name,
+                fault_policy=fault_policy,
+            )
+        )
+        suffix = uuid.uuid4().hex[:8]
+        dynamodb, secrets, sqs = (
+            boto3.client(service, endpoint_url=moto.url, region_name=REGION, **_FAKE_CREDENTIALS)
+            for service in ("dynamodb", "secretsmanager", "sqs")
+        )
+        table, secret = f"deploy-trigger-ledger-{suffix}", f"deploy-trigger/github-{suffix}"
+        create_ledger_table(dynamodb, table)
+        create_token_secret(secrets, secret, TOKEN)
+        dead_letters = OnFailureQueue(sqs, f"deploy-trigger-dispatcher-failures-{suffix}")
+        yield StandIns(moto, github, table, secret, dead_letters, dynamodb)

@@ -1,0 +1,109 @@
+"""The drill's verdict: did every launch get exactly one workflow run, and does the ledger agree?
+
+Counted where it matters: runs per ``instance_id`` input in the GitHub double (what GitHub would have started),
+not the handler's own claims. A launch GitHub rejected for good (422) legitimately has no run; it counts as
+handled only when the ledger says FAILED and its event is in the dead-letter queue, where an operator sees it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from drill.scaleout.faults import FaultKind
+from drill.scaleout.on_failure import DeadLetter
+from drill.scaleout.plan import Plan
+from drill.scaleout.stand_ins import LedgerItem
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    launches: int
+    #: Launches that should have a run and have none (an instance never deployed).
+    zero_runs: list[str] = field(default_factory=list)
+    #: Launches with more than one run: instance ID -> runs (two deployments racing on one server).
+    multiple_runs: dict[str, int] = field(default_factory=dict)
+    #: Runs for an instance ID no valid launch carried (a malformed event that was dispatched anyway).
+    unexpected_runs: dict[str, int] = field(default_factory=dict)
+    #: Event IDs of malformed events that did not end in the dead-letter queue.
+    malformed_not_dead_lettered: list[str] = field(default_factory=list)
+    #: Launches GitHub rejected that ended as they should: no run, ledger FAILED, event in the DLQ.
+    rejected_accounted: list[str] = field(default_factory=list)
+    rejected_unaccounted: list[str] = field(default_factory=list)
+    #: Instance ID -> how the ledger disagrees with GitHub (status not DISPATCHED, or another run ID).
+    ledger_disagreements: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            deployed = self.launches - len(self.rejected_accounted)
+            text = f"OK: each of the {deployed} deployable launches got exactly one run"
+            if self.rejected_accounted:
+                text += f"; {len(self.rejected_accounted)} rejected by GitHub are FAILED in the ledger and in the DLQ"
+            return text
+        problems = [
+            (len(self.zero_runs), "launches with no run"),
+            (len(self.multiple_runs), "launches with more than one run"),
+            (len(self.unexpected_runs), "runs for instances that never launched"),
+            (len(self.malformed_not_dead_lettered), "malformed events missing from the DLQ"),
+            (len(self.rejected_unaccounted), "rejected launches not FAILED+DLQ"),
+            (len(self.ledger_disagreements), "ledger items that disagree with GitHub"),
+        ]
+        return "BROKEN: " + ", ".join(f"{count} {what}" for count, what in problems if count)
+
+
+def judge(
+    plan: Plan,
+    runs: Iterable[tuple[str, int]],
+    ledger: Mapping[str, LedgerItem],
+    dead_letters: Iterable[DeadLetter],
+) -> Verdict:
+    """``runs`` is (instance_id input, run ID) for every run GitHub created."""
+    run_ids: dict[str, list[int]] = {}
+    for instance, run_id in runs:
+        run_ids.setdefault(instance, []).append(run_id)
+    letters = list(dead_letters)
+    dead_lettered_instances = {letter.instance_id for letter in letters}
+    dead_lettered_events = {letter.event_id for letter in letters}
+    launched = {launch.instance_id for launch in plan.launches}
+    rejected = {launch.instance_id for launch in plan.launches if launch.fault is FaultKind.REJECTED}
+
+    counts = Counter({instance: len(ids) for instance, ids in run_ids.items()})
+    zero_runs = sorted(i for i in launched - rejected if counts[i] == 0)
+    multiple_runs = {i: counts[i] for i in sorted(launched) if counts[i] > 1}
+    unexpected_runs = {i: n for i, n in sorted(counts.items()) if i not in launched}
+    malformed_missing = sorted(d.event_id for d in plan.malformed if d.event_id not in dead_lettered_events)
+
+    accounted: list[str] = []
+    unaccounted: list[str] = []
+    for instance in sorted(rejected):
+        item = ledger.get(instance)
+        handled = counts[instance] == 0 and item is not None and item.status == "FAILED"
+        (accounted if handled and instance in dead_lettered_instances else unaccounted).append(instance)
+
+    disagreements: dict[str, str] = {}
+    for instance in sorted(launched - rejected):
+        if counts[instance] != 1:
+            continue  # already a broken invariant; the ledger cannot be right about it either
+        item, run_id = ledger.get(instance), run_ids[instance][0]
+        if item is None:
+            disagreements[instance] = "no ledger item"
+        elif item.status != "DISPATCHED":
+            disagreements[instance] = f"ledger status {item.status}, GitHub has run {run_id}"
+        elif item.run_id != run_id:
+            disagreements[instance] = f"ledger run_id {item.run_id}, GitHub's run is {run_id}"
+
+    ok = not (zero_runs or multiple_runs or unexpected_runs or malformed_missing or unaccounted or disagreements)
+    return Verdict(
+        ok=ok,
+        launches=len(launched),
+        zero_runs=zero_runs,
+        multiple_runs=multiple_runs,
+        unexpected_runs=unexpected_runs,
+        malformed_not_dead_lettered=malformed_missing,
+        rejected_accounted=accounted,
+        rejected_unaccounted=unaccounted,
+        ledger_disagreements=disagreements,
+    )
