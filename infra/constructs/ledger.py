@@ -7,15 +7,11 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from deploy_trigger.ledger import TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
+from deploy_trigger.ledger import PARTITION_KEY, TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY, TTL_ATTRIBUTE
 
-PARTITION_KEY = "instance_id"
-#: Epoch seconds after which DynamoDB may delete the item (set by the dispatcher).
-TTL_ATTRIBUTE = "expires_at"
-
-#: The only calls the dispatcher makes on the table: read a launch's item, and conditional writes
-#: (claim, take over, record the outcome). Nothing scans, queries, deletes or writes in batches.
-DISPATCHER_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+#: The only calls the dispatcher makes on the table: conditional writes (the claim is a PutItem; take-over
+#: and every outcome are UpdateItems). It never reads, scans, queries, deletes or writes in batches.
+DISPATCHER_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
 #: The tracker finds what is due with a Query on the tracking index and moves each item on with a
 #: conditional UpdateItem; it never reads the table itself.
 TRACKER_INDEX_ACTIONS = ("dynamodb:Query",)

@@ -260,7 +260,7 @@ def test_dispatcher_role_has_exactly_the_ledger_actions_on_the_table(synthesized
 
     assert dynamodb == [
         {
-            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
             "Effect": "Allow",
             "Resource": {"Fn::GetAtt": [table, "Arn"]},
         }

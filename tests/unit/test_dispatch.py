@@ -131,7 +131,7 @@ def test_new_launch_dispatches_once_with_the_contract_inputs_and_two_ledger_writ
     result = dispatcher.handle(launch(), deadline(clock))
 
     assert result.outcome is Outcome.DISPATCHED
-    assert ledger_calls == Counter({"UpdateItem": 2})
+    assert ledger_calls == Counter({"PutItem": 1, "UpdateItem": 1})  # claim, record
     assert github.dispatched == [
         {
             "ref": "main",
@@ -171,7 +171,7 @@ def test_duplicate_event_costs_one_ledger_call_and_no_github_call(
 
     assert again.outcome is Outcome.DUPLICATE
     assert again.dispatch_id == first.dispatch_id
-    assert ledger_calls == Counter({"UpdateItem": 1})
+    assert ledger_calls == Counter({"PutItem": 1})  # the claim that lost, with the item it lost to
     assert len(github.dispatched) == 1
 
 
@@ -217,7 +217,7 @@ def test_takeover_after_a_crash_after_github_accepted_reconciles_instead_of_post
     assert result.dispatch_id == "dispatch-1"
     assert github.searched == ["dispatch-1"]
     assert github.dispatched == []
-    assert ledger_calls == Counter({"UpdateItem": 3})  # lost claim, take-over, record
+    assert ledger_calls == Counter({"PutItem": 1, "UpdateItem": 2})  # lost claim, take-over, record
     recorded = entry(ledger)
     assert (recorded.status, recorded.run_id, recorded.attempts) == (Status.DISPATCHED, 4242, 2)
 
@@ -251,7 +251,10 @@ def test_unknown_outcome_is_reconciled_by_the_retry_and_never_posted_twice(
 
     assert result.outcome is Outcome.RECONCILED
     assert len(github.dispatched) == 1
-    assert entry(ledger).last_error is None
+    assert entry(ledger).last_error == "OutcomeUnknown: HTTP 502"  # kept: how this dispatch went
+    story = [(h["M"]["event"]["S"], h["M"]["detail"]["S"]) for h in item(ledger._client)["history"]["L"]]
+    assert [event for event, _ in story] == ["claimed", "released", "taken_over", "dispatched"]
+    assert story[-1][1].startswith("found by reconciliation")
 
 
 def test_rate_limited_attempt_releases_the_claim_and_the_retry_posts_without_listing_runs(
@@ -301,12 +304,14 @@ def test_permanent_rejection_is_recorded_and_never_posted_again(
 
 
 def test_warm_pool_instance_relaunching_with_a_new_token_is_a_new_deployment(
-    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock, ledger_calls: Counter[str]
 ) -> None:
     first = dispatcher.handle(launch(token="token-1"), deadline(clock))
     clock.advance(3600)
+    ledger_calls.clear()
 
     second = dispatcher.handle(launch(token="token-2"), deadline(clock))
+    assert ledger_calls == Counter({"PutItem": 1, "UpdateItem": 2})  # the rare path: one write more, history kept
     again = dispatcher.handle(launch(token="token-2"), deadline(clock))
 
     assert second.outcome is Outcome.DISPATCHED
@@ -314,7 +319,8 @@ def test_warm_pool_instance_relaunching_with_a_new_token_is_a_new_deployment(
     assert again.outcome is Outcome.DUPLICATE
     assert len(github.dispatched) == 2
     history = [h["M"]["event"]["S"] for h in item(ledger._client)["history"]["L"]]
-    assert history == ["claimed", "dispatched", "claimed", "dispatched"]
+    assert history == ["claimed", "dispatched", "claimed", "dispatched"]  # one story per instance
+    assert item(ledger._client)["dispatch_id"]["S"] == second.dispatch_id
 
 
 def test_new_launch_replaces_an_expired_claim_of_an_earlier_launch(
