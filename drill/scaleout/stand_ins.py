@@ -13,16 +13,17 @@ import boto3
 
 from drill.autoscaling_events import REGION
 from drill.aws_resources import create_ledger_table, create_token_secret
+from drill.fake_credentials import made_up_token
 from drill.github_double import FaultPolicy, GitHubDouble
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.moto_process import MotoProcess
 from drill.scaleout.on_failure import OnFailureQueue
 
-TOKEN = "ghp_drillToken0123456789abcdefABCDEF01"  # noqa: S105 - made up; only the local double accepts it
+TOKEN = made_up_token()  # only the local double accepts it
 REPOSITORY = "acme/app"
 WORKFLOW = "deploy.yml"
 #: moto accepts any credentials; explicit fake ones keep a developer's real ones out of the drill.
-_FAKE_CREDENTIALS = {"aws_access_key_id": "drill", "aws_secret_access_key": "drill"}
+FAKE_CREDENTIALS = {"aws_access_key_id": "drill", "aws_secret_access_key": "drill"}
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class StandIns:
             "AWS_ENDPOINT_URL": self.moto.url,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": _FAKE_CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": _FAKE_CREDENTIALS["aws_secret_access_key"],
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
             "LEDGER_TABLE_NAME": self.table,
             "GITHUB_REPOSITORY": REPOSITORY,
             "GITHUB_WORKFLOW": WORKFLOW,
@@ -102,7 +103,7 @@ def stand_ins(config: DrillConfig, fault_policy: FaultPolicy) -> Iterator[StandI
         )
         suffix = uuid.uuid4().hex[:8]
         dynamodb, secrets, sqs = (
-            boto3.client(service, endpoint_url=moto.url, region_name=REGION, **_FAKE_CREDENTIALS)
+            boto3.client(service, endpoint_url=moto.url, region_name=REGION, **FAKE_CREDENTIALS)
             for service in ("dynamodb", "secretsmanager", "sqs")
         )
         table, secret = f"deploy-trigger-ledger-{suffix}", f"deploy-trigger/github-{suffix}"

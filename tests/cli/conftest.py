@@ -18,11 +18,12 @@ from deploy_trigger import runtime
 from deploy_trigger_cli import dead_letters
 from deploy_trigger_cli.main import main
 from drill.aws_resources import create_ledger_table, create_token_secret
+from drill.fake_credentials import made_up_token
 from drill.github_double import GitHubDouble
 from drill.invoke import Invocation, invoke
 from drill.moto_server import SerializedMotoServer
 
-TOKEN = "ghp_cliTestToken0123456789abcdefABCDEFGH12"  # a made-up classic PAT, shaped like a real one
+TOKEN = made_up_token()  # a made-up classic PAT
 REPOSITORY = "acme/app"
 WORKFLOW = "deploy.yml"
 ACCOUNT = "123456789012"

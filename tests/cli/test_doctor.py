@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from drill.aws_resources import create_app_secret, create_token_secret
+from drill.fake_credentials import made_up_token
 from drill.github_double import DEFAULT_DECLARED_INPUTS, GitHubDouble
 from tests.cli.conftest import REPOSITORY, TOKEN, WORKFLOW, CliResult, Deployment
 from tests.integration.keys import app_key_pair
@@ -29,7 +30,8 @@ CHECKS = [
     "ttl",
     "rule",
 ]
-FINE_GRAINED = "github_pat_11AAAAAAA0cliTestToken_abcdefghijklmnopqrstuvwxyz0123"
+FINE_GRAINED = made_up_token("github_pat_")
+REVOKED = made_up_token()  # the double does not know it: a token revoked since it was stored
 
 
 @dataclass
@@ -101,7 +103,7 @@ def _unusable_secret(setup: Setup, broken: bool) -> None:
 
 
 def _bad_token(setup: Setup, broken: bool) -> None:
-    setup.secret_holding("ghp_revokedToken000000000000000000000000" if broken else TOKEN)
+    setup.secret_holding(REVOKED if broken else TOKEN)
 
 
 def _app_permissions(setup: Setup, broken: bool) -> None:

@@ -8,10 +8,11 @@ import boto3
 import pytest
 
 from drill.aws_resources import create_ledger_table, create_token_secret
+from drill.fake_credentials import made_up_token
 from drill.github_double import GitHubDouble
 from drill.moto_server import SerializedMotoServer
 
-TOKEN = "ghp_integrationTestToken0123456789abcdefAB"  # a made-up PAT, shaped like a real one
+TOKEN = made_up_token()  # a made-up PAT
 REPOSITORY = "acme/app"
 WORKFLOW = "deploy.yml"
 
