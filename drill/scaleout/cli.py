@@ -31,7 +31,11 @@ client's budget, 429s, a slow GitHub, malformed events.
 At the end it counts runs per instance in the GitHub double and prints a report: deliveries, dispatches,
 duplicates suppressed, reconciled runs, the DLQ by error type, latency, AWS and GitHub calls per launch, and the
 verdict. Exit status: 0 when every launch got exactly one run (and malformed events ended in the DLQ, never
-dispatched), 1 when the invariant broke (the instances are listed), 2 for invalid settings."""
+dispatched), 1 when the invariant broke (the instances are listed), 2 for invalid settings.
+
+With --lifecycle it then ends every run (a seeded share as failures) and runs the real tracker against a
+simulated Auto Scaling group: each lifecycle action must be completed exactly once, CONTINUE for a run that
+succeeded and ABANDON for one that failed, the ledger must record each outcome, and each failure must alert."""
 
 EPILOG = """\
 time is compressed, the relation kept:
@@ -55,7 +59,9 @@ examples:
   make demo
   make demo ARGS="--launches 500"
   python -m drill --launches 40 --kill-rate 0.2 --function-timeout 6 --retry-delays 8,16 --json /tmp/drill.json
-  python -m drill --no-run-name   # the workflow's run-name loses the dispatch ID: the verdict must break"""
+  python -m drill --no-run-name   # the workflow's run-name loses the dispatch ID: the verdict must break
+  python -m drill --lifecycle     # then the tracker lets each instance into service or has it replaced
+  python -m drill --lifecycle --lifecycle-expire-rate 0.1   # actions time out before the tracker: must break"""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -148,6 +154,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "the verdict can fail (expect duplicate runs and exit status 1)",
     )
 
+    lifecycle = parser.add_argument_group("lifecycle mode")
+    lifecycle.add_argument(
+        "--lifecycle",
+        action="store_true",
+        help="after the scale-out, end every run and let the tracker complete each launch's lifecycle action "
+        "against a simulated Auto Scaling group: CONTINUE when the run succeeded, ABANDON when it failed",
+    )
+    lifecycle.add_argument(
+        "--deploy-failure-rate",
+        type=float,
+        default=defaults.deploy_failure_rate,
+        metavar="SHARE",
+        help="with --lifecycle: share of launches whose workflow run concludes 'failure' (default %(default)s)",
+    )
+    lifecycle.add_argument(
+        "--lifecycle-expire-rate",
+        type=float,
+        default=defaults.lifecycle_expire_rate,
+        metavar="SHARE",
+        help="with --lifecycle: share of lifecycle actions whose heartbeat timeout passes before the tracker comes "
+        "(the group abandons them itself): proves the lifecycle verdict can fail (default %(default)s)",
+    )
+
     output = parser.add_argument_group("output")
     output.add_argument(
         "--json",
@@ -180,6 +209,9 @@ def config_from(args: argparse.Namespace) -> DrillConfig:
         faults=rates,
         run_name=None if args.no_run_name else defaults.run_name,
         handler_logs=args.handler_logs,
+        lifecycle=args.lifecycle,
+        deploy_failure_rate=args.deploy_failure_rate,
+        lifecycle_expire_rate=args.lifecycle_expire_rate,
     )
 
 

@@ -105,6 +105,13 @@ class DrillConfig:
     #: Where the handler's own JSON logs go (None: discarded, so the terminal shows the drill's output).
     handler_logs: str | None = None
     lease_margin: float = DRILL_LEASE_MARGIN_SECONDS
+    #: Lifecycle mode: after the scale-out every run ends and the tracker completes each lifecycle action.
+    lifecycle: bool = False
+    #: In lifecycle mode, the share of launches whose workflow run concludes "failure" (exact, drawn by the seed).
+    deploy_failure_rate: float = 0.05
+    #: In lifecycle mode, the share of lifecycle actions whose heartbeat timeout passes before the tracker's first
+    #: pass: the group applies the hook's default result (ABANDON) itself. Proves the verdict can fail.
+    lifecycle_expire_rate: float = 0.0
 
     # -- timings derived from the function timeout ----------------------------------------------------------
 
@@ -155,6 +162,8 @@ class DrillConfig:
         for item in fields(self.faults):
             _share(RATE_FLAGS[item.name], getattr(self.faults, item.name))
         _share("--launch-successful-share", self.launch_successful_share)
+        _share("--deploy-failure-rate", self.deploy_failure_rate)
+        _share("--lifecycle-expire-rate", self.lifecycle_expire_rate)
         total = sum(self.faults.github_faults().values())
         if total > 1:
             raise ConfigError(f"the GitHub fault rates add up to {total:g}; each launch meets at most one fault")

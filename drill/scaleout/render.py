@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from drill.scaleout.faults import FaultKind
-from drill.scaleout.report import DrillReport, Machine
+from drill.scaleout.report import DrillReport, LifecycleSummary, Machine
 
 #: Broken instances listed by name in the text (the JSON report lists them all).
 SHOWN_INSTANCES = 20
@@ -74,6 +74,7 @@ def render(report: DrillReport) -> str:
             ],
         ),
         ("Ledger", [_items(report.ledger_statuses, empty="empty")]),
+        *([("Lifecycle", _lifecycle(report.lifecycle))] if report.lifecycle is not None else []),
         ("Verdict", _verdict(report)),
     ]
     lines = ["deploy-trigger scale-out drill", ""]
@@ -123,6 +124,25 @@ def _dead_letters(report: DrillReport) -> list[str]:
     return lines
 
 
+def _lifecycle(summary: LifecycleSummary) -> list[str]:
+    timed_out = f", {summary.timed_out} timed out first (default result ABANDON)" if summary.timed_out else ""
+    pending = f", {summary.still_pending} still pending" if summary.still_pending else ""
+    return [
+        f"{summary.hooked_launches} lifecycle-hook launches: {summary.in_service} went InService (CONTINUE), "
+        f"{summary.replaced} replaced (ABANDON){timed_out}{pending}; {summary.already_ended} completions "
+        "answered 'no active lifecycle action' (completed elsewhere or already ended)",
+        f"runs ended: {summary.runs_succeeded} success, {summary.runs_failed} failure; "
+        f"{summary.plain_recorded} of {summary.plain_launches} plain-mode launches with recorded outcome; "
+        f"{summary.alerts} alerts sent",
+        f"{summary.passes} tracker passes in {summary.seconds:.1f} s; ledger now "
+        + _items(summary.ledger_statuses, empty="empty"),
+        "their calls: GitHub "
+        + _items(_short_endpoints(summary.github_calls), empty="none")
+        + "; AWS "
+        + _items(summary.aws_calls, empty="none"),
+    ]
+
+
 def _short_endpoints(counts: Mapping[str, float]) -> dict[str, float]:
     return {name.replace("/repos/{owner}/{repo}/actions", "…"): value for name, value in counts.items()}
 
@@ -140,6 +160,14 @@ def _verdict(report: DrillReport) -> list[str]:
         ("rejected but not FAILED+DLQ", verdict.rejected_unaccounted),
         ("ledger disagrees", [f"{i}: {why}" for i, why in verdict.ledger_disagreements.items()]),
     ]
+    if verdict.lifecycle is not None:
+        closed = verdict.lifecycle
+        listed += [
+            ("lifecycle action not completed once", [f"{i} ({n}x)" for i, n in closed.not_completed_once.items()]),
+            ("fate contradicts run", [f"{i}: {why}" for i, why in closed.wrong_result.items()]),
+            ("ledger did not finish as its run", [f"{i}: {why}" for i, why in closed.ledger_disagreements.items()]),
+            ("alerts", [f"{i}: {why}" for i, why in closed.alert_mismatches.items()]),
+        ]
     for what, instances in listed:
         if instances:
             shown = ", ".join(instances[:SHOWN_INSTANCES])

@@ -16,6 +16,7 @@ from drill.github_double import RecordedRequest, WorkflowRun
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.lambda_async import EndedBy, InvocationRecord
+from drill.scaleout.lifecycle import FAILURE, LifecycleObserved
 from drill.scaleout.on_failure import DeadLetter
 from drill.scaleout.plan import DeliveryKind, Plan, fault_quotas
 from drill.scaleout.stand_ins import LedgerItem
@@ -59,6 +60,39 @@ class Observed:
     faults_applied: Mapping[FaultKind, int]
     containers_started: int
     missed_kills: int
+    #: Lifecycle mode only: what the tracker's passes left behind.
+    lifecycle: LifecycleObserved | None = None
+
+
+@dataclass(frozen=True)
+class LifecycleSummary:
+    """Lifecycle mode: how the tracker closed the loop after the scale-out."""
+
+    #: Launches announced by a lifecycle action (their instances wait in Pending:Wait).
+    hooked_launches: int
+    #: Actions completed with CONTINUE (instance InService) and ABANDON (instance replaced) by the tracker.
+    in_service: int
+    replaced: int
+    #: Actions that ended by their heartbeat timeout (the default result, ABANDON) before the tracker came.
+    timed_out: int
+    #: complete calls Auto Scaling answered "no active lifecycle action" (completed elsewhere or already ended).
+    already_ended: int
+    still_pending: int
+    plain_launches: int
+    #: Plain-mode launches whose deployment outcome the ledger recorded (SUCCEEDED or DEPLOY_FAILED).
+    plain_recorded: int
+    runs_succeeded: int
+    runs_failed: int
+    #: Of the failed runs, those of lifecycle-hook launches: the instances that should be replaced.
+    hooked_runs_failed: int
+    alerts: int
+    ledger_statuses: dict[str, int]
+    passes: int
+    #: Each pass's own report (due entries and the tracker's metrics).
+    pass_reports: list[dict[str, Any]]
+    github_calls: dict[str, int]
+    aws_calls: dict[str, int]
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -101,6 +135,7 @@ class DrillReport:
     verdict: Verdict
     #: Every invocation in the order it ended, for scripts that dig into one instance.
     invocation_log: list[dict[str, Any]]
+    lifecycle: LifecycleSummary | None = None
 
     @property
     def exit_code(self) -> int:
@@ -126,6 +161,7 @@ def build_report(config: DrillConfig, plan: Plan, observed: Observed, timing: Ti
         ((run.inputs.get("instance_id", ""), run.id) for run in observed.runs),
         observed.ledger,
         observed.dead_letters,
+        observed.lifecycle,
     )
     return DrillReport(
         settings=asdict(config),
@@ -164,6 +200,35 @@ def build_report(config: DrillConfig, plan: Plan, observed: Observed, timing: Ti
         ledger_statuses=dict(Counter(item.status for item in observed.ledger.values()).most_common()),
         verdict=verdict,
         invocation_log=[_invocation(record) for record in records],
+        lifecycle=_lifecycle(observed.lifecycle) if observed.lifecycle is not None else None,
+    )
+
+
+def _lifecycle(observed: LifecycleObserved) -> LifecycleSummary:
+    results = Counter(result for fates in observed.fates.values() for result in fates)
+    finished = ("SUCCEEDED", "DEPLOY_FAILED")
+    failed = sum(1 for conclusion in observed.conclusions.values() if conclusion == FAILURE)
+    return LifecycleSummary(
+        hooked_launches=len(observed.hooked),
+        in_service=results["CONTINUE"],
+        replaced=results["ABANDON"] - len(observed.timed_out),
+        timed_out=len(observed.timed_out),
+        already_ended=sum(observed.no_active_answers.values()),
+        still_pending=len(observed.still_pending),
+        plain_launches=len(observed.plain),
+        plain_recorded=sum(
+            1 for i in observed.plain if (item := observed.ledger.get(i)) is not None and item.status in finished
+        ),
+        runs_succeeded=len(observed.conclusions) - failed,
+        runs_failed=failed,
+        hooked_runs_failed=sum(1 for i in observed.hooked if observed.conclusions.get(i) == FAILURE),
+        alerts=sum(observed.alerts.values()),
+        ledger_statuses=dict(Counter(item.status for item in observed.ledger.values()).most_common()),
+        passes=len(observed.passes),
+        pass_reports=[dict(report) for report in observed.passes],
+        github_calls=dict(sorted(Counter(endpoint(request) for request in observed.github_requests).items())),
+        aws_calls=observed.aws_calls,
+        seconds=round(observed.seconds, 2),
     )
 
 

@@ -9,6 +9,7 @@ from drill.scaleout.config import DrillConfig
 from drill.scaleout.containers import ContainerPool
 from drill.scaleout.faults import FaultInjector, KillSwitch
 from drill.scaleout.lambda_async import LambdaAsyncQueue, QueueStatus
+from drill.scaleout.lifecycle import run_lifecycle_phase
 from drill.scaleout.plan import build_plan
 from drill.scaleout.progress import Progress
 from drill.scaleout.report import DrillReport, Machine, Observed, Timing, build_report
@@ -39,16 +40,21 @@ def run_drill(config: DrillConfig, on_progress: Callable[[Progress], None] | Non
             scale_out_ended = time.monotonic()
             containers_started = pool.cold_containers_started
         aws_calls = local.moto.calls  # before the drill's own reads of the queue and the ledger below
+        runs, github_requests = local.github.runs, local.github.requests
+        dead_letters, ledger = local.dead_letters.drain(), local.ledger()
+        # Lifecycle mode: every delivery has settled; now the runs end and the tracker closes the loop.
+        lifecycle = run_lifecycle_phase(config, plan, local) if config.lifecycle else None
         observed = Observed(
             records=records,
-            runs=local.github.runs,
-            github_requests=local.github.requests,
+            runs=runs,
+            github_requests=github_requests,
             aws_calls=aws_calls,
-            dead_letters=local.dead_letters.drain(),
-            ledger=local.ledger(),
+            dead_letters=dead_letters,
+            ledger=ledger,
             faults_applied=injector.applied,
             containers_started=containers_started,
             missed_kills=queue.missed_kills,
+            lifecycle=lifecycle,
         )
     ended = time.monotonic()
     timing = Timing(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from drill.scaleout.faults import FaultKind
+from drill.scaleout.lifecycle import DEFAULT_RESULT, SUCCESS, LifecycleObserved
 from drill.scaleout.on_failure import DeadLetter
 from drill.scaleout.plan import Plan
 from drill.scaleout.stand_ins import LedgerItem
@@ -34,6 +35,8 @@ class Verdict:
     rejected_unaccounted: list[str] = field(default_factory=list)
     #: Instance ID -> how the ledger disagrees with GitHub (status not DISPATCHED, or another run ID).
     ledger_disagreements: dict[str, str] = field(default_factory=dict)
+    #: Lifecycle mode only: how the tracker closed the loop.
+    lifecycle: LifecycleVerdict | None = None
 
     @property
     def summary(self) -> str:
@@ -42,6 +45,11 @@ class Verdict:
             text = f"OK: each of the {deployed} deployable launches got exactly one run"
             if self.rejected_accounted:
                 text += f"; {len(self.rejected_accounted)} rejected by GitHub are FAILED in the ledger and in the DLQ"
+            if self.lifecycle is not None:
+                text += (
+                    f"; each of the {self.lifecycle.hooked} lifecycle actions was completed once, CONTINUE for the "
+                    "runs that succeeded and ABANDON for the ones that failed, one alert per failure"
+                )
             return text
         problems = [
             (len(self.zero_runs), "launches with no run"),
@@ -50,8 +58,80 @@ class Verdict:
             (len(self.malformed_not_dead_lettered), "malformed events missing from the DLQ"),
             (len(self.rejected_unaccounted), "rejected launches not FAILED+DLQ"),
             (len(self.ledger_disagreements), "ledger items that disagree with GitHub"),
+            *(self.lifecycle.problems() if self.lifecycle is not None else []),
         ]
         return "BROKEN: " + ", ".join(f"{count} {what}" for count, what in problems if count)
+
+
+@dataclass(frozen=True)
+class LifecycleVerdict:
+    """Lifecycle mode: each deployable lifecycle-hook launch's action completed exactly once by the tracker, with
+    the result its run called for; each ledger item finished as its run did; one alert per failed deployment."""
+
+    ok: bool
+    #: Lifecycle-hook launches that should have been completed (GitHub-rejected launches have no run to follow).
+    hooked: int
+    #: Instance -> how often the tracker completed its action (anything but exactly once).
+    not_completed_once: dict[str, int] = field(default_factory=dict)
+    #: Instance -> "run success, instance ABANDON" and the like: the instance's fate contradicts its run.
+    wrong_result: dict[str, str] = field(default_factory=dict)
+    #: Instance -> how its final ledger item disagrees with its run.
+    ledger_disagreements: dict[str, str] = field(default_factory=dict)
+    #: Instance -> "2 alerts for a failed deployment" and the like.
+    alert_mismatches: dict[str, str] = field(default_factory=dict)
+
+    def problems(self) -> list[tuple[int, str]]:
+        return [
+            (len(self.not_completed_once), "lifecycle actions not completed exactly once by the tracker"),
+            (len(self.wrong_result), "instances whose fate contradicts their run"),
+            (len(self.ledger_disagreements), "ledger items that did not finish as their run"),
+            (len(self.alert_mismatches), "deployments without exactly the alerts they call for"),
+        ]
+
+
+def judge_lifecycle(
+    observed: LifecycleObserved, deployable: Iterable[str], runs: Mapping[str, list[int]]
+) -> LifecycleVerdict:
+    """``deployable``: launches that should have exactly one run; ``runs``: instance -> its run IDs."""
+    deployable = set(deployable)
+    hooked = sorted(observed.hooked & deployable)
+    not_once = {
+        i: observed.completed_by_tracker.get(i, 0) for i in hooked if observed.completed_by_tracker.get(i, 0) != 1
+    }
+    wrong: dict[str, str] = {}
+    for instance in hooked:
+        conclusion = observed.conclusions.get(instance)
+        expected = "CONTINUE" if conclusion == SUCCESS else DEFAULT_RESULT.value
+        fates = observed.fates.get(instance, [])
+        if fates != [expected]:
+            how = ", then ".join(fates) or "still pending"
+            timed_out = " (heartbeat timeout: the default result)" if instance in observed.timed_out else ""
+            wrong[instance] = f"run {conclusion or 'missing'}, action {how}{timed_out}"
+    ledger: dict[str, str] = {}
+    alerts: dict[str, str] = {}
+    for instance in sorted(deployable):
+        conclusion, run_ids = observed.conclusions.get(instance), runs.get(instance, [])
+        if conclusion is None or len(run_ids) != 1:
+            continue  # no run or several: the run verdict already reports it
+        expected_status = "SUCCEEDED" if conclusion == SUCCESS else "DEPLOY_FAILED"
+        item = observed.ledger.get(instance)
+        if item is None:
+            ledger[instance] = "no ledger item"
+        elif item.status != expected_status:
+            ledger[instance] = f"ledger status {item.status}, run {run_ids[0]} ended {conclusion}"
+        elif item.run_id != run_ids[0]:
+            ledger[instance] = f"ledger run_id {item.run_id}, GitHub's run is {run_ids[0]}"
+        expected_alerts, sent = (0 if conclusion == SUCCESS else 1), observed.alerts.get(instance, 0)
+        if sent != expected_alerts:
+            alerts[instance] = f"{sent} alerts for a deployment that ended {conclusion}"
+    return LifecycleVerdict(
+        ok=not (not_once or wrong or ledger or alerts),
+        hooked=len(hooked),
+        not_completed_once=not_once,
+        wrong_result=wrong,
+        ledger_disagreements=ledger,
+        alert_mismatches=alerts,
+    )
 
 
 def judge(
@@ -59,6 +139,7 @@ def judge(
     runs: Iterable[tuple[str, int]],
     ledger: Mapping[str, LedgerItem],
     dead_letters: Iterable[DeadLetter],
+    lifecycle: LifecycleObserved | None = None,
 ) -> Verdict:
     """``runs`` is (instance_id input, run ID) for every run GitHub created."""
     run_ids: dict[str, list[int]] = {}
@@ -95,7 +176,9 @@ def judge(
         elif item.run_id != run_id:
             disagreements[instance] = f"ledger run_id {item.run_id}, GitHub's run is {run_id}"
 
+    closed = judge_lifecycle(lifecycle, launched - rejected, run_ids) if lifecycle is not None else None
     ok = not (zero_runs or multiple_runs or unexpected_runs or malformed_missing or unaccounted or disagreements)
+    ok = ok and (closed is None or closed.ok)
     return Verdict(
         ok=ok,
         launches=len(launched),
@@ -106,4 +189,5 @@ def judge(
         rejected_accounted=accounted,
         rejected_unaccounted=unaccounted,
         ledger_disagreements=disagreements,
+        lifecycle=closed,
     )

@@ -14,6 +14,7 @@ from drill.scaleout.cli import main
 from drill.scaleout.config import ConfigError, DrillConfig, FaultRates
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.plan import build_plan
+from drill.scaleout.render import render
 from drill.scaleout.run import run_drill
 
 #: Short enough for a test, and still production's relation: every retry delay > timeout + lease margin (1 s).
@@ -123,6 +124,9 @@ def test_help_documents_the_flags() -> None:
         "--json",
         "--quiet",
         "--no-run-name",
+        "--lifecycle",
+        "--deploy-failure-rate",
+        "--lifecycle-expire-rate",
     ):
         assert flag in answer.stdout
     assert "exactly one GitHub Actions run per EC2" in answer.stdout
@@ -134,3 +138,68 @@ def test_retry_delays_must_outlast_the_timeout_plus_the_lease_margin(capsys: pyt
 
     assert main(["--function-timeout", "8", "--retry-delays", "8,16", "--json", "-"]) == 2
     assert "retry" in capsys.readouterr().err
+
+
+#: Lifecycle mode, quickly: no fault that makes Lambda retry (retries wait out their delays), duplicates kept.
+LIFECYCLE = replace(
+    QUICK,
+    launches=30,
+    burst_seconds=1.0,
+    lifecycle=True,
+    deploy_failure_rate=0.2,
+    faults=FaultRates(
+        duplicate=0.2, concurrent_share=0, kill=0, error_after_accept=0, drop_after_accept=0, client_timeout=0,
+        rate_limited=0, slow=0.1, malformed=0,
+    ),
+)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_lifecycle_mode_lets_each_instance_into_service_or_has_it_replaced_once() -> None:
+    report = run_drill(LIFECYCLE)
+
+    assert report.verdict.ok, report.verdict.summary
+    assert report.exit_code == 0
+    lifecycle = report.lifecycle
+    assert lifecycle is not None
+    assert lifecycle.runs_failed == 6  # 20 % of 30, exactly
+    assert lifecycle.in_service + lifecycle.replaced == lifecycle.hooked_launches
+    assert lifecycle.in_service >= 1
+    assert lifecycle.replaced >= 1
+    # The split follows the runs: the instances whose run failed are replaced, the others go InService.
+    assert lifecycle.replaced == lifecycle.hooked_runs_failed
+    assert lifecycle.in_service == lifecycle.hooked_launches - lifecycle.hooked_runs_failed
+    assert lifecycle.alerts == lifecycle.runs_failed
+    assert (lifecycle.timed_out, lifecycle.still_pending, lifecycle.already_ended) == (0, 0, 0)
+    assert lifecycle.plain_recorded == lifecycle.plain_launches
+    assert lifecycle.ledger_statuses == {"SUCCEEDED": 24, "DEPLOY_FAILED": 6}
+    assert report.verdict.lifecycle is not None
+    assert report.verdict.lifecycle.hooked == lifecycle.hooked_launches
+    assert json.loads(report.to_json())["lifecycle"]["in_service"] == lifecycle.in_service
+
+
+@pytest.mark.slow
+def test_lifecycle_actions_that_time_out_before_the_tracker_break_the_verdict() -> None:
+    late = replace(LIFECYCLE, launches=12, deploy_failure_rate=0.25, lifecycle_expire_rate=0.5)
+
+    report = run_drill(late)
+
+    assert not report.verdict.ok
+    assert report.exit_code == 1
+    closed = report.verdict.lifecycle
+    assert closed is not None
+    assert report.lifecycle is not None
+    expired = report.lifecycle.timed_out
+    assert expired >= 2
+    # Nobody completed them (the group applied its default, ABANDON), and the tracker's late completion was
+    # answered "no active lifecycle action": each is listed, none is counted as completed.
+    assert len(closed.not_completed_once) == expired
+    assert set(closed.not_completed_once.values()) == {0}
+    assert report.lifecycle.already_ended == expired
+    # The ones whose run succeeded were replaced anyway: their fate contradicts their run.
+    assert closed.wrong_result
+    assert all("run success, action ABANDON" in why for why in closed.wrong_result.values())
+    assert "lifecycle actions not completed exactly once" in report.verdict.summary
+    text = render(report)
+    assert "timed out first (default result ABANDON)" in text
+    assert "fate contradicts run" in text

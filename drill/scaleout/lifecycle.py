@@ -1,0 +1,222 @@
+"""Lifecycle mode: after the scale-out, every workflow run ends (most succeed, a seeded share fails) and the real
+tracker closes the loop against a simulated Auto Scaling group: CONTINUE lets an instance into service, ABANDON has
+it replaced, and every failure alerts a human.
+
+Auto Scaling's lifecycle calls are not in moto, so :class:`SimulatedAutoScaling` keeps the pending launch
+lifecycle actions the way the real service does: one per launch through the lifecycle hook, completed at most
+once, then "no active lifecycle action" for every later complete or heartbeat. An action whose heartbeat timeout
+passes ends with the hook's default result (ABANDON), which is how a tracker that comes too late loses instances.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import boto3
+
+from deploy_trigger import observability
+from deploy_trigger.alerts import DeploymentAlert
+from deploy_trigger.deadline import Deadline
+from deploy_trigger.github_auth import SecretCredentials
+from deploy_trigger.github_client import GitHubClient
+from deploy_trigger.ledger import Ledger
+from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
+from deploy_trigger.tracking import Tracker, TrackerConfig
+from drill.autoscaling_events import REGION
+from drill.github_double import RecordedRequest
+from drill.scaleout.config import DrillConfig
+from drill.scaleout.faults import FaultKind
+from drill.scaleout.plan import LIFECYCLE_HOOK, Plan
+from drill.scaleout.stand_ins import FAKE_CREDENTIALS, LedgerItem, StandIns
+
+#: The detail-type of a launch that waits in Pending:Wait for its lifecycle action to be completed.
+LIFECYCLE_DETAIL_TYPE = "EC2 Instance-launch Lifecycle Action"
+#: The tracker as production configures it (seconds); check_interval 0 makes every entry due at once.
+TRACKER_CONFIG = TrackerConfig(run_appear_timeout=600, heartbeat_interval=300, max_deploy=3600, check_interval=0)
+#: At most this many tracker passes; with every run finished, the first settles everything and the second
+#: finds nothing due.
+MAX_PASSES = 5
+#: Each pass runs under a Lambda-like deadline of this many seconds.
+PASS_SECONDS = 60.0
+#: The hook's DefaultResult: what Auto Scaling does when an action's heartbeat timeout passes.
+DEFAULT_RESULT = LifecycleResult.ABANDON
+SUCCESS, FAILURE = "success", "failure"
+
+
+@dataclass
+class SimulatedAutoScaling:
+    """Pending launch lifecycle actions by instance, answering like the Auto Scaling API (the tracker's port)."""
+
+    #: Instance ID -> (group, hook) of its pending action.
+    pending: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Every completion that ended an action: (instance, result), in order.
+    completions: list[tuple[str, str]] = field(default_factory=list)
+    #: Actions whose heartbeat timeout passed: they ended with DEFAULT_RESULT, completed by nobody.
+    timed_out: list[str] = field(default_factory=list)
+    #: complete calls answered "no active lifecycle action" (already ended), by instance.
+    no_active_answers: Counter[str] = field(default_factory=Counter)
+    heartbeats: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def launch(self, asg_name: str, hook_name: str, instance_id: str) -> None:
+        with self._lock:
+            self.pending[instance_id] = (asg_name, hook_name)
+
+    def time_out(self, instance_id: str) -> None:
+        """The action's heartbeat timeout passed: the group applies the hook's default result."""
+        with self._lock:
+            if self.pending.pop(instance_id, None) is not None:
+                self.timed_out.append(instance_id)
+
+    def complete(self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult) -> LifecycleAnswer:
+        with self._lock:
+            if self.pending.get(instance_id) != (asg_name, hook_name):
+                self.no_active_answers[instance_id] += 1
+                return LifecycleAnswer.NO_ACTIVE_ACTION
+            del self.pending[instance_id]
+            self.completions.append((instance_id, result.value))
+            return LifecycleAnswer.DONE
+
+    def heartbeat(self, asg_name: str, hook_name: str, instance_id: str) -> LifecycleAnswer:
+        with self._lock:
+            if self.pending.get(instance_id) != (asg_name, hook_name):
+                return LifecycleAnswer.NO_ACTIVE_ACTION
+            self.heartbeats[instance_id] += 1
+            return LifecycleAnswer.DONE
+
+    def fates(self) -> dict[str, list[str]]:
+        """Instance -> how its action ended, each time it did: CONTINUE or ABANDON (a timeout counts as the default)."""
+        with self._lock:
+            fates: dict[str, list[str]] = {}
+            for instance, result in self.completions:
+                fates.setdefault(instance, []).append(result)
+            for instance in self.timed_out:
+                fates.setdefault(instance, []).append(DEFAULT_RESULT.value)
+            return fates
+
+
+@dataclass
+class AlertInbox:
+    """The tracker's alerts port: what would go to SNS, kept by instance."""
+
+    alerts: list[DeploymentAlert] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def publish(self, alert: DeploymentAlert) -> None:
+        with self._lock:
+            self.alerts.append(alert)
+
+
+@dataclass(frozen=True)
+class LifecycleObserved:
+    """What the lifecycle phase left behind, before it is counted."""
+
+    #: Instances launched through the lifecycle hook, and the others (plain mode).
+    hooked: frozenset[str]
+    plain: frozenset[str]
+    #: Instance -> the conclusion its run(s) ended with.
+    conclusions: dict[str, str]
+    #: Instance -> its action's endings, in order (the tracker's completions and timeouts).
+    fates: dict[str, list[str]]
+    #: Instances whose action the tracker completed (answered DONE), with how often.
+    completed_by_tracker: dict[str, int]
+    timed_out: list[str]
+    still_pending: list[str]
+    no_active_answers: dict[str, int]
+    alerts: dict[str, int]
+    passes: list[dict[str, object]]
+    github_requests: list[RecordedRequest]
+    aws_calls: dict[str, int]
+    ledger: dict[str, LedgerItem]
+    seconds: float
+
+
+def seeded_share(population: Iterable[str], share: float, seed: str) -> set[str]:
+    """Exactly ``share`` of ``population`` (rounded), drawn by ``seed``: the same flags pick the same ones."""
+    ordered = sorted(set(population))
+    rng = random.Random(seed)  # noqa: S311 - a reproducible drill, not a secret
+    return set(rng.sample(ordered, round(share * len(ordered))))
+
+
+def run_lifecycle_phase(config: DrillConfig, plan: Plan, local: StandIns) -> LifecycleObserved:
+    """Finish every run, then let the tracker close the loop; call after every delivery has settled."""
+    started = time.monotonic()
+    hooked = frozenset(launch.instance_id for launch in plan.launches if launch.detail_type == LIFECYCLE_DETAIL_TYPE)
+    autoscaling = SimulatedAutoScaling()
+    for launch in plan.launches:
+        if launch.instance_id in hooked:
+            autoscaling.launch(launch.asg_name, LIFECYCLE_HOOK, launch.instance_id)
+
+    runs = local.github.runs
+    with_runs = {run.inputs.get("instance_id", "") for run in runs}
+    failing = seeded_share(with_runs, config.deploy_failure_rate, f"{config.seed}/deploy-failures")
+    conclusions: dict[str, str] = {}
+    for run in runs:
+        instance = run.inputs.get("instance_id", "")
+        conclusions[instance] = FAILURE if instance in failing else SUCCESS
+        local.github.set_run_status(run.id, status="completed", conclusion=conclusions[instance])
+    # A tracker that comes later than the hook's heartbeat timeout (the check that can fail).
+    rejected = {launch.instance_id for launch in plan.launches if launch.fault is FaultKind.REJECTED}
+    for instance in seeded_share(hooked - rejected, config.lifecycle_expire_rate, f"{config.seed}/expired"):
+        autoscaling.time_out(instance)
+
+    inbox = AlertInbox()
+    tracker = Tracker(
+        Ledger(local.dynamodb, local.table),
+        GitHubClient(
+            api_url=local.github.url,
+            repository=local.github.repository,
+            workflow=local.github.workflow,
+            api_version="2026-03-10",
+            credentials=SecretCredentials(local.secret, _secret_reader(local.moto.url)),
+        ),
+        autoscaling,
+        inbox,
+        TRACKER_CONFIG,
+    )
+    requests_before, calls_before = len(local.github.requests), local.moto.calls
+    passes: list[dict[str, object]] = []
+    level = observability.logger.log_level
+    observability.logger.setLevel("WARNING")  # a line per finished deployment would bury the drill's output
+    try:
+        for _ in range(MAX_PASSES):
+            report = tracker.run_pass(Deadline(PASS_SECONDS))
+            passes.append(report.as_dict())
+            if report.due == 0:
+                break
+    finally:
+        observability.logger.setLevel(level)
+    calls = local.moto.calls
+    calls.subtract(calls_before)
+    completed = Counter(instance for instance, _ in autoscaling.completions)
+    return LifecycleObserved(
+        hooked=hooked,
+        plain=frozenset(launch.instance_id for launch in plan.launches) - hooked,
+        conclusions=conclusions,
+        fates=autoscaling.fates(),
+        completed_by_tracker=dict(completed),
+        timed_out=sorted(autoscaling.timed_out),
+        still_pending=sorted(autoscaling.pending),
+        no_active_answers=dict(autoscaling.no_active_answers),
+        alerts=dict(Counter(alert.instance_id for alert in inbox.alerts)),
+        passes=passes,
+        github_requests=local.github.requests[requests_before:],
+        aws_calls={name: count for name, count in sorted(calls.items()) if count > 0},
+        ledger=local.ledger(),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _secret_reader(endpoint: str) -> Callable[[str, int], str]:
+    """Read the credentials secret from moto directly: the drill's own process has no Lambda environment."""
+    client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION, **FAKE_CREDENTIALS)
+
+    def read(name: str, max_age: int) -> str:
+        return str(client.get_secret_value(SecretId=name)["SecretString"])
+
+    return read
