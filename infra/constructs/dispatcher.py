@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
@@ -17,6 +16,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.constructs.bundling import DEFAULT_CACHE_ROOT, LAMBDA_SOURCE, dispatcher_code
+from infra.constructs.function_identity import own_logs_and_role
 
 HANDLER = "deploy_trigger.handler.handler"
 
@@ -60,22 +60,13 @@ class Dispatcher(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = timeout
-        self.log_group = logs.LogGroup(
+        self.log_group, self.role = own_logs_and_role(
             self,
-            "Logs",
             # Long enough to investigate a launch from last quarter; the ledger keeps the outcome anyway.
             retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=removal_policy,
+            role_description="deploy-trigger dispatcher: ledger, credentials secret, on-failure queue, own logs",
         )
-        # An explicit role instead of the default one: the default attaches AWSLambdaBasicExecutionRole,
-        # which may write to every log group in the account.
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="deploy-trigger dispatcher: ledger, credentials secret, on-failure queue, own logs",
-        )
-        self.log_group.grant_write(self.role)
         #: The bundled asset, shared with the tracker: one asset built and uploaded once for both functions
         #: (an AssetCode binds its asset once, to the first function's scope, and reuses it after).
         self.code = dispatcher_code(

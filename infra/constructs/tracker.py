@@ -21,6 +21,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from infra.constructs.dispatcher import Dispatcher
+from infra.constructs.function_identity import own_logs_and_role
 
 HANDLER = "deploy_trigger.handler.tracker_handler"
 
@@ -86,23 +87,15 @@ class Tracker(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = TIMEOUT
-        self.log_group = logs.LogGroup(
+        self.log_group, self.role = own_logs_and_role(
             self,
-            "Logs",
             # A line a minute even when idle; each deployment's outcome is kept in the ledger and alerted on,
             # so a month of pass logs is enough to investigate.
             retention=logs.RetentionDays.ONE_MONTH,
             removal_policy=removal_policy,
-        )
-        # An explicit role, as for the dispatcher: the default one attaches AWSLambdaBasicExecutionRole.
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="deploy-trigger tracker: tracking index, ledger updates, credentials secret, "
+            role_description="deploy-trigger tracker: tracking index, ledger updates, credentials secret, "
             "lifecycle actions, alert topic, own logs",
         )
-        self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
             "Function",
