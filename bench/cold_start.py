@@ -40,6 +40,18 @@ def sample(code: str) -> float:
     return time.perf_counter() - started
 
 
+#: Peak resident memory of a container after a dispatch-ready cold start, App signing loaded too (the most a
+#: container holds before its first event; requests and responses add little). Sizes the Lambda's memory.
+PEAK_RSS = HANDLER_WITH_APP_AUTH + "; import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+
+
+def peak_rss_mb() -> float:
+    answer = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS], check=True, capture_output=True, text=True, env={**os.environ, **ENVIRONMENT}
+    )
+    return int(answer.stdout.strip()) / 1024  # ru_maxrss is in KiB on Linux
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=21, help="fresh interpreters per command (default 21)")
@@ -58,6 +70,7 @@ def main() -> None:
         print(f"  {name:18} {median * 1000:7.1f} ms   ratio to floor {median / floor:4.2f}")
     ratio = statistics.median(times["handler"]) / floor
     print(f"handler / floor = {ratio:.2f} (target <= 1.30): {'OK' if ratio <= 1.3 else 'OVER'}")
+    print(f"peak RSS after import and clients (App signing loaded): {peak_rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":

@@ -40,8 +40,8 @@ class Dispatcher(Construct):
     #: Python 3.13 on Graviton: the version the bundler installs wheels for (pip's --python-version).
     RUNTIME = lambda_.Runtime.PYTHON_3_13
     ARCHITECTURE = lambda_.Architecture.ARM_64
-    #: Sized for CPU, not memory: the handler's peak RSS is well under 100 MB (about 60 MB with every
-    #: dependency and its boto3 clients loaded; the cold-start measurements live in bench/). Lambda allots
+    #: Sized for CPU, not memory: the handler's peak RSS is about 60 MB with every dependency and its boto3
+    #: clients loaded (measured by bench/cold_start.py, which prints it). Lambda allots
     #: CPU in proportion to memory, so the headroom buys a faster cold start (imports, TLS to GitHub).
     MEMORY_MB = 256
 
