@@ -290,7 +290,6 @@ def _run_ref(response: requests.Response) -> RunRef:
     return RunRef(
         run_id=int(run_id) if run_id is not None else None,
         html_url=answer.get("html_url"),
-        api_url=answer.get("run_url"),
     )
 
 

@@ -20,7 +20,6 @@ class RunRef:
 
     run_id: int | None = None
     html_url: str | None = None
-    api_url: str | None = None
 
 
 @dataclass(frozen=True)

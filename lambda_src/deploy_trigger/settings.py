@@ -63,17 +63,6 @@ class Settings:
         "GITHUB_CREDENTIALS_SECRET",
     )
 
-    @property
-    def github_owner(self) -> str:
-        return self.github_repository.split("/", 1)[0]
-
-    @property
-    def github_repo(self) -> str:
-        return self.github_repository.split("/", 1)[1]
-
-    def allows_asg(self, asg_name: str) -> bool:
-        return not self.allowed_asg_names or asg_name in self.allowed_asg_names
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build and validate the settings; raise :class:`ConfigurationError` naming the bad variable."""
