@@ -19,16 +19,15 @@ import io
 import json
 import os
 import sys
-import time
-import uuid
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy_trigger_cli.aws import aws_error
+from drill.lambda_context import FakeLambdaContext
 
 LOCAL_FUNCTION_NAME = "deploy-trigger-local-replay"
 
@@ -72,24 +71,6 @@ class LambdaTarget:
         )
 
 
-@dataclass
-class LocalContext:
-    """What the handler reads from a Lambda context; the time budget counts down from creation."""
-
-    budget_seconds: float = 30.0
-    function_name: str = LOCAL_FUNCTION_NAME
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:local:000000000000:function:{LOCAL_FUNCTION_NAME}"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = f"/aws/lambda/{LOCAL_FUNCTION_NAME}"
-    log_stream_name: str = "local"
-    _started: float = field(default_factory=time.monotonic, repr=False)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.budget_seconds - (time.monotonic() - self._started)) * 1000))
-
-
 class LocalTarget:
     """The real handler in this process. Use as a context manager: it installs the resolved environment (and
     forgets the handler's cached clients) on entry, and puts the previous environment back on exit."""
@@ -127,7 +108,8 @@ class LocalTarget:
     def replay(self, event: Mapping[str, Any]) -> ReplayResult:
         from deploy_trigger.handler import handler
 
-        context: Any = LocalContext(self._budget)
+        # The same stand-in context the tests and the drill run the handler with; named for what it is here.
+        context: Any = FakeLambdaContext(budget_seconds=self._budget, function_name=LOCAL_FUNCTION_NAME)
         with self._handler_output():
             try:
                 result = handler(dict(event), context)
