@@ -348,4 +348,4 @@ def test_tracker_handler_emits_its_pass_as_metrics(
     assert result["due"] == 1
     assert (emitted["TrackerBacklog"], emitted["DeployFailed"], emitted["LifecycleAbandoned"]) == (1, 1, 1)
     assert emitted["UnresolvedOutcomes"] == 0
-    assert emitted["DeployDuration"] >= 0
+    assert "DeployDuration" in emitted  # the finished run's duration was recorded
