@@ -12,8 +12,32 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
+from deploy_trigger import metric_names
 from infra.compliance import add_compliance_checks
 from infra.stack import DeployTriggerStack
+
+#: The one dimension every custom metric carries (Powertools' default dimension).
+SERVICE_DIMENSION = [{"Name": "service", "Value": metric_names.SERVICE}]
+#: The only Secrets Manager statement a function gets, for the example secret name: GetSecretValue on that
+#: secret (a name gets the -?????? suffix Secrets Manager appends to every secret's ARN).
+SECRET_READ_STATEMENT: dict[str, Any] = {
+    "Action": "secretsmanager:GetSecretValue",
+    "Effect": "Allow",
+    "Resource": {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":secretsmanager:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":secret:deploy-trigger/github-??????",
+            ],
+        ]
+    },
+}
 
 #: The context a user must give, with example values (cdk.json deliberately has none of these).
 REQUIRED_CONTEXT: Mapping[str, object] = {

@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match
 from deploy_trigger import metric_names
 from deploy_trigger.ledger import TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
 from deploy_trigger.settings import Settings
-from tests.infra.synthesis import REQUIRED_CONTEXT, Synthesized, synthesize
+from tests.infra.synthesis import REQUIRED_CONTEXT, SECRET_READ_STATEMENT, SERVICE_DIMENSION, Synthesized, synthesize
 
 
 @pytest.fixture(scope="module")
@@ -273,26 +273,7 @@ def test_each_function_may_read_only_the_configured_secret(synthesized: Synthesi
         s for s in synthesized.role_statements(role) if any(a.startswith("secretsmanager:") for a in actions_of(s))
     ]
 
-    assert secrets == [
-        {
-            "Action": "secretsmanager:GetSecretValue",
-            "Effect": "Allow",
-            "Resource": {
-                "Fn::Join": [
-                    "",
-                    [
-                        "arn:",
-                        {"Ref": "AWS::Partition"},
-                        ":secretsmanager:",
-                        {"Ref": "AWS::Region"},
-                        ":",
-                        {"Ref": "AWS::AccountId"},
-                        ":secret:deploy-trigger/github-??????",
-                    ],
-                ]
-            },
-        }
-    ]
+    assert secrets == [SECRET_READ_STATEMENT]
 
 
 def test_kms_only_for_publishing_to_the_alarm_topic_without_a_customer_managed_secret_key(
@@ -395,9 +376,6 @@ def test_dispatcher_errors_and_throttles_alarm(synthesized: Synthesized, name: s
     assert properties["Dimensions"] == [
         {"Name": "FunctionName", "Value": {"Ref": logical_id(synthesized, "AWS::Lambda::Function", "Dispatcher")}}
     ]
-
-
-SERVICE_DIMENSION = [{"Name": "service", "Value": metric_names.SERVICE}]
 
 
 def test_a_dispatch_rejected_by_github_alarms(synthesized: Synthesized) -> None:

@@ -8,9 +8,14 @@ from aws_cdk.assertions import Annotations, Match
 from deploy_trigger import metric_names
 from deploy_trigger.ledger import TRACKING_INDEX
 from deploy_trigger.settings import TrackerSettings
-from tests.infra.synthesis import REQUIRED_CONTEXT, TRACKER_CONTEXT, Synthesized, synthesize
-
-SERVICE_DIMENSION = [{"Name": "service", "Value": metric_names.SERVICE}]
+from tests.infra.synthesis import (
+    REQUIRED_CONTEXT,
+    SECRET_READ_STATEMENT,
+    SERVICE_DIMENSION,
+    TRACKER_CONTEXT,
+    Synthesized,
+    synthesize,
+)
 
 
 @pytest.fixture(scope="module")
@@ -194,24 +199,7 @@ def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -
             "Resource": {"Fn::Join": ["", [table, f"/index/{TRACKING_INDEX}"]]},
         },
         {"Action": "dynamodb:UpdateItem", "Effect": "Allow", "Resource": table},
-        {
-            "Action": "secretsmanager:GetSecretValue",
-            "Effect": "Allow",
-            "Resource": {
-                "Fn::Join": [
-                    "",
-                    [
-                        "arn:",
-                        {"Ref": "AWS::Partition"},
-                        ":secretsmanager:",
-                        {"Ref": "AWS::Region"},
-                        ":",
-                        {"Ref": "AWS::AccountId"},
-                        ":secret:deploy-trigger/github-??????",
-                    ],
-                ]
-            },
-        },
+        SECRET_READ_STATEMENT,
     ]
 
 
