@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deploy_trigger.ledger import PARTITION_KEY, TTL_ATTRIBUTE
+from deploy_trigger.ledger.schema import PARTITION_KEY, TTL_ATTRIBUTE
 from deploy_trigger_cli.aws import aws_error, error_code
 from deploy_trigger_cli.checks import CheckResult, failed, passed, skipped, warned
 

@@ -9,7 +9,7 @@ from deploy_trigger_cli import config as sources
 from deploy_trigger_cli.aws import AwsClients
 from deploy_trigger_cli.config import Config
 from deploy_trigger_cli.errors import EXIT_FAILED, EXIT_OK, ConfigError
-from deploy_trigger_cli.ledger_view import check_instance_id, fetch, render_entry, render_list, scan
+from deploy_trigger_cli.ledger_view import check_instance_id, entry_json, fetch, render_entry, render_list, scan
 from deploy_trigger_cli.output import Output
 from deploy_trigger_cli.reset import operator_note, reset_failed
 from deploy_trigger_cli.timestamps import parse_since
@@ -28,7 +28,7 @@ def run_status(config: Config, aws: AwsClients, out: Output, instance_id: str) -
         )
         out.result({"instance_id": instance_id, "found": False, "message": message}, message)
         return EXIT_FAILED
-    out.result(record.as_json(), render_entry(record, datetime.now(UTC)))
+    out.result(entry_json(record), render_entry(record, datetime.now(UTC)))
     return EXIT_OK
 
 
@@ -74,7 +74,7 @@ def run_list(
                 "since": since_time.isoformat() if since_time else None,
             },
             "count": total,
-            "entries": [record.as_json() for record in records],
+            "entries": [entry_json(record) for record in records],
         },
         text,
     )

@@ -18,13 +18,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy_trigger.events import Ignored, MalformedEvent, parse_event
-from deploy_trigger.ledger import Status
+from deploy_trigger.ledger.model import LedgerEntry, Status, is_settled
 from deploy_trigger_cli import config as sources
 from deploy_trigger_cli.aws import AwsClients, aws_error
 from deploy_trigger_cli.config import Config
 from deploy_trigger_cli.dead_letters import DeadLetter, QueueReader
 from deploy_trigger_cli.errors import EXIT_FAILED, EXIT_OK, CliError, ConfigError
-from deploy_trigger_cli.ledger_view import LedgerRecord, fetch
+from deploy_trigger_cli.ledger_view import fetch
 from deploy_trigger_cli.output import Output
 from deploy_trigger_cli.replay import LambdaTarget, LocalTarget, ReplayTarget
 from deploy_trigger_cli.reset import operator_note, reset_failed
@@ -32,7 +32,6 @@ from deploy_trigger_cli.reset import operator_note, reset_failed
 REPLAY = "replay"
 RESET_AND_REPLAY = "reset, then replay"
 LEAVE = "leave"
-_SETTLED = (Status.DISPATCHED, Status.RUNNING, Status.SUCCEEDED, Status.DEPLOY_FAILED)
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class Item:
     action: str
     #: What the ledger says, and so what a replay will do.
     expectation: str
-    ledger: LedgerRecord | None = None
+    ledger: LedgerEntry | None = None
     outcome: str | None = None
     detail: str | None = None
 
@@ -166,7 +165,7 @@ def _assess(letter: DeadLetter, dynamodb: Any, table: str | None, allowed_asgs: 
     return Item(letter, action, expectation, record)
 
 
-def _expectation(record: LedgerRecord, launch_key: str, reset: bool) -> tuple[str, str]:
+def _expectation(record: LedgerEntry, launch_key: str, reset: bool) -> tuple[str, str]:
     if record.launch_key != launch_key:
         return REPLAY, f"ledger {record.status} for an earlier launch: the replay dispatches this one"
     reason = f" ({record.last_error})" if record.last_error else ""
@@ -177,7 +176,7 @@ def _expectation(record: LedgerRecord, launch_key: str, reset: bool) -> tuple[st
             f"ledger FAILED{reason}: the replay fails again without calling GitHub; fix the cause, then add "
             "--reset-failed"
         )
-    if record.status in _SETTLED:
+    if is_settled(record):
         run = f"run {record.run_id}" if record.run_id is not None else "run ID unknown"
         return REPLAY, f"ledger {record.status} ({run}): a duplicate, nothing is sent"
     if record.status == Status.CLAIMED:

@@ -2,7 +2,7 @@
 
 GitHub rejected the dispatch for good (a 4xx: an undeclared input, a missing ref, a token without permission),
 so the dispatcher sends nothing more for that launch. Once the cause is fixed, an operator resets the entry
-(``deploy_trigger.ledger.Ledger.reset_failed``: a conditional write from FAILED to RESET, noted in the history),
+(``deploy_trigger.ledger.table.Ledger.reset_failed``: a conditional write from FAILED to RESET, noted in the history),
 and the next delivery of the launch event, usually a ``redrive`` of the on-failure queue, dispatches once.
 Nothing else in the CLI resets an entry; ``redrive --reset-failed`` calls this same function.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy_trigger.errors import LedgerUnavailable
-from deploy_trigger.ledger import Ledger
+from deploy_trigger.ledger.table import Ledger
 from deploy_trigger_cli.errors import OperationFailed
 from deploy_trigger_cli.ledger_view import fetch
 

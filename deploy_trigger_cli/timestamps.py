@@ -1,7 +1,7 @@
-"""Times as the ledger writes them (ISO 8601 UTC with milliseconds and ``Z``) and as operators type them.
+"""Times as operators type them (``--since 2h``) and as the CLI shows them.
 
-The ledger's ``updated_at`` strings sort like the instants they name, so ``--since`` becomes a plain string
-comparison in the scan's FilterExpression.
+The ledger's own format is ``deploy_trigger.ledger.schema.iso_time``: its ``updated_at`` strings sort like the
+instants they name, so ``--since`` becomes a plain string comparison in the scan's FilterExpression.
 """
 
 from __future__ import annotations
@@ -26,21 +26,6 @@ def parse_since(text: str, now: datetime) -> datetime:
         raise ValueError(
             f"--since {text!r} is neither a duration (30m, 2h, 7d, 1w) nor an ISO 8601 time (2026-11-23T00:00:00Z)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def ledger_time(moment: datetime) -> str:
-    """The ledger's own format, e.g. ``2026-11-23T04:15:00.000Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_ledger_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -5,33 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deploy_trigger.ledger import PARTITION_KEY, TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY, TTL_ATTRIBUTE
+from deploy_trigger.ledger.schema import TABLE_DEFINITION, TIME_TO_LIVE
 
 
 def create_ledger_table(dynamodb: Any, name: str) -> None:
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": TRACKING_KEY, "AttributeType": "S"},
-            {"AttributeName": TRACKING_SORT_KEY, "AttributeType": "N"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": TRACKING_INDEX,
-                "KeySchema": [
-                    {"AttributeName": TRACKING_KEY, "KeyType": "HASH"},
-                    {"AttributeName": TRACKING_SORT_KEY, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
-    )
+    """The ledger table as the stack defines it (the same definition the CDK construct builds from)."""
+    dynamodb.create_table(TableName=name, **TABLE_DEFINITION)
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=dict(TIME_TO_LIVE))
 
 
 def create_token_secret(secretsmanager: Any, name: str, token: str) -> str:

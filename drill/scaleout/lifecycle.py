@@ -24,7 +24,8 @@ from deploy_trigger.alerts import DeploymentAlert
 from deploy_trigger.deadline import Deadline
 from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
-from deploy_trigger.ledger import Ledger
+from deploy_trigger.ledger.model import LedgerEntry
+from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.tracking import Tracker, TrackerConfig
 from drill.autoscaling_events import REGION
@@ -32,7 +33,7 @@ from drill.github_double import RecordedRequest
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.plan import LIFECYCLE_HOOK, Plan
-from drill.scaleout.stand_ins import FAKE_CREDENTIALS, LedgerItem, StandIns
+from drill.scaleout.stand_ins import FAKE_CREDENTIALS, StandIns
 
 #: The detail-type of a launch that waits in Pending:Wait for its lifecycle action to be completed.
 LIFECYCLE_DETAIL_TYPE = "EC2 Instance-launch Lifecycle Action"
@@ -132,7 +133,7 @@ class LifecycleObserved:
     passes: list[dict[str, object]]
     github_requests: list[RecordedRequest]
     aws_calls: dict[str, int]
-    ledger: dict[str, LedgerItem]
+    ledger: dict[str, LedgerEntry]
     seconds: float
 
 

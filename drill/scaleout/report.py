@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from deploy_trigger.ledger.model import LedgerEntry, Status
 from drill.github_double import RecordedRequest, WorkflowRun
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
@@ -19,7 +20,6 @@ from drill.scaleout.lambda_async import EndedBy, InvocationRecord
 from drill.scaleout.lifecycle import FAILURE, LifecycleObserved
 from drill.scaleout.on_failure import DeadLetter
 from drill.scaleout.plan import DeliveryKind, Plan, fault_quotas
-from drill.scaleout.stand_ins import LedgerItem
 from drill.scaleout.verdict import Verdict, judge
 
 
@@ -56,7 +56,7 @@ class Observed:
     github_requests: list[RecordedRequest]
     aws_calls: Mapping[str, int]
     dead_letters: list[DeadLetter]
-    ledger: Mapping[str, LedgerItem]
+    ledger: Mapping[str, LedgerEntry]
     faults_applied: Mapping[FaultKind, int]
     containers_started: int
     missed_kills: int
@@ -206,7 +206,7 @@ def build_report(config: DrillConfig, plan: Plan, observed: Observed, timing: Ti
 
 def _lifecycle(observed: LifecycleObserved) -> LifecycleSummary:
     results = Counter(result for fates in observed.fates.values() for result in fates)
-    finished = ("SUCCEEDED", "DEPLOY_FAILED")
+    finished = (Status.SUCCEEDED, Status.DEPLOY_FAILED)
     failed = sum(1 for conclusion in observed.conclusions.values() if conclusion == FAILURE)
     return LifecycleSummary(
         hooked_launches=len(observed.hooked),

@@ -11,6 +11,8 @@ from typing import Any
 
 import boto3
 
+from deploy_trigger.ledger.codec import decode_entry
+from deploy_trigger.ledger.model import LedgerEntry
 from drill.autoscaling_events import REGION
 from drill.aws_resources import create_ledger_table, create_token_secret
 from drill.fake_credentials import made_up_token
@@ -24,14 +26,6 @@ REPOSITORY = "acme/app"
 WORKFLOW = "deploy.yml"
 #: moto accepts any credentials; explicit fake ones keep a developer's real ones out of the drill.
 FAKE_CREDENTIALS = {"aws_access_key_id": "drill", "aws_secret_access_key": "drill"}
-
-
-@dataclass(frozen=True)
-class LedgerItem:
-    instance_id: str
-    status: str
-    run_id: int | None
-    attempts: int
 
 
 @dataclass
@@ -65,9 +59,9 @@ class StandIns:
             "no_proxy": "127.0.0.1,localhost",
         }
 
-    def ledger(self) -> dict[str, LedgerItem]:
-        """Every ledger item, by instance ID (a consistent scan, after the drill)."""
-        items: dict[str, LedgerItem] = {}
+    def ledger(self) -> dict[str, LedgerEntry]:
+        """Every ledger entry, by instance ID (a consistent scan, after the drill), read through the codec."""
+        entries: dict[str, LedgerEntry] = {}
         pages = self.dynamodb.get_paginator("scan").paginate(
             TableName=self.table,
             ConsistentRead=True,
@@ -77,15 +71,9 @@ class StandIns:
         )
         for page in pages:
             for item in page["Items"]:
-                run_id = item.get("run_id", {}).get("N")
-                instance = item["instance_id"]["S"]
-                items[instance] = LedgerItem(
-                    instance_id=instance,
-                    status=item.get("status", {}).get("S", ""),
-                    run_id=int(float(run_id)) if run_id is not None else None,
-                    attempts=int(float(item.get("attempts", {}).get("N", "0"))),
-                )
-        return items
+                entry = decode_entry(item)
+                entries[entry.instance_id] = entry
+        return entries
 
 
 @contextmanager

@@ -11,11 +11,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from deploy_trigger.ledger.model import LedgerEntry, Status
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.lifecycle import DEFAULT_RESULT, SUCCESS, LifecycleObserved
 from drill.scaleout.on_failure import DeadLetter
 from drill.scaleout.plan import Plan
-from drill.scaleout.stand_ins import LedgerItem
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def judge_lifecycle(
         conclusion, run_ids = observed.conclusions.get(instance), runs.get(instance, [])
         if conclusion is None or len(run_ids) != 1:
             continue  # no run or several: the run verdict already reports it
-        expected_status = "SUCCEEDED" if conclusion == SUCCESS else "DEPLOY_FAILED"
+        expected_status = Status.SUCCEEDED if conclusion == SUCCESS else Status.DEPLOY_FAILED
         item = observed.ledger.get(instance)
         if item is None:
             ledger[instance] = "no ledger item"
@@ -137,7 +137,7 @@ def judge_lifecycle(
 def judge(
     plan: Plan,
     runs: Iterable[tuple[str, int]],
-    ledger: Mapping[str, LedgerItem],
+    ledger: Mapping[str, LedgerEntry],
     dead_letters: Iterable[DeadLetter],
     lifecycle: LifecycleObserved | None = None,
 ) -> Verdict:
@@ -161,7 +161,7 @@ def judge(
     unaccounted: list[str] = []
     for instance in sorted(rejected):
         item = ledger.get(instance)
-        handled = counts[instance] == 0 and item is not None and item.status == "FAILED"
+        handled = counts[instance] == 0 and item is not None and item.status is Status.FAILED
         (accounted if handled and instance in dead_lettered_instances else unaccounted).append(instance)
 
     disagreements: dict[str, str] = {}
@@ -171,7 +171,7 @@ def judge(
         item, run_id = ledger.get(instance), run_ids[instance][0]
         if item is None:
             disagreements[instance] = "no ledger item"
-        elif item.status != "DISPATCHED":
+        elif item.status is not Status.DISPATCHED:
             disagreements[instance] = f"ledger status {item.status}, GitHub has run {run_id}"
         elif item.run_id != run_id:
             disagreements[instance] = f"ledger run_id {item.run_id}, GitHub's run is {run_id}"

@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from deploy_trigger.ledger import PARTITION_KEY, TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY, TTL_ATTRIBUTE
+from deploy_trigger.ledger.schema import TABLE_DEFINITION, TRACKING_INDEX, TTL_ATTRIBUTE
 
 #: The only calls the dispatcher makes on the table: conditional writes (the claim is a PutItem; take-over
 #: and every outcome are UpdateItems). It never reads, scans, queries, deletes or writes in batches.
@@ -33,12 +33,12 @@ class Ledger(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
+        (partition_key,) = TABLE_DEFINITION["KeySchema"]
         self.table = dynamodb.Table(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            # On demand: launches come in bursts (scale-out) and then nothing for hours.
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            partition_key=_attribute(partition_key["AttributeName"]),
+            billing_mode=dynamodb.BillingMode(TABLE_DEFINITION["BillingMode"]),
             time_to_live_attribute=TTL_ATTRIBUTE,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
@@ -46,14 +46,14 @@ class Ledger(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=removal_policy,
         )
-        self.table.add_global_secondary_index(
-            index_name=TRACKING_INDEX,
-            partition_key=dynamodb.Attribute(name=TRACKING_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=TRACKING_SORT_KEY, type=dynamodb.AttributeType.NUMBER),
-            # ALL: the tracker decides from the whole item (dispatch ID, run, hook name, timestamps), and
-            # a Query on a KEYS_ONLY index would cost a GetItem per entry.
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
+        for index in TABLE_DEFINITION["GlobalSecondaryIndexes"]:
+            hash_key, range_key = index["KeySchema"]
+            self.table.add_global_secondary_index(
+                index_name=index["IndexName"],
+                partition_key=_attribute(hash_key["AttributeName"]),
+                sort_key=_attribute(range_key["AttributeName"]),
+                projection_type=dynamodb.ProjectionType(index["Projection"]["ProjectionType"]),
+            )
         #: The index's ARN, the only resource the tracker may Query.
         self.tracking_index_arn = f"{self.table.table_arn}/index/{TRACKING_INDEX}"
 
@@ -72,3 +72,12 @@ class Ledger(Construct):
             grantee=grantee, actions=list(TRACKER_TABLE_ACTIONS), resource_arns=[self.table.table_arn]
         )
         return query.combine(update)
+
+
+_ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
+
+
+def _attribute(name: str) -> dynamodb.Attribute:
+    """A key attribute, typed as the table definition declares it."""
+    (kind,) = (a["AttributeType"] for a in TABLE_DEFINITION["AttributeDefinitions"] if a["AttributeName"] == name)
+    return dynamodb.Attribute(name=name, type=_ATTRIBUTE_TYPES[kind])

@@ -1,6 +1,6 @@
 """The exactly-once algorithm: claim the launch in the ledger, then dispatch, reconciling before any resend.
 
-The rules it keeps (../shared/docs/architecture.md):
+The rules it keeps (the README's "Exactly once: the rules"):
 1. Nothing calls GitHub without holding the claim, won by a conditional write.
 2. The claim records, before the POST, that a POST may happen (``post_unconfirmed``), so whoever takes
    the claim over after a crash lists runs before sending anything.
@@ -10,7 +10,7 @@ The rules it keeps (../shared/docs/architecture.md):
    reconciling; any other 4xx ends in FAILED; anything else is reconciled first.
 5. The ``dispatch_id`` never changes for a launch, so reconciliation finds the run by it.
 
-Talks only to the two interfaces below; the DynamoDB and HTTP adapters live in ``ledger`` and
+Talks only to the two interfaces below; the DynamoDB and HTTP adapters live in ``ledger.table`` and
 ``github_client``.
 """
 
@@ -37,7 +37,7 @@ from deploy_trigger.errors import (
     RetryLater,
 )
 from deploy_trigger.events import InstanceLaunch
-from deploy_trigger.ledger import Claimed, Existing, LedgerEntry, Status
+from deploy_trigger.ledger.model import Claimed, Existing, LedgerEntry, Status, is_settled
 from deploy_trigger.runs import RunRef
 
 
@@ -129,12 +129,12 @@ class Dispatcher:
         current = claim.entry
         observability.logger.append_keys(dispatch_id=current.dispatch_id)
         same_launch = current.launch_key == launch.launch_key
-        if same_launch and current.status == Status.FAILED:
+        if same_launch and current.status is Status.FAILED:
             raise PreviouslyRejected(
                 f"{launch.instance_id}: GitHub rejected dispatch {current.dispatch_id} before ({current.last_error}); "
                 "fix the cause, then reset the ledger entry"
             )
-        if same_launch and current.status != Status.CLAIMED:
+        if same_launch and is_settled(current):
             return DispatchResult(Outcome.DUPLICATE, launch.instance_id, current.dispatch_id, _run_of(current))
         if current.lease_live(self._clock()):
             raise ClaimContended(

@@ -48,6 +48,11 @@ class OutOfTime(RetryLater):
 class LedgerUnavailable(RetryLater):
     """DynamoDB could not be reached or refused the call; what was not written is retried from the ledger."""
 
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        #: DynamoDB's error code, when it answered (``ResourceNotFoundException``: no such table).
+        self.code = code
+
 
 class GitHubUnavailable(RetryLater):
     """A GitHub call failed in a way that proves no dispatch happened through it: the connection was never

@@ -21,7 +21,8 @@ LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
 WARM_POOL = "WarmPool"
 
-_INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")  # matched whole: no surrounding whitespace
+#: An EC2 instance ID, matched whole (no surrounding whitespace); the CLI checks its arguments with it too.
+INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 #: Longer than any real value (ASG and hook names: 255, tokens: 36); bounds what reaches the ledger.
 _MAX_FIELD_LENGTH = 1024
 
@@ -65,8 +66,8 @@ def parse_event(event: object, allowed_asg_names: frozenset[str] = frozenset()) 
         raise MalformedEvent(f"{detail_type} event has no detail object")
 
     instance_id = _text(detail, "EC2InstanceId")
-    if not _INSTANCE_ID.fullmatch(instance_id):
-        raise MalformedEvent(f"EC2InstanceId {_shown(instance_id)} does not match ^{_INSTANCE_ID.pattern}$")
+    if not INSTANCE_ID.fullmatch(instance_id):
+        raise MalformedEvent(f"EC2InstanceId {_shown(instance_id)} does not match ^{INSTANCE_ID.pattern}$")
     asg_name = _text(detail, "AutoScalingGroupName")
     if not asg_name.strip():
         raise MalformedEvent("detail.AutoScalingGroupName is missing")

@@ -18,7 +18,7 @@ from deploy_trigger.alerts import Alerts
 from deploy_trigger.dispatch import DispatchConfig, Dispatcher
 from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
-from deploy_trigger.ledger import Ledger
+from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleActions
 from deploy_trigger.settings import Settings, TrackerSettings
 from deploy_trigger.tracking import Tracker, TrackerConfig

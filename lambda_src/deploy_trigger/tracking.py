@@ -28,7 +28,7 @@ from deploy_trigger import metric_names, observability
 from deploy_trigger.alerts import DeploymentAlert
 from deploy_trigger.deadline import Deadline
 from deploy_trigger.errors import RetryLater
-from deploy_trigger.ledger import LedgerEntry
+from deploy_trigger.ledger.model import LedgerEntry
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import WorkflowRun
 

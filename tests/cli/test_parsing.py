@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from deploy_trigger.ledger.schema import iso_time
 from deploy_trigger.settings import RESERVED_INPUTS
 from deploy_trigger_cli.config import DeadLetterQueue
 from deploy_trigger_cli.dead_letters import EVENT, FAILURE_RECORD, UNRECOGNIZED, parse_message
-from deploy_trigger_cli.timestamps import ledger_time, parse_since
+from deploy_trigger_cli.timestamps import parse_since
 from deploy_trigger_cli.workflow_contract import (
     WorkflowUnreadable,
     input_problems,
@@ -204,5 +205,5 @@ def test_since_rejects_anything_else_with_the_accepted_forms(text: str) -> None:
 
 
 def test_ledger_time_matches_the_ledgers_own_format_so_strings_compare_as_times() -> None:
-    assert ledger_time(datetime(2026, 11, 23, 4, 15, 2, 5000, tzinfo=UTC)) == "2026-11-23T04:15:02.005Z"
-    assert ledger_time(NOW - timedelta(hours=1)) < ledger_time(NOW)
+    assert iso_time(datetime(2026, 11, 23, 4, 15, 2, 5000, tzinfo=UTC).timestamp()) == "2026-11-23T04:15:02.005Z"
+    assert iso_time((NOW - timedelta(hours=1)).timestamp()) < iso_time(NOW.timestamp())

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from deploy_trigger.ledger import TRACKING_INDEX
+from deploy_trigger.ledger.schema import TRACKING_INDEX
 from tests.infra.synthesis import CUSTOMIZED_CONTEXT, Synthesized, synthesize
 
 KMS_KEY_ARN = CUSTOMIZED_CONTEXT["githubCredentialsKmsKeyArn"]

@@ -7,7 +7,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from deploy_trigger import metric_names
-from deploy_trigger.ledger import TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
+from deploy_trigger.ledger.schema import TABLE_DEFINITION, TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
 from deploy_trigger.settings import Settings
 from tests.infra.synthesis import REQUIRED_CONTEXT, SECRET_READ_STATEMENT, SERVICE_DIMENSION, Synthesized, synthesize
 
@@ -191,6 +191,18 @@ def test_ledger_table_shape(synthesized: Synthesized) -> None:
     )
     _, table = only(synthesized.resources("AWS::DynamoDB::Table"))
     assert "SSEType" not in table["Properties"]["SSESpecification"]  # KMS with the AWS managed key
+
+
+def test_the_synthesized_table_is_the_ledgers_table_definition(synthesized: Synthesized) -> None:
+    """The stand-ins and the tests create their tables from the same definition (drill.aws_resources)."""
+    _, table = only(synthesized.resources("AWS::DynamoDB::Table"))
+    properties = table["Properties"]
+
+    for key in ("KeySchema", "GlobalSecondaryIndexes", "BillingMode"):
+        assert properties[key] == TABLE_DEFINITION[key], key
+    assert sorted(properties["AttributeDefinitions"], key=str) == sorted(
+        TABLE_DEFINITION["AttributeDefinitions"], key=str
+    )
 
 
 def test_ledger_has_the_tracking_index_the_tracker_queries(synthesized: Synthesized) -> None:

@@ -6,7 +6,7 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 
 from deploy_trigger import metric_names
-from deploy_trigger.ledger import TRACKING_INDEX
+from deploy_trigger.ledger.schema import TRACKING_INDEX
 from deploy_trigger.settings import TrackerSettings
 from tests.infra.synthesis import (
     REQUIRED_CONTEXT,

@@ -22,7 +22,8 @@ from deploy_trigger.events import InstanceLaunch, parse_event
 from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.handler import tracker_handler
-from deploy_trigger.ledger import Claimed, Ledger, Status
+from deploy_trigger.ledger.model import Claimed, Status
+from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
 from deploy_trigger.tracking import Tracker, TrackerConfig

@@ -3,7 +3,7 @@ number of ledger and GitHub calls each one costs."""
 
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -21,7 +21,8 @@ from deploy_trigger.errors import (
     RateLimited,
 )
 from deploy_trigger.events import InstanceLaunch, parse_event
-from deploy_trigger.ledger import Ledger, LedgerEntry, Status
+from deploy_trigger.ledger.model import LedgerEntry, Status
+from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.runs import RunRef
 from drill.autoscaling_events import launch_successful, lifecycle_action
 from drill.aws_resources import create_ledger_table
@@ -252,7 +253,7 @@ def test_unknown_outcome_is_reconciled_by_the_retry_and_never_posted_twice(
     assert result.outcome is Outcome.RECONCILED
     assert len(github.dispatched) == 1
     assert entry(ledger).last_error == "OutcomeUnknown: HTTP 502"  # kept: how this dispatch went
-    story = [(h["M"]["event"]["S"], h["M"]["detail"]["S"]) for h in item(ledger._client)["history"]["L"]]
+    story = [(event.event, event.detail) for event in entry(ledger).history]
     assert [event for event, _ in story] == ["claimed", "released", "taken_over", "dispatched"]
     assert story[-1][1].startswith("found by reconciliation")
 
@@ -296,7 +297,7 @@ def test_permanent_rejection_is_recorded_and_never_posted_again(
     failed = entry(ledger)
     assert failed.status == Status.FAILED
     assert "Unexpected inputs provided" in (failed.last_error or "")
-    assert "Unexpected inputs provided" in item(ledger._client)["failure_reason"]["S"]
+    assert "Unexpected inputs provided" in (failed.failure_reason or "")
     for _ in range(3):  # Lambda's retries and duplicate deliveries: each fails loudly, none posts
         with pytest.raises(PreviouslyRejected, match="Unexpected inputs"):
             dispatcher.handle(launch(), deadline(clock))
@@ -318,9 +319,8 @@ def test_warm_pool_instance_relaunching_with_a_new_token_is_a_new_deployment(
     assert second.dispatch_id != first.dispatch_id
     assert again.outcome is Outcome.DUPLICATE
     assert len(github.dispatched) == 2
-    history = [h["M"]["event"]["S"] for h in item(ledger._client)["history"]["L"]]
-    assert history == ["claimed", "dispatched", "claimed", "dispatched"]  # one story per instance
-    assert item(ledger._client)["dispatch_id"]["S"] == second.dispatch_id
+    assert [event.event for event in entry(ledger).history] == ["claimed", "dispatched", "claimed", "dispatched"]
+    assert entry(ledger).dispatch_id == second.dispatch_id
 
 
 def test_new_launch_replaces_an_expired_claim_of_an_earlier_launch(
@@ -354,7 +354,7 @@ def test_an_invocation_that_lost_its_claim_cannot_overwrite_the_ledger(ledger: L
     clock.advance(60)
     ledger.take_over(entry(ledger), "retry", clock.now + 35)
 
-    slow_view = LedgerEntry(**{**entry(ledger).__dict__, "lease_owner": "slow-invocation"})
+    slow_view = replace(entry(ledger), lease_owner="slow-invocation")
     assert not ledger.record_failed(slow_view, "slow-invocation", "too late")
     assert entry(ledger).status == Status.CLAIMED
 

@@ -1,0 +1,210 @@
+"""The ledger's model: each status with its meaning, the whole entry, and the state rules.
+
+Each rule is written twice on purpose, side by side: as a predicate the Python code decides with, and as
+the DynamoDB condition that makes the write that depends on it atomic (a rule of the README's
+"Exactly once: the rules": every transition is a conditional write on the state it leaves). One
+parametrized test runs both over every status, so the two can never disagree.
+
+No botocore here: the dispatcher's algorithm, the tracker and the operator CLI import this module alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Status(StrEnum):
+    CLAIMED = "CLAIMED"
+    DISPATCHED = "DISPATCHED"
+    FAILED = "FAILED"
+    RESET = "RESET"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    DEPLOY_FAILED = "DEPLOY_FAILED"
+
+    @property
+    def meaning(self) -> str:
+        """What the status means to an operator, and who moves it on."""
+        return _MEANINGS[self]
+
+
+_MEANINGS: Mapping[Status, str] = MappingProxyType(
+    {
+        Status.CLAIMED: "An invocation holds the claim and may be calling GitHub; if its lease has expired, the "
+        "next retry of the event takes over (and first looks for a run the earlier attempt may have started).",
+        Status.DISPATCHED: "GitHub accepted the dispatch: the deployment workflow was started.",
+        Status.FAILED: "GitHub rejected the dispatch for good; nothing more is sent for this launch until an "
+        "operator fixes the cause and resets the entry.",
+        Status.RESET: "An operator reset a rejected dispatch; the next event for this instance dispatches anew.",
+        Status.RUNNING: "The workflow run is in progress.",
+        Status.SUCCEEDED: "The workflow run succeeded (and the instance's lifecycle action was continued).",
+        Status.DEPLOY_FAILED: "The run failed, never appeared or got stuck; the instance was abandoned and an "
+        "alert sent.",
+    }
+)
+
+#: Statuses the tracker follows: the item is in the tracking index.
+TRACKED: tuple[Status, ...] = (Status.DISPATCHED, Status.RUNNING)
+#: Statuses of a launch whose dispatch is settled: GitHub has its run, so the launch is never sent again.
+SETTLED: tuple[Status, ...] = (*TRACKED, Status.SUCCEEDED, Status.DEPLOY_FAILED)
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    at: datetime | None
+    event: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One instance's item, as the dispatcher, the tracker and the operator read it."""
+
+    instance_id: str
+    status: Status
+    launch_key: str
+    dispatch_id: str
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    #: True while a POST for ``dispatch_id`` may have reached GitHub unconfirmed: a takeover reconciles first.
+    post_unconfirmed: bool = False
+    #: When ``dispatch_id`` was first claimed; no run for it can be older (the lower bound when listing runs).
+    first_claimed_at: float = 0.0
+    asg_name: str = ""
+    event_id: str | None = None
+    detail_type: str | None = None
+    lifecycle_hook_name: str | None = None
+    #: A capability to complete the instance's lifecycle action: never shown or logged.
+    lifecycle_action_token: str | None = field(default=None, repr=False)
+    run_id: int | None = None
+    run_url: str | None = None
+    run_status: str | None = None
+    conclusion: str | None = None
+    deploy_outcome: str | None = None
+    last_error: str | None = None
+    failure_reason: str | None = None
+    last_heartbeat_at: float | None = None
+    lifecycle_intent: str | None = None
+    lifecycle_result: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    finished_at: datetime | None = None
+    expires_at: float | None = None
+    history: tuple[HistoryEvent, ...] = ()
+
+    def lease_live(self, now: float) -> bool:
+        return self.lease_expires_at is not None and self.lease_expires_at > now
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """This invocation won the claim for a new launch."""
+
+    entry: LedgerEntry
+
+
+@dataclass(frozen=True)
+class Existing:
+    """The claim lost: the item as it stands (an earlier claim of this or another launch)."""
+
+    entry: LedgerEntry
+
+
+# -- conditions ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A DynamoDB ConditionExpression and the constant values it names; the caller binds the rest."""
+
+    expression: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def __and__(self, other: Condition) -> Condition:
+        return Condition(f"({self.expression}) AND ({other.expression})", {**self.values, **other.values})
+
+    def __or__(self, other: Condition) -> Condition:
+        return Condition(f"({self.expression}) OR ({other.expression})", {**self.values, **other.values})
+
+
+def status_is(*statuses: Status) -> Condition:
+    """``#status = :status_x``, or ``#status IN (...)`` for several: generated, so any set of states fits."""
+    placeholders = {f":status_{status.value.lower()}": status.value for status in statuses}
+    names = ", ".join(placeholders)
+    expression = f"#status = {names}" if len(placeholders) == 1 else f"#status IN ({names})"
+    return Condition(expression, placeholders)
+
+
+def status_is_not(status: Status) -> Condition:
+    placeholder = f":status_{status.value.lower()}"
+    return Condition(f"#status <> {placeholder}", {placeholder: status.value})
+
+
+#: No item for the instance yet: its first launch.
+IS_NEW = Condition("attribute_not_exists(instance_id)")
+
+
+# -- the rules: each predicate with the condition that enforces it -----------------------------------------
+
+
+def may_claim_again(entry: LedgerEntry, launch_key: str) -> bool:
+    """May a launch claim an instance's existing item? After an operator reset, or when the item belongs to an
+    earlier launch that no invocation is dispatching right now (a warm-pool instance launching again)."""
+    return entry.status is Status.RESET or (entry.launch_key != launch_key and entry.status is not Status.CLAIMED)
+
+
+#: Binds ``:launch_key`` (the claiming launch's).
+MAY_CLAIM_AGAIN = status_is(Status.RESET) | (Condition("launch_key <> :launch_key") & status_is_not(Status.CLAIMED))
+
+
+def is_held(entry: LedgerEntry, owner: str, dispatch_id: str) -> bool:
+    """Does this invocation still hold the claim on this dispatch? Only then may it record an outcome."""
+    return entry.status is Status.CLAIMED and entry.lease_owner == owner and entry.dispatch_id == dispatch_id
+
+
+#: Binds ``:held_by`` and ``:held_dispatch_id``.
+IS_HELD = status_is(Status.CLAIMED) & Condition("lease_owner = :held_by AND dispatch_id = :held_dispatch_id")
+
+
+def may_take_over(entry: LedgerEntry, seen: LedgerEntry) -> bool:
+    """Is the claim still exactly the expired one this invocation read? Then it may take it over."""
+    return (
+        entry.status is Status.CLAIMED
+        and entry.launch_key == seen.launch_key
+        and entry.lease_owner == seen.lease_owner
+        and entry.lease_expires_at == seen.lease_expires_at
+    )
+
+
+#: Binds ``:seen_launch_key``, ``:seen_owner`` and ``:seen_lease``.
+MAY_TAKE_OVER = status_is(Status.CLAIMED) & Condition(
+    "launch_key = :seen_launch_key AND lease_owner = :seen_owner AND lease_expires_at = :seen_lease"
+)
+
+
+def is_tracked(entry: LedgerEntry, dispatch_id: str) -> bool:
+    """Is this dispatch still being followed by the tracker? A newer launch of the instance ends that."""
+    return entry.status in TRACKED and entry.dispatch_id == dispatch_id
+
+
+#: Binds ``:tracked_dispatch_id``.
+IS_TRACKED = status_is(*TRACKED) & Condition("dispatch_id = :tracked_dispatch_id")
+
+
+def may_reset(entry: LedgerEntry) -> bool:
+    """Only a launch GitHub rejected is reset, by an operator, after fixing the cause."""
+    return entry.status is Status.FAILED
+
+
+MAY_RESET = status_is(Status.FAILED)
+
+
+def is_settled(entry: LedgerEntry) -> bool:
+    """GitHub has this launch's run: a redelivered event for it is a duplicate, never a second dispatch."""
+    return entry.status in SETTLED

@@ -1,0 +1,351 @@
+"""The ledger's transitions on DynamoDB, each one conditional write, and DynamoDB's errors in domain terms.
+
+Every transition is conditional on the state it leaves (the rules in ``model``), so two invocations can
+never both win, and a claim that loses returns the current item in the same call
+(``ReturnValuesOnConditionCheckFailure``): a duplicate event costs exactly one ledger call.
+
+The item is written for operators too: ``aws dynamodb get-item --key '{"instance_id": {"S": "i-..."}}'``
+shows the status, the dispatch ID the workflow run carries in its name, the run's URL, the attempts, the
+last error and a ``history`` list of what happened when.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from deploy_trigger.errors import ClaimContended, LedgerUnavailable
+from deploy_trigger.events import InstanceLaunch
+from deploy_trigger.ledger.codec import (
+    PER_LAUNCH_ATTRIBUTES,
+    decode_entry,
+    encode,
+    encode_item,
+    expiry,
+    history_event,
+    new_claim,
+)
+from deploy_trigger.ledger.model import (
+    IS_HELD,
+    IS_NEW,
+    IS_TRACKED,
+    MAY_CLAIM_AGAIN,
+    MAY_RESET,
+    MAY_TAKE_OVER,
+    Claimed,
+    Existing,
+    LedgerEntry,
+    Status,
+    may_claim_again,
+)
+from deploy_trigger.ledger.schema import (
+    OPEN_DEPLOYMENTS,
+    PARTITION_KEY,
+    TRACKING_INDEX,
+    TRACKING_KEY,
+    TRACKING_SORT_KEY,
+    TTL_ATTRIBUTE,
+    UNCONFIRMED_OUTCOMES,
+    UNRESOLVED_AFTER_SECONDS,
+    iso_time,
+)
+from deploy_trigger.ledger.update import Update
+from deploy_trigger.runs import RunRef, WorkflowRun
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class _ConditionFailed(Exception):
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.item = item
+
+
+class Ledger:
+    def __init__(self, client: Any, table_name: str, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table = table_name
+        self._clock = clock
+
+    # -- the dispatcher's transitions -------------------------------------------------------------------------
+
+    def claim(self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float) -> Claimed | Existing:
+        """Claim a launch no one has dispatched; return the current item instead when it cannot be claimed.
+
+        The first launch of an instance is one conditional PutItem (the cheapest write to evaluate), which
+        returns the existing item when there is one. An item that may be claimed anyway (``may_claim_again``)
+        is claimed with a conditional update that keeps the instance's history: one write more, on that rare
+        path only.
+        """
+        now = self._clock()
+        attributes = {
+            PARTITION_KEY: launch.instance_id,
+            **new_claim(launch, dispatch_id, owner, lease_until, now),
+            "created_at": iso_time(now),
+            "updated_at": iso_time(now),
+            "history": [history_event(now, "claimed", _claimed(dispatch_id, launch))],
+        }
+        item = encode_item(attributes)
+        try:
+            self._call(
+                "claim",
+                self._client.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=IS_NEW.expression,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except _ConditionFailed as lost:
+            current = decode_entry(lost.item)
+            if may_claim_again(current, launch.launch_key):
+                return self._claim_again(launch, dispatch_id, owner, lease_until)
+            return Existing(current)
+        return Claimed(decode_entry(item))
+
+    def _claim_again(
+        self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float
+    ) -> Claimed | Existing:
+        """Claim an instance's existing item for a new (or reset) launch, keeping its history."""
+        now = self._clock()
+        attributes = new_claim(launch, dispatch_id, owner, lease_until, now)
+        update = (
+            Update(launch.instance_id, now)
+            .set(**attributes)
+            .remove(*(name for name in PER_LAUNCH_ATTRIBUTES if name not in attributes))
+            .history("claimed", _claimed(dispatch_id, launch))
+            .when(MAY_CLAIM_AGAIN, launch_key=launch.launch_key)
+        )
+        try:
+            self._call("claim", self._client.update_item, **update.arguments(self._table), **_RETURN_OLD)
+        except _ConditionFailed as lost:
+            return Existing(decode_entry(lost.item))  # another invocation claimed it first
+        return Claimed(decode_entry(encode_item({PARTITION_KEY: launch.instance_id, **attributes})))
+
+    def take_over(
+        self,
+        current: LedgerEntry,
+        owner: str,
+        lease_until: float,
+        *,
+        launch: InstanceLaunch | None = None,
+        dispatch_id: str | None = None,
+    ) -> LedgerEntry:
+        """Take an expired claim from the invocation that held it (compare-and-swap on its lease).
+
+        With ``launch``, the expired claim belonged to an earlier launch of the instance and this launch
+        replaces it under a new ``dispatch_id``. Raises :class:`ClaimContended` when another invocation
+        took it first. The returned entry is the one read before the takeover (its ``post_unconfirmed``
+        says whether to reconcile), with this invocation's lease.
+        """
+        now = self._clock()
+        update = Update(current.instance_id, now)
+        if launch is None or dispatch_id is None:
+            update.set(lease_owner=owner, lease_expires_at=lease_until, post_unconfirmed=True).increment("attempts")
+            update.history("taken_over", f"attempt {current.attempts + 1}; lease of {current.lease_owner} had expired")
+            taken = replace(current, lease_owner=owner, lease_expires_at=lease_until, attempts=current.attempts + 1)
+        else:
+            attributes = new_claim(launch, dispatch_id, owner, lease_until, now)
+            update.set(**attributes).remove(*(name for name in PER_LAUNCH_ATTRIBUTES if name not in attributes))
+            update.history("superseded", f"new launch {dispatch_id} replaces unfinished dispatch {current.dispatch_id}")
+            fresh = decode_entry(encode_item({PARTITION_KEY: current.instance_id, **attributes}))
+            taken = replace(fresh, post_unconfirmed=False)  # a fresh dispatch ID was never sent: nothing to reconcile
+        update.remove(TRACKING_KEY, TRACKING_SORT_KEY)  # a retry is on it: no longer unresolved
+        update.when(
+            MAY_TAKE_OVER,
+            seen_launch_key=current.launch_key,
+            seen_owner=current.lease_owner or "",
+            seen_lease=current.lease_expires_at or 0,
+        )
+        try:
+            self._call("take-over", self._client.update_item, **update.arguments(self._table))
+        except _ConditionFailed:
+            raise ClaimContended(f"{current.instance_id}: another invocation took over the claim first") from None
+        return taken
+
+    def record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> bool:
+        """GitHub accepted (or reconciliation found) the run. False if this invocation no longer held the claim.
+
+        The hot path's second write, kept to what changes: the lease and last error stay, as the record of how
+        the claim went.
+        """
+        how = "found by reconciliation" if reconciled else "accepted by GitHub"
+        update = (
+            Update(entry.instance_id, self._clock())
+            .set(status=Status.DISPATCHED.value, post_unconfirmed=False, dispatched_at=iso_time(self._clock()))
+            .set(**{TRACKING_KEY: OPEN_DEPLOYMENTS, TRACKING_SORT_KEY: self._clock()})  # the tracker follows it
+            .set(run_id=run.run_id, run_url=run.html_url or None)
+            .history("dispatched", f"{how}; run {run.run_id or 'id not returned'}")
+        )
+        return self._held(update, entry, owner)
+
+    def record_failed(self, entry: LedgerEntry, owner: str, reason: str) -> bool:
+        """GitHub rejected the dispatch for good: no more POSTs until an operator resets the item."""
+        now = self._clock()
+        update = (
+            Update(entry.instance_id, now)
+            .set(status=Status.FAILED.value, post_unconfirmed=False, failure_reason=reason, last_error=reason)
+            .set(**{TTL_ATTRIBUTE: expiry(now)})
+            .remove("lease_expires_at", TRACKING_KEY, TRACKING_SORT_KEY)
+            .history("rejected", reason)
+        )
+        return self._held(update, entry, owner)
+
+    def release(self, entry: LedgerEntry, owner: str, error: str, *, post_unconfirmed: bool, until: float) -> bool:
+        """Give the claim up after a failed attempt, so a retry may take over from ``until`` on.
+
+        ``post_unconfirmed`` is False only when GitHub proved it did not act (rate limit, no time to start
+        the call) and no earlier POST is unaccounted for; then the next attempt may POST without listing runs.
+        """
+        now = self._clock()
+        update = Update(entry.instance_id, now).set(
+            lease_expires_at=until, post_unconfirmed=post_unconfirmed, last_error=error
+        )
+        if post_unconfirmed:
+            # Listed for the tracker: if no retry has settled it by then, a human should know.
+            update.set(**{TRACKING_KEY: UNCONFIRMED_OUTCOMES, TRACKING_SORT_KEY: now + UNRESOLVED_AFTER_SECONDS})
+        else:
+            update.remove(TRACKING_KEY, TRACKING_SORT_KEY)
+        return self._held(update.history("released", error), entry, owner)
+
+    # -- the operator's transition -----------------------------------------------------------------------------
+
+    def reset_failed(self, instance_id: str, note: str) -> bool:
+        """Allow a launch GitHub rejected to be dispatched again, once its cause is fixed (an explicit operator act).
+
+        Only a FAILED item can be reset; False if the item is not FAILED (or does not exist).
+        """
+        now = self._clock()
+        update = (
+            Update(instance_id, now)
+            .set(status=Status.RESET.value, **{TTL_ATTRIBUTE: expiry(now)})
+            .history("reset", note)
+            .when(MAY_RESET)
+        )
+        return self._conditional(update)
+
+    def get(self, instance_id: str) -> LedgerEntry | None:
+        answer = self._call(
+            "get",
+            self._client.get_item,
+            TableName=self._table,
+            Key={PARTITION_KEY: encode(instance_id)},
+            ConsistentRead=True,
+        )
+        item = answer.get("Item")
+        return decode_entry(item) if item else None
+
+    # -- the tracker's transitions ---------------------------------------------------------------------------
+
+    def due_for_tracking(self, now: float, limit: int) -> list[LedgerEntry]:
+        """Unfinished deployments whose next check is due, oldest check first, at most ``limit``."""
+        return [decode_entry(item) for item in self._due(OPEN_DEPLOYMENTS, now, limit)]
+
+    def unresolved_outcomes(self, now: float, limit: int = 50) -> list[str]:
+        """Instances whose dispatch outcome is still unknown long after the attempt: no retry reconciled them."""
+        return [item[PARTITION_KEY]["S"] for item in self._due(UNCONFIRMED_OUTCOMES, now, limit)]
+
+    def record_run_progress(
+        self,
+        entry: LedgerEntry,
+        run: WorkflowRun | None,
+        *,
+        next_check_at: float,
+        heartbeat_at: float | None = None,
+        note: str | None = None,
+    ) -> bool:
+        """The run is not finished: remember what GitHub said and when to look again."""
+        update = Update(entry.instance_id, self._clock()).set(
+            **{TRACKING_SORT_KEY: next_check_at}, last_heartbeat_at=heartbeat_at
+        )
+        if run is not None:
+            update.set(status=Status.RUNNING.value, run_id=run.run_id, run_status=run.status, run_url=run.html_url)
+        if note:
+            update.history("tracked", note)
+        elif run is not None and run.status != entry.run_status:
+            update.history("run_" + run.status, f"run {run.run_id} is {run.status}")
+        return self._tracked(update, entry)
+
+    def record_lifecycle_intent(self, entry: LedgerEntry, result: str) -> bool:
+        """Written before completing the lifecycle action, so a tracker killed mid-call knows what it meant."""
+        update = Update(entry.instance_id, self._clock()).set(lifecycle_intent=result).history("completing", result)
+        return self._tracked(update, entry)
+
+    def record_deploy_finished(
+        self,
+        entry: LedgerEntry,
+        *,
+        succeeded: bool,
+        outcome: str,
+        conclusion: str | None,
+        lifecycle_result: str | None,
+        detail: str,
+    ) -> bool:
+        """The deployment ended: the item leaves the tracking index."""
+        now = self._clock()
+        update = (
+            Update(entry.instance_id, now)
+            .set(status=(Status.SUCCEEDED if succeeded else Status.DEPLOY_FAILED).value, deploy_outcome=outcome)
+            .set(finished_at=iso_time(now), conclusion=conclusion or None, lifecycle_result=lifecycle_result or None)
+            .set(**{TTL_ATTRIBUTE: expiry(now)})
+            .remove(TRACKING_KEY, TRACKING_SORT_KEY, "lifecycle_intent")
+            .history("deploy_" + outcome.replace(" ", "_"), detail)
+        )
+        return self._tracked(update, entry)
+
+    # -- plumbing --------------------------------------------------------------------------------------------
+
+    def _due(self, partition: str, now: float, limit: int) -> list[dict[str, Any]]:
+        """Items of one tracking-index partition whose time is due, oldest first, at most ``limit``."""
+        items: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": TRACKING_INDEX,
+            "KeyConditionExpression": f"{TRACKING_KEY} = :partition AND {TRACKING_SORT_KEY} <= :now",
+            "ExpressionAttributeValues": {":partition": encode(partition), ":now": encode(now)},
+        }
+        while len(items) < limit:
+            page = self._call("query", self._client.query, **arguments, Limit=limit - len(items))
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items
+
+    def _held(self, update: Update, entry: LedgerEntry, owner: str) -> bool:
+        """Only while this invocation still holds the claim on this dispatch."""
+        return self._conditional(update.when(IS_HELD, held_by=owner, held_dispatch_id=entry.dispatch_id))
+
+    def _tracked(self, update: Update, entry: LedgerEntry) -> bool:
+        """Only while this dispatch is still being tracked (a newer launch replaces it)."""
+        return self._conditional(update.when(IS_TRACKED, tracked_dispatch_id=entry.dispatch_id))
+
+    def _conditional(self, update: Update) -> bool:
+        """An update that may lose to the item's current state: False when its condition does not hold."""
+        try:
+            self._call("update", self._client.update_item, **update.arguments(self._table))
+        except _ConditionFailed:
+            return False
+        return True
+
+    def _call(self, doing: str, operation: Callable[..., Any], **arguments: Any) -> Any:
+        """One DynamoDB call; a lost condition raises :class:`_ConditionFailed`, any other failure
+        :class:`LedgerUnavailable` (retried from the ledger's state, like every RetryLater)."""
+        try:
+            return operation(**arguments)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+            if code == _CONDITION_FAILED:
+                raise _ConditionFailed(error.response.get("Item", {})) from None
+            raise LedgerUnavailable(f"{doing} failed: {code}", code=code) from None
+        except BotoCoreError as error:
+            raise LedgerUnavailable(f"{doing} failed: DynamoDB unreachable ({type(error).__name__})") from None
+
+
+_RETURN_OLD = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+
+
+def _claimed(dispatch_id: str, launch: InstanceLaunch) -> str:
+    return f"dispatch {dispatch_id} (event {launch.event_id})"

@@ -1,0 +1,143 @@
+"""Each state rule's Python predicate and its DynamoDB condition agree, for every status: the predicate is
+what the code decides with, the condition is what makes the write atomic, and DynamoDB (moto) evaluates it."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from deploy_trigger.ledger import model
+from deploy_trigger.ledger.codec import decode_entry, encode_item
+from deploy_trigger.ledger.model import Condition, LedgerEntry, Status
+from deploy_trigger.ledger.update import Update
+from drill.aws_resources import create_ledger_table
+
+TABLE = "ledger"
+INSTANCE = "i-0123456789abcdef0"
+#: The stored item every case starts from (only its status varies).
+STORED = {"launch_key": "key-1", "dispatch_id": "d-1", "lease_owner": "owner-1", "lease_expires_at": 1_800_000_100.5}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    decides: Callable[[LedgerEntry], bool]
+    condition: Condition
+    values: dict[str, object]
+
+
+def _seen(**changes: object) -> LedgerEntry:
+    return LedgerEntry(instance_id=INSTANCE, status=Status.CLAIMED, **{**STORED, **changes})  # type: ignore[arg-type]
+
+
+RULES = [
+    *(
+        Rule(
+            f"may_claim_again({key})",
+            lambda e, k=key: model.may_claim_again(e, k),
+            model.MAY_CLAIM_AGAIN,
+            {"launch_key": key},
+        )
+        for key in ("key-1", "key-2")
+    ),
+    *(
+        Rule(
+            f"is_held({owner}, {dispatch})",
+            lambda e, o=owner, d=dispatch: model.is_held(e, o, d),
+            model.IS_HELD,
+            {"held_by": owner, "held_dispatch_id": dispatch},
+        )
+        for owner, dispatch in (("owner-1", "d-1"), ("owner-2", "d-1"), ("owner-1", "d-2"))
+    ),
+    *(
+        Rule(
+            f"may_take_over({label})",
+            lambda e, s=seen: model.may_take_over(e, s),
+            model.MAY_TAKE_OVER,
+            {"seen_launch_key": seen.launch_key, "seen_owner": seen.lease_owner, "seen_lease": seen.lease_expires_at},
+        )
+        for label, seen in (
+            ("as read", _seen()),
+            ("lease renewed", _seen(lease_expires_at=1_800_000_200.0)),
+            ("another owner", _seen(lease_owner="owner-2")),
+            ("another launch", _seen(launch_key="key-2")),
+        )
+    ),
+    *(
+        Rule(
+            f"is_tracked({dispatch})",
+            lambda e, d=dispatch: model.is_tracked(e, d),
+            model.IS_TRACKED,
+            {"tracked_dispatch_id": dispatch},
+        )
+        for dispatch in ("d-1", "d-2")
+    ),
+    Rule("may_reset", model.may_reset, model.MAY_RESET, {}),
+]
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_ledger_table(client, TABLE)
+        yield client
+
+
+def _store(dynamodb: Any, status: Status) -> LedgerEntry:
+    item = encode_item({"instance_id": INSTANCE, "status": status.value, **STORED})
+    dynamodb.put_item(TableName=TABLE, Item=item)
+    return decode_entry(item)
+
+
+def _condition_holds(dynamodb: Any, condition: Condition, values: dict[str, object]) -> bool:
+    update = Update(INSTANCE, 1_800_000_000.0).when(condition, **values)
+    try:
+        dynamodb.update_item(**update.arguments(TABLE))
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
+def test_predicate_and_condition_agree(dynamodb: Any, rule: Rule, status: Status) -> None:
+    entry = _store(dynamodb, status)
+
+    assert rule.decides(entry) == _condition_holds(dynamodb, rule.condition, rule.values)
+
+
+def test_every_rule_both_passes_and_fails(dynamodb: Any) -> None:
+    """Otherwise the agreement above could hold for a rule that is always true (or always false)."""
+    verdicts: dict[str, set[bool]] = {}
+    for status in Status:
+        entry = _store(dynamodb, status)
+        for rule in RULES:
+            verdicts.setdefault(rule.name.split("(")[0], set()).add(rule.decides(entry))
+
+    assert verdicts == {key: {True, False} for key in verdicts}
+
+
+def test_the_tracked_condition_is_generated_from_the_tracked_statuses() -> None:
+    expression = model.IS_TRACKED.expression
+    assert "#status IN (" in expression
+    assert set(model.IS_TRACKED.values.values()) >= {status.value for status in model.TRACKED}
+
+
+def test_a_new_instance_is_claimable_only_while_no_item_exists(dynamodb: Any) -> None:
+    dynamodb.delete_item(TableName=TABLE, Key={"instance_id": {"S": INSTANCE}})
+    item = encode_item({"instance_id": INSTANCE, "status": "CLAIMED", **STORED})
+    dynamodb.put_item(TableName=TABLE, Item=item, ConditionExpression=model.IS_NEW.expression)  # no item: holds
+
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        dynamodb.put_item(TableName=TABLE, Item=item, ConditionExpression=model.IS_NEW.expression)
+
+
+def test_every_status_has_an_operator_meaning() -> None:
+    assert all(status.meaning for status in Status)
