@@ -17,7 +17,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deploy_trigger.events import Ignored, MalformedEvent, parse_event
+from deploy_trigger.errors import MalformedEvent
+from deploy_trigger.events import Ignored, parse_event
 from deploy_trigger.ledger.model import LedgerEntry, Status, is_settled
 from deploy_trigger_cli import config as sources
 from deploy_trigger_cli.aws import AwsClients, aws_error

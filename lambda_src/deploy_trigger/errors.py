@@ -65,11 +65,18 @@ class DispatchRejected(PermanentFailure):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(f"GitHub rejected the dispatch with HTTP {status}: {reason}")
         self.status = status
-        self.reason = reason
 
 
 class PreviouslyRejected(PermanentFailure):
     """The ledger says GitHub rejected this launch's dispatch before; an operator must reset it."""
+
+
+class MalformedEvent(DeployTriggerError, ValueError):
+    """The event claims to be a launch but cannot be dispatched safely; it belongs in the DLQ."""
+
+
+class LifecycleUnavailable(RetryLater):
+    """Auto Scaling could not be reached or refused a lifecycle call; the tracker's next pass retries it."""
 
 
 class CredentialsInvalid(PermanentFailure):

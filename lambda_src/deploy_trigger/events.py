@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from deploy_trigger.errors import MalformedEvent
+
 SOURCE = "aws.autoscaling"
 LIFECYCLE_ACTION = "EC2 Instance-launch Lifecycle Action"
 LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
@@ -25,10 +27,6 @@ WARM_POOL = "WarmPool"
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 #: Longer than any real value (ASG and hook names: 255, tokens: 36); bounds what reaches the ledger.
 _MAX_FIELD_LENGTH = 1024
-
-
-class MalformedEvent(ValueError):
-    """The event claims to be a launch but cannot be dispatched safely; it belongs in the DLQ."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The GitHub REST client: dispatch a workflow, find a run by its dispatch ID, and classify every answer.
 
 There is no idempotency key on ``workflow_dispatch``, so this client never re-sends a POST whose fate it
-does not know. Each answer is classified (architecture rule 4):
+does not know. Each answer is classified (the README's "Exactly once: the rules", rule 4):
 
 - accepted: 2xx (200 with the run's ID and URLs, or 204 from servers that do not return them);
 - refused for now, GitHub did not act: 429 or a rate-limit 403 -> wait if the wait fits in the time left,

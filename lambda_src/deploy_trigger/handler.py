@@ -21,11 +21,12 @@ from deploy_trigger.dispatch import Outcome
 from deploy_trigger.errors import (
     ClaimContended,
     DispatchRejected,
+    MalformedEvent,
     OutcomeUnknown,
     PermanentFailure,
     RetryLater,
 )
-from deploy_trigger.events import Ignored, MalformedEvent, parse_event
+from deploy_trigger.events import Ignored, parse_event
 from deploy_trigger.observability import count, logger, metrics, seconds
 
 _OUTCOME_METRICS = {
@@ -67,9 +68,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         raise
     except PermanentFailure as error:
+        details: dict[str, object] = {"error": str(error)}
         if isinstance(error, DispatchRejected):
             count(metric_names.DISPATCH_REJECTED)
-        logger.error("dispatch failed for good; the event goes to the dead-letter queue", extra={"error": str(error)})
+            details["github_status"] = error.status
+        logger.error("dispatch failed for good; the event goes to the dead-letter queue", extra=details)
         raise
 
     count(_OUTCOME_METRICS[result.outcome])

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deploy_trigger.errors import RetryLater
+from deploy_trigger.errors import LifecycleUnavailable
 
 
 class LifecycleResult(StrEnum):
@@ -23,10 +23,6 @@ class LifecycleResult(StrEnum):
 class LifecycleAnswer(StrEnum):
     DONE = "DONE"
     NO_ACTIVE_ACTION = "NO_ACTIVE_ACTION"  # already completed elsewhere, or timed out
-
-
-class LifecycleUnavailable(RetryLater):
-    """Auto Scaling could not be reached or refused for a transient reason; the next pass tries again."""
 
 
 class LifecycleActions:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deploy_trigger.events import MalformedEvent
+from deploy_trigger.errors import MalformedEvent
 from drill.github_double import GitHubDouble
 from drill.invoke import invoke
 from tests.integration.conftest import Stack

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deploy_trigger.events import Ignored, InstanceLaunch, MalformedEvent, parse_event
+from deploy_trigger.errors import MalformedEvent
+from deploy_trigger.events import Ignored, InstanceLaunch, parse_event
 from drill.autoscaling_events import launch_successful, lifecycle_action
 
 EVENTS = Path(__file__).parent.parent / "events"

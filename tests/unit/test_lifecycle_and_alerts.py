@@ -10,7 +10,8 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from deploy_trigger.alerts import Alerts, DeploymentAlert
-from deploy_trigger.lifecycle import LifecycleActions, LifecycleAnswer, LifecycleResult, LifecycleUnavailable
+from deploy_trigger.errors import LifecycleUnavailable
+from deploy_trigger.lifecycle import LifecycleActions, LifecycleAnswer, LifecycleResult
 
 EXPECTED = {"AutoScalingGroupName": "web-asg", "LifecycleHookName": "deploy", "InstanceId": "i-0123456789abcdef0"}
 
