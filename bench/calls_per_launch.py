@@ -18,11 +18,11 @@ from collections import Counter
 
 import boto3
 
-from drill.autoscaling_events import instance_id, lifecycle_action
-from drill.aws_resources import create_ledger_table, create_token_secret
-from drill.github_double import GitHubDouble
-from drill.invoke import invoke
-from drill.moto_server import SerializedMotoServer
+from stand_ins.autoscaling_events import instance_id, lifecycle_action
+from stand_ins.aws_resources import create_ledger_table, create_token_secret
+from stand_ins.github_double import GitHubDouble
+from stand_ins.invoke import invoke
+from stand_ins.moto_server import SerializedMotoServer
 
 TOKEN = "bench-token"  # noqa: S105 - accepted by the local double only
 

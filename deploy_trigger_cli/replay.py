@@ -27,7 +27,7 @@ from typing import Any, Protocol, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy_trigger_cli.aws import aws_error
-from drill.lambda_context import FakeLambdaContext
+from stand_ins.lambda_context import FakeLambdaContext
 
 LOCAL_FUNCTION_NAME = "deploy-trigger-local-replay"
 

@@ -24,7 +24,7 @@ from aws_lambda_powertools.metrics.provider import cold_start  # noqa: E402
 
 from deploy_trigger import runtime  # noqa: E402
 from deploy_trigger.observability import logger, metrics  # noqa: E402
-from drill.lambda_context import FakeLambdaContext  # noqa: E402
+from stand_ins.lambda_context import FakeLambdaContext  # noqa: E402
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from drill.lambda_context import FakeLambdaContext
+from stand_ins.lambda_context import FakeLambdaContext
 
 FUNCTION_ARN = FakeLambdaContext().invoked_function_arn + ":$LATEST"
 

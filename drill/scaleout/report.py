@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from drill.github_double import RecordedRequest, WorkflowRun
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.lambda_async import EndedBy, InvocationRecord
@@ -21,6 +20,7 @@ from drill.scaleout.on_failure import DeadLetter
 from drill.scaleout.plan import DeliveryKind, Plan, fault_quotas
 from drill.scaleout.stand_ins import LedgerItem
 from drill.scaleout.verdict import Verdict, judge
+from stand_ins.github_double import RecordedRequest, WorkflowRun
 
 
 @dataclass(frozen=True)

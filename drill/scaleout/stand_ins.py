@@ -11,13 +11,13 @@ from typing import Any
 
 import boto3
 
-from drill.autoscaling_events import REGION
-from drill.aws_resources import create_ledger_table, create_token_secret
-from drill.fake_credentials import made_up_token
-from drill.github_double import FaultPolicy, GitHubDouble
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.moto_process import MotoProcess
 from drill.scaleout.on_failure import OnFailureQueue
+from stand_ins.autoscaling_events import REGION
+from stand_ins.aws_resources import create_ledger_table, create_token_secret
+from stand_ins.fake_credentials import made_up_token
+from stand_ins.github_double import FaultPolicy, GitHubDouble
 
 TOKEN = made_up_token()  # only the local double accepts it
 REPOSITORY = "acme/app"

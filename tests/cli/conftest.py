@@ -17,11 +17,11 @@ import pytest
 from deploy_trigger import runtime
 from deploy_trigger_cli import dead_letters
 from deploy_trigger_cli.main import main
-from drill.aws_resources import create_ledger_table, create_token_secret
-from drill.fake_credentials import made_up_token
-from drill.github_double import GitHubDouble
-from drill.invoke import Invocation, invoke
-from drill.moto_server import SerializedMotoServer
+from stand_ins.aws_resources import create_ledger_table, create_token_secret
+from stand_ins.fake_credentials import made_up_token
+from stand_ins.github_double import GitHubDouble
+from stand_ins.invoke import Invocation, invoke
+from stand_ins.moto_server import SerializedMotoServer
 
 TOKEN = made_up_token()  # a made-up classic PAT
 REPOSITORY = "acme/app"

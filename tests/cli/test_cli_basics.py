@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from deploy_trigger_cli.stack_outputs import OUTPUT_KEYS
-from drill.autoscaling_events import lifecycle_action
-from drill.github_double import GitHubDouble
+from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.github_double import GitHubDouble
 from tests.cli.conftest import REPOSITORY, WORKFLOW, CliResult, Deployment
 
 Run = Callable[..., CliResult]

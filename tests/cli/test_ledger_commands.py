@@ -10,9 +10,9 @@ import pytest
 
 from deploy_trigger import runtime
 from deploy_trigger_cli.ledger_view import scan
-from drill.autoscaling_events import lifecycle_action
-from drill.github_double import GitHubDouble, Reject
-from drill.moto_server import SerializedMotoServer
+from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.github_double import GitHubDouble, Reject
+from stand_ins.moto_server import SerializedMotoServer
 from tests.cli.conftest import REPOSITORY, TOKEN, WORKFLOW, CliResult, Deployment
 
 Run = Callable[..., CliResult]

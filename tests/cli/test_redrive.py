@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from drill.autoscaling_events import launch_successful, lifecycle_action
-from drill.github_double import GitHubDouble, Reject
+from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.github_double import GitHubDouble, Reject
 from tests.cli.conftest import CliResult, Deployment, failure_record
 
 Run = Callable[..., CliResult]

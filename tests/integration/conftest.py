@@ -7,10 +7,10 @@ from typing import Any
 import boto3
 import pytest
 
-from drill.aws_resources import create_ledger_table, create_token_secret
-from drill.fake_credentials import made_up_token
-from drill.github_double import GitHubDouble
-from drill.moto_server import SerializedMotoServer
+from stand_ins.aws_resources import create_ledger_table, create_token_secret
+from stand_ins.fake_credentials import made_up_token
+from stand_ins.github_double import GitHubDouble
+from stand_ins.moto_server import SerializedMotoServer
 
 TOKEN = made_up_token()  # a made-up PAT
 REPOSITORY = "acme/app"

@@ -9,11 +9,11 @@ from collections.abc import Callable
 import pytest
 
 from deploy_trigger.observability import logger
-from drill.autoscaling_events import lifecycle_action
-from drill.aws_resources import create_app_secret, create_token_secret
-from drill.github_double import GitHubDouble, Reject, Unauthorized
-from drill.invoke import invoke
-from drill.moto_server import SerializedMotoServer
+from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.aws_resources import create_app_secret, create_token_secret
+from stand_ins.github_double import GitHubDouble, Reject, Unauthorized
+from stand_ins.invoke import invoke
+from stand_ins.moto_server import SerializedMotoServer
 from tests.integration.conftest import TOKEN, Stack
 from tests.integration.keys import app_key_pair
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from deploy_trigger.handler import handler
-from drill.autoscaling_events import lifecycle_action
-from drill.github_double import (
+from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.github_double import (
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
@@ -19,8 +19,8 @@ from drill.github_double import (
     Reject,
     Unauthorized,
 )
-from drill.invoke import ChildInvocation, invoke
-from drill.lambda_context import FakeLambdaContext
+from stand_ins.invoke import ChildInvocation, invoke
+from stand_ins.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
 from tests.integration.waiting import wait_for_lease_expiry, wait_until

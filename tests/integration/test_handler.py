@@ -10,9 +10,9 @@ import pytest
 
 from deploy_trigger.handler import handler
 from deploy_trigger.settings import ConfigurationError
-from drill.autoscaling_events import launch_successful, lifecycle_action
-from drill.github_double import GitHubDouble
-from drill.lambda_context import FakeLambdaContext
+from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.github_double import GitHubDouble
+from stand_ins.lambda_context import FakeLambdaContext
 from tests.integration.conftest import REPOSITORY, TOKEN, WORKFLOW, Stack
 from tests.integration.emf import json_lines, metrics
 

@@ -26,10 +26,10 @@ from deploy_trigger.ledger import Claimed, Ledger, Status
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
 from deploy_trigger.tracking import Tracker, TrackerConfig
-from drill.autoscaling_events import launch_successful, lifecycle_action
-from drill.github_double import ErrorAfterAccept, GitHubDouble
-from drill.invoke import invoke
-from drill.lambda_context import FakeLambdaContext
+from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
+from stand_ins.invoke import invoke
+from stand_ins.lambda_context import FakeLambdaContext
 from tests.integration.conftest import TOKEN, Stack
 from tests.integration.emf import metrics
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deploy_trigger.events import Ignored, InstanceLaunch, MalformedEvent, parse_event
-from drill.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.autoscaling_events import launch_successful, lifecycle_action
 
 EVENTS = Path(__file__).parent.parent / "events"
 

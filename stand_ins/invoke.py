@@ -11,7 +11,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any
 
-from drill.lambda_context import FakeLambdaContext
+from stand_ins.lambda_context import FakeLambdaContext
 
 
 @dataclass(frozen=True)
