@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from deploy_trigger.handler import handler
+from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import lifecycle_action
 from stand_ins.github_double import (
     Delay,
@@ -20,7 +21,6 @@ from stand_ins.github_double import (
     Unauthorized,
 )
 from stand_ins.invoke import ChildInvocation, invoke
-from stand_ins.lambda_context import FakeLambdaContext
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
 from tests.integration.waiting import wait_for_lease_expiry, wait_until
@@ -184,7 +184,7 @@ def test_slow_github_cannot_make_the_function_overrun_its_deadline(
 ) -> None:
     instance = instance_ids()
     github.inject(Delay(seconds=20))
-    context = FakeLambdaContext(budget_seconds=10)
+    context = LocalLambdaContext(budget_seconds=10)
 
     started = time.monotonic()
     with pytest.raises(Exception, match="no answer") as raised:

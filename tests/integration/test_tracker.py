@@ -26,10 +26,10 @@ from deploy_trigger.ledger import Claimed, Ledger, Status
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
 from deploy_trigger.tracking import Tracker, TrackerConfig
+from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import launch_successful, lifecycle_action
 from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
 from stand_ins.invoke import invoke
-from stand_ins.lambda_context import FakeLambdaContext
 from tests.integration.conftest import TOKEN, Stack
 from tests.integration.emf import metrics
 
@@ -342,7 +342,7 @@ def test_tracker_handler_emits_its_pass_as_metrics(
     harness.finish_run(run_id, "failure")
     monkeypatch.setattr(runtime, "tracker", lambda: harness.tracker)
 
-    result = tracker_handler({"source": "aws.scheduler"}, FakeLambdaContext(budget_seconds=60))
+    result = tracker_handler({"source": "aws.scheduler"}, LocalLambdaContext(budget_seconds=60))
 
     emitted = metrics(capsys.readouterr().out)
     assert result["due"] == 1
