@@ -27,7 +27,7 @@ CONTEXT ?=
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
-$(PY_STAMP): requirements.txt lambda_src/requirements.txt pyproject.toml
+$(PY_STAMP): requirements.txt lambda_src/deploy_trigger/requirements.txt pyproject.toml
 	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
