@@ -59,8 +59,8 @@ demo: install ## Run the scale-out drill locally (moto server + GitHub double; n
 	$(PY) -m drill $(ARGS)
 
 bench: install ## Benchmarks: cold start and AWS/GitHub calls per launch
-	$(PY) bench/cold_start.py
-	$(PY) bench/calls_per_launch.py
+	$(PY) -m bench.cold_start
+	$(PY) -m bench.calls_per_launch
 
 clean: ## Remove installed tooling and build outputs
 	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

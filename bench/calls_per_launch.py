@@ -4,7 +4,7 @@ handler's latency on those loopback stand-ins.
 Targets: a new launch costs <= 2 ledger writes, 1 POST and 0 secret reads when warm; a duplicate costs
 1 ledger call and no GitHub call.
 
-    .venv/bin/python bench/calls_per_launch.py [--launches 200]
+    .venv/bin/python -m bench.calls_per_launch [--launches 200]    # from the checkout root, like `make bench`
 """
 
 from __future__ import annotations
