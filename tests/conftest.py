@@ -26,6 +26,9 @@ from deploy_trigger import runtime  # noqa: E402
 from deploy_trigger.observability import logger, metrics  # noqa: E402
 from deploy_trigger_cli.local_lambda import LocalLambdaContext  # noqa: E402
 
+#: The deployment on the stand-ins that integration and CLI tests share (moto server, GitHub double, fixtures).
+pytest_plugins = ["tests.stand_in_fixtures"]
+
 
 @pytest.fixture
 def lambda_context() -> LocalLambdaContext:

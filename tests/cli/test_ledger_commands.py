@@ -11,9 +11,11 @@ import pytest
 from deploy_trigger import runtime
 from deploy_trigger_cli.ledger_view import scan
 from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
 from stand_ins.github_double import GitHubDouble, Reject
 from stand_ins.moto_server import SerializedMotoServer
-from tests.cli.conftest import REPOSITORY, TOKEN, WORKFLOW, CliResult, Deployment
+from tests.cli.conftest import CliResult
+from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
 UNEXPECTED = 'Unexpected inputs provided: ["aws_region"]'

@@ -13,7 +13,8 @@ from botocore.stub import Stubber
 
 from stand_ins.autoscaling_events import launch_successful, lifecycle_action
 from stand_ins.github_double import GitHubDouble, Reject
-from tests.cli.conftest import CliResult, Deployment, failure_record
+from tests.cli.conftest import CliResult, failure_record
+from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
 UNEXPECTED = 'Unexpected inputs provided: ["aws_region"]'

@@ -11,10 +11,11 @@ import pytest
 from deploy_trigger.observability import logger
 from stand_ins.autoscaling_events import lifecycle_action
 from stand_ins.aws_resources import create_app_secret, create_token_secret
+from stand_ins.deployment import TOKEN
 from stand_ins.github_double import GitHubDouble, Reject, Unauthorized
 from stand_ins.invoke import invoke
 from stand_ins.moto_server import SerializedMotoServer
-from tests.integration.conftest import TOKEN, Stack
+from tests.integration.conftest import Stack
 from tests.integration.keys import app_key_pair
 
 APP_ID, INSTALLATION_ID = "424242", "31337"

@@ -12,8 +12,9 @@ from deploy_trigger.handler import handler
 from deploy_trigger.settings import ConfigurationError
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
 from stand_ins.github_double import GitHubDouble
-from tests.integration.conftest import REPOSITORY, TOKEN, WORKFLOW, Stack
+from tests.integration.conftest import Stack
 from tests.integration.emf import json_lines, metrics
 
 EVENTS = Path(__file__).parent.parent / "events"

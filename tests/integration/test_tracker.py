@@ -28,9 +28,10 @@ from deploy_trigger.runs import RunRef
 from deploy_trigger.tracking import Tracker, TrackerConfig
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.deployment import TOKEN
 from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
 from stand_ins.invoke import invoke
-from tests.integration.conftest import TOKEN, Stack
+from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
 
 
