@@ -22,12 +22,12 @@ EXAMPLE_CONTEXT := -c githubRepository=example-org/example-app -c githubWorkflow
 	-c githubCredentialsSecret=deploy-trigger/github
 CONTEXT ?=
 
-.PHONY: help install lint test test-fast synth deploy demo bench clean
+.PHONY: help install lint test test-fast unit integration infra cli stand-ins examples synth deploy demo bench clean
 
 help: ## Show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
-$(PY_STAMP): requirements.txt lambda_src/requirements.txt pyproject.toml
+$(PY_STAMP): requirements.txt lambda_src/deploy_trigger/requirements.txt pyproject.toml
 	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -48,6 +48,28 @@ lint: $(PY_STAMP) ## ruff (lint + format check) and mypy
 test: install lint ## Install what is missing, then ruff, mypy and every test
 	$(PY) -m pytest
 
+test-fast: install lint ## Like test, without the slow tests (process kills, lease expiry, the drill)
+	$(PY) -m pytest -m "not slow"
+
+# One level of the suite each; together they are the tests `make test` runs. Only the CDK app needs Node.
+unit: $(PY_STAMP) ## The Lambda's modules in-process: in-memory moto, botocore's Stubber, a scripted GitHub
+	$(PY) -m pytest tests/unit
+
+integration: $(PY_STAMP) ## The real handler and the drill against moto server and the GitHub double
+	$(PY) -m pytest tests/integration
+
+infra: install ## The CDK app: template assertions, bundling, cfn-lint and cdk-nag
+	$(PY) -m pytest tests/infra
+
+cli: $(PY_STAMP) ## The operator CLI against the stand-ins, and what its wheel ships
+	$(PY) -m pytest tests/cli
+
+stand-ins: $(PY_STAMP) ## The stand-ins' own fidelity tests (GitHub double, serialized moto server)
+	$(PY) -m pytest tests/stand_ins
+
+examples: $(PY_STAMP) ## The example workflow, IAM policies, SSM helper and release script
+	$(PY) -m pytest tests/examples
+
 synth: install ## Synthesize the CloudFormation template (no AWS credentials needed)
 	$(CDK) synth --quiet $(EXAMPLE_CONTEXT) $(CONTEXT)
 	@echo "Template: cdk.out/DeployTrigger.template.json"
@@ -59,8 +81,8 @@ demo: install ## Run the scale-out drill locally (moto server + GitHub double; n
 	$(PY) -m drill $(ARGS)
 
 bench: install ## Benchmarks: cold start and AWS/GitHub calls per launch
-	$(PY) bench/cold_start.py
-	$(PY) bench/calls_per_launch.py
+	$(PY) -m bench.cold_start
+	$(PY) -m bench.calls_per_launch
 
 clean: ## Remove installed tooling and build outputs
 	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -4,7 +4,7 @@ handler's latency on those loopback stand-ins.
 Targets: a new launch costs <= 2 ledger writes, 1 POST and 0 secret reads when warm; a duplicate costs
 1 ledger call and no GitHub call.
 
-    .venv/bin/python bench/calls_per_launch.py [--launches 200]
+    .venv/bin/python -m bench.calls_per_launch [--launches 200]    # from the checkout root, like `make bench`
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections import Counter
 
 import boto3
 
-from drill.autoscaling_events import instance_id, lifecycle_action
-from drill.aws_resources import create_ledger_table, create_token_secret
-from drill.github_double import GitHubDouble
-from drill.invoke import invoke
-from drill.moto_server import SerializedMotoServer
+from stand_ins.autoscaling_events import instance_id, lifecycle_action
+from stand_ins.aws_resources import create_ledger_table, create_token_secret
+from stand_ins.github_double import GitHubDouble
+from stand_ins.invoke import invoke
+from stand_ins.moto_server import SerializedMotoServer
 
 TOKEN = "bench-token"  # noqa: S105 - accepted by the local double only
 

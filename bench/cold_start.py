@@ -4,7 +4,7 @@ talks to DynamoDB over HTTP pays (``import boto3, requests; boto3.client('dynamo
 Each sample is a fresh interpreter, the two commands interleaved so that machine noise hits both alike.
 Prints medians and their ratio; the target is <= 1.3.
 
-    .venv/bin/python bench/cold_start.py [--samples 21]
+    .venv/bin/python -m bench.cold_start [--samples 21]
 """
 
 from __future__ import annotations

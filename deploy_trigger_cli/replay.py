@@ -27,7 +27,7 @@ from typing import Any, Protocol, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy_trigger_cli.aws import aws_error
-from drill.lambda_context import FakeLambdaContext
+from deploy_trigger_cli.local_lambda import LocalLambdaContext
 
 LOCAL_FUNCTION_NAME = "deploy-trigger-local-replay"
 
@@ -108,8 +108,8 @@ class LocalTarget:
     def replay(self, event: Mapping[str, Any]) -> ReplayResult:
         from deploy_trigger.handler import handler
 
-        # The same stand-in context the tests and the drill run the handler with; named for what it is here.
-        context: Any = FakeLambdaContext(budget_seconds=self._budget, function_name=LOCAL_FUNCTION_NAME)
+        # The same context the tests and the drill run the handler with; named for what it is here.
+        context: Any = LocalLambdaContext(budget_seconds=self._budget, function_name=LOCAL_FUNCTION_NAME)
         with self._handler_output():
             try:
                 result = handler(dict(event), context)

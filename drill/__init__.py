@@ -1,1 +1,1 @@
-"""Local stand-ins for AWS and GitHub used by the tests and the scale-out drill."""
+"""The local scale-out drill (``python -m drill``), run against the stand-ins in ``stand_ins``."""

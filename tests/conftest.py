@@ -17,26 +17,23 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_
     os.environ.pop(_name, None)
 
 import io  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 from aws_lambda_powertools.metrics.provider import cold_start  # noqa: E402
 
 from deploy_trigger import runtime  # noqa: E402
 from deploy_trigger.observability import logger, metrics  # noqa: E402
-from drill.lambda_context import FakeLambdaContext  # noqa: E402
+from deploy_trigger_cli.local_lambda import LocalLambdaContext  # noqa: E402
+
+#: The deployment on the stand-ins that integration and CLI tests share (moto server, GitHub double, fixtures).
+pytest_plugins = ["tests.stand_in_fixtures"]
 
 
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
+def lambda_context() -> LocalLambdaContext:
     """A context whose remaining time counts down in real time from 30 s (the default function timeout)."""
-    return FakeLambdaContext()
-
-
-@pytest.fixture
-def make_lambda_context() -> Callable[..., FakeLambdaContext]:
-    """Build a context with another budget: ``make_lambda_context(budget_seconds=5)``."""
-    return FakeLambdaContext
+    return LocalLambdaContext()
 
 
 @pytest.fixture(autouse=True)

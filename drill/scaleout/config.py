@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from deploy_trigger.deadline import MIN_CALL_SECONDS, RESERVE_SECONDS
-from drill.github_double import DEFAULT_RUN_NAME
+from stand_ins.github_double import DEFAULT_RUN_NAME
 
 #: Lambda retries a failed asynchronous invocation at most twice.
 MAX_LAMBDA_RETRIES = 2

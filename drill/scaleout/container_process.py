@@ -17,7 +17,7 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any
 
-from drill.invoke import Invocation
+from stand_ins.invoke import Invocation
 
 #: Variables a developer's shell might carry that must not reach the handler: real credentials, a profile,
 #: settings of another deployment.
@@ -91,7 +91,7 @@ def zygote_main(control: Connection, environment: Mapping[str, str], log_path: s
 
 def serve(connection: Connection) -> None:
     """Run the handler for each job until the parent says stop (or goes away)."""
-    from drill.invoke import invoke
+    from stand_ins.invoke import invoke
 
     cold = True
     while True:
@@ -125,7 +125,7 @@ def _init(connection: Connection, environment: Mapping[str, str], log_path: str 
     os.environ.update(environment)
     try:
         import deploy_trigger.handler  # noqa: F401
-        import drill.invoke  # noqa: F401
+        import stand_ins.invoke  # noqa: F401
     except Exception:
         connection.send(InitFailed(traceback.format_exc()))
         return False

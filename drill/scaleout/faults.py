@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 
-from drill.github_double import (
+from drill.scaleout.config import KILL_AFTER_HANG_SECONDS, DrillConfig
+from stand_ins.github_double import (
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
@@ -25,7 +26,6 @@ from drill.github_double import (
     RecordedRequest,
     Reject,
 )
-from drill.scaleout.config import KILL_AFTER_HANG_SECONDS, DrillConfig
 
 #: A rate limit the handler can wait out within its invocation, and one it cannot (it fails; Lambda retries).
 SHORT_RETRY_AFTER = 1

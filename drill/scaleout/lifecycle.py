@@ -28,12 +28,12 @@ from deploy_trigger.ledger.model import LedgerEntry
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.tracking import Tracker, TrackerConfig
-from drill.autoscaling_events import REGION
-from drill.github_double import RecordedRequest
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.plan import LIFECYCLE_HOOK, Plan
 from drill.scaleout.stand_ins import FAKE_CREDENTIALS, StandIns
+from stand_ins.autoscaling_events import REGION
+from stand_ins.github_double import RecordedRequest
 
 #: The detail-type of a launch that waits in Pending:Wait for its lifecycle action to be completed.
 LIFECYCLE_DETAIL_TYPE = "EC2 Instance-launch Lifecycle Action"

@@ -19,7 +19,7 @@ _STARTUP_SECONDS = 60.0
 
 
 def _serve(connection: Connection) -> None:
-    from drill.moto_server import SerializedMotoServer
+    from stand_ins.moto_server import SerializedMotoServer
 
     with SerializedMotoServer() as server:
         connection.send(server.url)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from drill.lambda_context import FakeLambdaContext
+from deploy_trigger_cli.local_lambda import LocalLambdaContext
 
-FUNCTION_ARN = FakeLambdaContext().invoked_function_arn + ":$LATEST"
+FUNCTION_ARN = LocalLambdaContext().invoked_function_arn + ":$LATEST"
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from drill.autoscaling_events import instance_id, launch_successful, lifecycle_action
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
+from stand_ins.autoscaling_events import instance_id, launch_successful, lifecycle_action
 
 ASG_NAMES = ("web-asg", "api-asg", "worker-asg", "batch-asg", "edge-asg")
 LIFECYCLE_HOOK = "deploy-trigger-launch"

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from deploy_trigger.ledger.model import LedgerEntry, Status
-from drill.github_double import RecordedRequest, WorkflowRun
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.lambda_async import EndedBy, InvocationRecord
@@ -21,6 +20,7 @@ from drill.scaleout.lifecycle import FAILURE, LifecycleObserved
 from drill.scaleout.on_failure import DeadLetter
 from drill.scaleout.plan import DeliveryKind, Plan, fault_quotas
 from drill.scaleout.verdict import Verdict, judge
+from stand_ins.github_double import RecordedRequest, WorkflowRun
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,14 @@ import boto3
 
 from deploy_trigger.ledger.codec import decode_entry
 from deploy_trigger.ledger.model import LedgerEntry
-from drill.autoscaling_events import REGION
-from drill.aws_resources import create_ledger_table, create_token_secret
-from drill.fake_credentials import made_up_token
-from drill.github_double import FaultPolicy, GitHubDouble
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.moto_process import MotoProcess
 from drill.scaleout.on_failure import OnFailureQueue
+from stand_ins.autoscaling_events import REGION
+from stand_ins.aws_resources import create_ledger_table, create_token_secret
+from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW, function_environment
+from stand_ins.github_double import FaultPolicy, GitHubDouble
 
-TOKEN = made_up_token()  # only the local double accepts it
-REPOSITORY = "acme/app"
-WORKFLOW = "deploy.yml"
 #: moto accepts any credentials; explicit fake ones keep a developer's real ones out of the drill.
 FAKE_CREDENTIALS = {"aws_access_key_id": "drill", "aws_secret_access_key": "drill"}
 
@@ -40,18 +37,17 @@ class StandIns:
     def container_environment(self, config: DrillConfig) -> dict[str, str]:
         """What the dispatcher function's configuration would hold, pointed at the stand-ins."""
         return {
-            "AWS_ENDPOINT_URL": self.moto.url,
+            **function_environment(
+                aws_endpoint_url=self.moto.url,
+                table=self.table,
+                secret=self.secret,
+                lease_margin_seconds=config.lease_margin,
+                github_api_url=self.github.url,
+            ),
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
-            "LEDGER_TABLE_NAME": self.table,
-            "GITHUB_REPOSITORY": REPOSITORY,
-            "GITHUB_WORKFLOW": WORKFLOW,
-            "GITHUB_REF": "main",
-            "GITHUB_CREDENTIALS_SECRET": self.secret,
-            "GITHUB_API_URL": self.github.url,
-            "LEASE_MARGIN_SECONDS": f"{config.lease_margin:g}",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
             # Loopback only: a proxy configured in the developer's shell must not see these calls.

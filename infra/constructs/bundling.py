@@ -1,8 +1,10 @@
 """Docker-free bundling of the dispatcher's code: pip installs Linux wheels for Lambda's platform locally.
 
-The asset is ``lambda_src``: its third-party requirements installed as prebuilt wheels for the Lambda
-runtime's Python version and CPU architecture (``--platform ... --only-binary=:all:``, so nothing is
-compiled for the build machine), with the ``deploy_trigger`` package copied next to them. pip's result is
+The asset is the ``deploy_trigger`` package, found where Python imports it from (``lambda_src/`` in a checkout,
+site-packages in another CDK app that installed this project): the third-party requirements it carries as
+package data (``deploy_trigger/requirements.txt``) installed as prebuilt wheels for the Lambda runtime's
+Python version and CPU architecture (``--platform ... --only-binary=:all:``, so nothing is compiled for the
+build machine), with the package's code copied next to them. pip's result is
 cached per requirements file, platform and Python version, so only the first synth on a machine (or after
 a requirements change) needs the package index; later synths copy the cache. This bundler never lets CDK
 fall back to Docker: if pip fails, synth fails with pip's own output.
@@ -11,6 +13,7 @@ fall back to Docker: if pip fails, synth fails with pip's own output.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import shutil
 import subprocess
@@ -22,16 +25,28 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-#: Where the project keeps ``lambda_src`` (and, by default, the wheel cache beside it).
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-LAMBDA_SOURCE = PROJECT_ROOT / "lambda_src"
-DEFAULT_CACHE_ROOT = PROJECT_ROOT / ".cache" / "lambda-deps"
-
 #: The package the handler lives in; copied into the asset beside its dependencies.
 PACKAGE_NAME = "deploy_trigger"
+#: The package's pinned runtime requirements: a build input, so never part of the function's code.
+REQUIREMENTS_FILE = "requirements.txt"
+
+
+def installed_package_dir(package: str = PACKAGE_NAME) -> Path:
+    """The folder Python imports ``package`` from, so that a checkout and an installed wheel bundle alike."""
+    location = importlib.resources.files(package)
+    if not isinstance(location, Path):  # e.g. a zip import: nothing pip's --target output could sit beside
+        raise RuntimeError(f"cannot bundle {package}: it is not imported from a folder ({location})")
+    return location.resolve()
+
+
+#: The dispatcher's source: the ``deploy_trigger`` package folder, holding its code and ``requirements.txt``.
+LAMBDA_SOURCE = installed_package_dir()
+#: The CDK CLI runs the app from the folder of its ``cdk.json``: the wheel cache lives beside the app that
+#: synthesizes, never inside an installed package.
+DEFAULT_CACHE_ROOT = Path.cwd() / ".cache" / "lambda-deps"
 
 #: Never part of the asset, and never part of its source hash (bytecode changes on every test run).
-ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "**/*.pyo", "*.egg-info", ".pytest_cache", "tests", "infra")
+ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc", "**/*.pyo")
 
 #: Bump to invalidate every cached install when this module changes what it keeps from pip's output.
 _CACHE_FORMAT = "1"
@@ -62,7 +77,7 @@ class PipWheelBundling:
         cache_root: Path = DEFAULT_CACHE_ROOT,
     ) -> None:
         self._source_dir = source_dir
-        self._requirements = source_dir / "requirements.txt"
+        self._requirements = source_dir / REQUIREMENTS_FILE
         self._python_version = runtime.name.removeprefix("python")  # "python3.13" -> "3.13"
         self._platforms = manylinux_platforms(architecture)
         self._cache_root = cache_root
@@ -80,7 +95,7 @@ class PipWheelBundling:
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: object) -> bool:
         dependencies = self._cached_dependencies()
         _copy_tree(dependencies, Path(output_dir))
-        _copy_tree(self._source_dir / PACKAGE_NAME, Path(output_dir) / PACKAGE_NAME)
+        _copy_tree(self._source_dir, Path(output_dir) / PACKAGE_NAME, also_ignore=(REQUIREMENTS_FILE,))
         return True
 
     def _cached_dependencies(self) -> Path:
@@ -138,12 +153,12 @@ class PipWheelBundling:
             )
 
 
-def _copy_tree(source: Path, destination: Path) -> None:
+def _copy_tree(source: Path, destination: Path, also_ignore: tuple[str, ...] = ()) -> None:
     shutil.copytree(
         source,
         destination,
         dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"),
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", *also_ignore),
     )
 
 
@@ -159,7 +174,7 @@ def dispatcher_code(
     return lambda_.Code.from_asset(
         str(source_dir),
         exclude=list(ASSET_EXCLUDES),
-        # The source hash covers requirements.txt (it lives in lambda_src), so a changed pin re-bundles.
+        # The source hash covers requirements.txt (it lives in the package folder), so a changed pin re-bundles.
         asset_hash_type=AssetHashType.SOURCE,
         bundling=BundlingOptions(
             # Required by the API; never pulled, because the local bundler always succeeds or raises.

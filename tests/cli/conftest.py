@@ -1,38 +1,20 @@
-"""The CLI against moto server and the GitHub double: one deployment of deploy-trigger per test (its table,
-secret, dead-letter queues and EventBridge rule), configured through the environment like the Lambda."""
+"""The CLI against moto server and the GitHub double: the shared deployment of ``tests.stand_in_fixtures`` (its
+table, secret, dead-letter queues and EventBridge rule, configured through the environment like the Lambda),
+and ``main()`` run in this process."""
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 
-from deploy_trigger import runtime
 from deploy_trigger_cli import dead_letters
 from deploy_trigger_cli.main import main
-from drill.aws_resources import create_ledger_table, create_token_secret
-from drill.fake_credentials import made_up_token
-from drill.github_double import GitHubDouble
-from drill.invoke import Invocation, invoke
-from drill.moto_server import SerializedMotoServer
-
-TOKEN = made_up_token()  # a made-up classic PAT
-REPOSITORY = "acme/app"
-WORKFLOW = "deploy.yml"
-ACCOUNT = "123456789012"
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[SerializedMotoServer]:
-    with SerializedMotoServer() as server:
-        yield server
+from stand_ins.deployment import ACCOUNT
 
 
 @pytest.fixture(autouse=True)
@@ -49,130 +31,6 @@ class CliResult:
 
     def json(self) -> Any:
         return json.loads(self.out)
-
-
-class Deployment:
-    """deploy-trigger's AWS resources on moto, and the environment the Lambda (and so the CLI) reads."""
-
-    def __init__(self, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        suffix = uuid.uuid4().hex[:8]
-        self.endpoint = endpoint
-        self.table = f"ledger-{suffix}"
-        self.secret = f"deploy-trigger/github-{suffix}"
-        self.rule = f"deploy-trigger-launch-{suffix}"
-        self.function = f"deploy-trigger-dispatcher-{suffix}"
-        self.function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function}"
-        self.dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
-        self.secretsmanager = boto3.client("secretsmanager", endpoint_url=endpoint)
-        self.sqs = boto3.client("sqs", endpoint_url=endpoint)
-        self.events = boto3.client("events", endpoint_url=endpoint)
-        self.cloudformation = boto3.client("cloudformation", endpoint_url=endpoint)
-        self._monkeypatch = monkeypatch
-        create_ledger_table(self.dynamodb, self.table)
-        create_token_secret(self.secretsmanager, self.secret, TOKEN)
-        self.delivery_dlq = self.sqs.create_queue(QueueName=f"delivery-dlq-{suffix}")["QueueUrl"]
-        self.failure_dlq = self.sqs.create_queue(QueueName=f"failure-dlq-{suffix}")["QueueUrl"]
-        self.events.put_rule(
-            Name=self.rule,
-            EventPattern=json.dumps(
-                {"source": ["aws.autoscaling"], "detail-type": ["EC2 Instance-launch Lifecycle Action"]}
-            ),
-        )
-        self.events.put_targets(
-            Rule=self.rule,
-            Targets=[
-                {
-                    "Id": "dispatcher",
-                    "Arn": self.function_arn,
-                    "DeadLetterConfig": {"Arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:delivery-dlq-{suffix}"},
-                }
-            ],
-        )
-        self.configure(
-            AWS_ENDPOINT_URL=endpoint,
-            LEDGER_TABLE_NAME=self.table,
-            GITHUB_REPOSITORY=REPOSITORY,
-            GITHUB_WORKFLOW=WORKFLOW,
-            GITHUB_REF="main",
-            GITHUB_CREDENTIALS_SECRET=self.secret,
-            LEASE_MARGIN_SECONDS="1",
-            DEPLOY_TRIGGER_RULE_NAME=self.rule,
-            DEPLOY_TRIGGER_FUNCTION_NAME=self.function,
-            DEPLOY_TRIGGER_DLQ_URLS=f"{self.delivery_dlq},{self.failure_dlq}",
-        )
-        for name in ("DEPLOY_TRIGGER_STACK", "WORKFLOW_EXTRA_INPUTS", "ALLOWED_ASG_NAMES"):
-            monkeypatch.delenv(name, raising=False)
-
-    def configure(self, **variables: str) -> None:
-        for name, value in variables.items():
-            self._monkeypatch.setenv(name, value)
-        runtime.reset()
-
-    def deploy_function(self, environment: dict[str, str]) -> None:
-        """The dispatcher function itself, on moto: the CLI reads its deployed environment with --stack."""
-        iam = boto3.client("iam", endpoint_url=self.endpoint)
-        role = iam.create_role(RoleName=f"{self.function}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        package = io.BytesIO()
-        with zipfile.ZipFile(package, "w") as archive:
-            archive.writestr("deploy_trigger/handler.py", "def handler(event, context): ...\n")
-        boto3.client("lambda", endpoint_url=self.endpoint).create_function(
-            FunctionName=self.function,
-            Runtime="python3.13",
-            Role=role,
-            Handler="deploy_trigger.handler.handler",
-            Code={"ZipFile": package.getvalue()},
-            Environment={"Variables": environment},
-        )
-
-    def unset(self, *names: str) -> None:
-        for name in names:
-            self._monkeypatch.delenv(name, raising=False)
-        runtime.reset()
-
-    def use_github(self, github: GitHubDouble) -> None:
-        self.configure(GITHUB_API_URL=github.url)
-
-    def handle(self, event: dict[str, Any]) -> Invocation:
-        """Run the real handler once, as Lambda would (to put an entry into the ledger)."""
-        return invoke(event)
-
-    def item(self, instance_id: str) -> dict[str, Any]:
-        answer = self.dynamodb.get_item(
-            TableName=self.table, Key={"instance_id": {"S": instance_id}}, ConsistentRead=True
-        )
-        return answer.get("Item", {})  # type: ignore[no-any-return]
-
-    def status(self, instance_id: str) -> str | None:
-        return self.item(instance_id).get("status", {}).get("S")
-
-    def send(self, queue_url: str, body: object, attributes: dict[str, str] | None = None) -> None:
-        message_attributes = {
-            name: {"DataType": "String", "StringValue": value} for name, value in (attributes or {}).items()
-        }
-        self.sqs.send_message(
-            QueueUrl=queue_url,
-            MessageBody=body if isinstance(body, str) else json.dumps(body),
-            MessageAttributes=message_attributes,
-        )
-
-    def queued(self, queue_url: str) -> int:
-        """Messages in the queue, visible or not."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    def visible(self, queue_url: str) -> int:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
-        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
-
-    def create_stack(self, name: str, outputs: dict[str, str]) -> None:
-        """A CloudFormation stack whose outputs are the given values (one harmless resource, as CFN needs one)."""
-        template = {
-            "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
-            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-        }
-        self.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
 
 
 def failure_record(
@@ -201,18 +59,6 @@ def failure_record(
 
 
 @pytest.fixture
-def deployment(moto_server: SerializedMotoServer, monkeypatch: pytest.MonkeyPatch) -> Deployment:
-    return Deployment(moto_server.url, monkeypatch)
-
-
-@pytest.fixture
-def github(deployment: Deployment) -> Iterator[GitHubDouble]:
-    with GitHubDouble(repository=REPOSITORY, workflow=WORKFLOW, tokens={TOKEN}) as double:
-        deployment.use_github(double)
-        yield double
-
-
-@pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """``run_cli("status", "i-...", aws_clients={...})``: main() with its exit code and what it printed."""
 
@@ -223,8 +69,3 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         return CliResult(code, captured.out, captured.err)
 
     return run
-
-
-@pytest.fixture
-def instance_ids() -> Callable[[], str]:
-    return lambda: f"i-{uuid.uuid4().hex[:17]}"

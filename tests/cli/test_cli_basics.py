@@ -7,9 +7,11 @@ from collections.abc import Callable
 import pytest
 
 from deploy_trigger_cli.stack_outputs import OUTPUT_KEYS
-from drill.autoscaling_events import lifecycle_action
-from drill.github_double import GitHubDouble
-from tests.cli.conftest import REPOSITORY, WORKFLOW, CliResult, Deployment
+from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.deployment import REPOSITORY, WORKFLOW
+from stand_ins.github_double import GitHubDouble
+from tests.cli.conftest import CliResult
+from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
 COMMANDS = ["status", "list", "doctor", "redrive", "reset"]

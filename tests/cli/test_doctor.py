@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from drill.aws_resources import create_app_secret, create_token_secret
-from drill.fake_credentials import made_up_token
-from drill.github_double import DEFAULT_DECLARED_INPUTS, GitHubDouble
-from tests.cli.conftest import REPOSITORY, TOKEN, WORKFLOW, CliResult, Deployment
+from stand_ins.aws_resources import create_app_secret, create_token_secret
+from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
+from stand_ins.fake_credentials import made_up_token
+from stand_ins.github_double import DEFAULT_DECLARED_INPUTS, GitHubDouble
+from tests.cli.conftest import CliResult
 from tests.integration.keys import app_key_pair
+from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
 CHECKS = [

@@ -10,10 +10,12 @@ import pytest
 
 from deploy_trigger import runtime
 from deploy_trigger_cli.ledger_view import scan
-from drill.autoscaling_events import lifecycle_action
-from drill.github_double import GitHubDouble, Reject
-from drill.moto_server import SerializedMotoServer
-from tests.cli.conftest import REPOSITORY, TOKEN, WORKFLOW, CliResult, Deployment
+from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
+from stand_ins.github_double import GitHubDouble, Reject
+from stand_ins.moto_server import SerializedMotoServer
+from tests.cli.conftest import CliResult
+from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
 UNEXPECTED = 'Unexpected inputs provided: ["aws_region"]'
@@ -288,9 +290,9 @@ def test_reset_moves_a_failed_entry_to_reset_and_notes_who_did_it(
     assert result.code == 0
     assert f"{instance}: reset" in result.out
     assert deployment.status(instance) == "RESET"
-    last = deployment.item(instance)["history"]["L"][-1]["M"]
-    assert last["event"]["S"] == "reset"
-    assert "via deploy-trigger reset: declared aws_region in #123" in last["detail"]["S"]
+    last = deployment.item(instance).history[-1]
+    assert last.event == "reset"
+    assert "via deploy-trigger reset: declared aws_region in #123" in last.detail
 
 
 def test_reset_leaves_anything_but_failed_alone_and_exits_1(
@@ -307,4 +309,4 @@ def test_reset_leaves_anything_but_failed_alone_and_exits_1(
         (unknown, False, None),
     ]
     assert deployment.status(ok) == "DISPATCHED"
-    assert all(e["M"]["event"]["S"] != "reset" for e in deployment.item(ok)["history"]["L"])
+    assert all(event.event != "reset" for event in deployment.item(ok).history)

@@ -19,8 +19,8 @@ from deploy_trigger_cli.workflow_contract import (
     parse_workflow,
     run_name_problem,
 )
-from drill.autoscaling_events import lifecycle_action
-from drill.github_workflow_file import render_workflow_file
+from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.github_workflow_file import render_workflow_file
 from tests.cli.conftest import failure_record
 
 QUEUE = DeadLetterQueue("https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "dlq")

@@ -11,9 +11,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from drill.autoscaling_events import launch_successful, lifecycle_action
-from drill.github_double import GitHubDouble, Reject
-from tests.cli.conftest import CliResult, Deployment, failure_record
+from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.github_double import GitHubDouble, Reject
+from tests.cli.conftest import CliResult, failure_record
+from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
 UNEXPECTED = 'Unexpected inputs provided: ["aws_region"]'
@@ -59,7 +60,7 @@ def test_dry_run_lists_both_shapes_with_their_errors_and_changes_nothing(
     assert {message["expectation"] for message in messages(result)} == {"no ledger entry: the replay dispatches once"}
     # Nothing happened: no run, no ledger entry, both messages still there and visible again at once.
     assert github.runs == []
-    assert deployment.item(raw["detail"]["EC2InstanceId"]) == {}
+    assert deployment.status(raw["detail"]["EC2InstanceId"]) is None
     assert deployment.visible(deployment.delivery_dlq) == deployment.visible(deployment.failure_dlq) == 1
 
 
@@ -170,7 +171,7 @@ def test_redrive_with_reset_failed_resets_and_dispatches_once(
     assert messages(again) == []
     assert [run.inputs["instance_id"] for run in github.runs] == [instance]
     assert deployment.status(instance) == "DISPATCHED"
-    events = [entry["M"]["event"]["S"] for entry in deployment.item(instance)["history"]["L"]]
+    events = [event.event for event in deployment.item(instance).history]
     assert events == ["claimed", "rejected", "reset", "claimed", "dispatched"]
     assert deployment.queued(deployment.failure_dlq) == 0
 

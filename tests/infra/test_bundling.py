@@ -1,13 +1,21 @@
 """The dispatcher's asset: Lambda-platform wheels plus the deploy_trigger package, and nothing else."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
-from infra.constructs.bundling import PipWheelBundling, manylinux_platforms
+import deploy_trigger
+from infra.constructs.bundling import LAMBDA_SOURCE, PipWheelBundling, manylinux_platforms
 from tests.infra.synthesis import REQUIRED_CONTEXT, Synthesized, synthesize
+
+#: The folder that holds ``infra`` (this checkout), for a subprocess that imports the bundler from it.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +61,48 @@ def test_asset_holds_nothing_from_tests_infra_or_bytecode(asset_dir: Path) -> No
     assert "requirements.txt" not in top_level
 
 
+def test_asset_holds_the_package_code_but_not_its_requirements_file(asset_dir: Path) -> None:
+    def python_files(package_dir: Path) -> set[str]:
+        return {path.relative_to(package_dir).as_posix() for path in package_dir.rglob("*.py")}
+
+    assert python_files(asset_dir / "deploy_trigger") == python_files(LAMBDA_SOURCE)
+    assert not (asset_dir / "deploy_trigger" / "requirements.txt").exists()  # a build input, not code
+
+
+def test_the_source_is_the_deploy_trigger_package_python_imports() -> None:
+    assert Path(deploy_trigger.__file__).resolve().parent == LAMBDA_SOURCE
+    assert (LAMBDA_SOURCE / "handler.py").is_file()
+    assert (LAMBDA_SOURCE / "requirements.txt").is_file()  # package data, so a wheel carries it
+
+
+def test_another_app_bundles_the_installed_package_and_caches_in_its_own_folder(tmp_path: Path) -> None:
+    # deploy_trigger installed somewhere else than this checkout, as pip would put it in another app's venv.
+    site_packages, app = tmp_path / "site-packages", tmp_path / "other-app"
+    shutil.copytree(LAMBDA_SOURCE, site_packages / "deploy_trigger", ignore=shutil.ignore_patterns("__pycache__"))
+    app.mkdir()
+    show_locations = (
+        "from infra.constructs.bundling import DEFAULT_CACHE_ROOT, LAMBDA_SOURCE\n"
+        "print(LAMBDA_SOURCE)\n"
+        "print(DEFAULT_CACHE_ROOT)\n"
+    )
+
+    answer = subprocess.run(  # noqa: S603 - fixed argument list
+        [sys.executable, "-c", show_locations],
+        cwd=app,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(site_packages), str(PROJECT_ROOT)])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.splitlines() == [
+        str((site_packages / "deploy_trigger").resolve()),
+        str(app.resolve() / ".cache" / "lambda-deps"),
+    ]
+
+
 def test_asset_metadata_points_cdk_at_the_staged_directory(synthesized: Synthesized, asset_dir: Path) -> None:
     manifest = json.loads((synthesized.assembly_dir / "DeployTrigger.assets.json").read_text())
     sources = [entry["source"] for entry in manifest["files"].values()]
@@ -81,7 +131,7 @@ def test_platform_tags_cover_every_glibc_lambda_python_runs_on() -> None:
 
 
 def test_cache_key_changes_with_requirements_python_and_architecture(tmp_path: Path) -> None:
-    source = tmp_path / "lambda_src"
+    source = tmp_path / "deploy_trigger"
     source.mkdir()
     (source / "requirements.txt").write_text("requests==2.34.2\n")
 
@@ -100,8 +150,8 @@ def test_cache_key_changes_with_requirements_python_and_architecture(tmp_path: P
 
 
 def test_pip_failure_stops_the_synth_with_pip_s_message(tmp_path: Path) -> None:
-    source = tmp_path / "lambda_src"
-    (source / "deploy_trigger").mkdir(parents=True)
+    source = tmp_path / "deploy_trigger"
+    source.mkdir()
     # A local path that does not exist fails at once, without any index lookup.
     (source / "requirements.txt").write_text(f"{tmp_path / 'no-such-package'}\n")
     bundler = PipWheelBundling(

@@ -9,12 +9,13 @@ from collections.abc import Callable
 import pytest
 
 from deploy_trigger.observability import logger
-from drill.autoscaling_events import lifecycle_action
-from drill.aws_resources import create_app_secret, create_token_secret
-from drill.github_double import GitHubDouble, Reject, Unauthorized
-from drill.invoke import invoke
-from drill.moto_server import SerializedMotoServer
-from tests.integration.conftest import TOKEN, Stack
+from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.aws_resources import create_app_secret, create_token_secret
+from stand_ins.deployment import TOKEN
+from stand_ins.github_double import GitHubDouble, Reject, Unauthorized
+from stand_ins.invoke import invoke
+from stand_ins.moto_server import SerializedMotoServer
+from tests.integration.conftest import Stack
 from tests.integration.keys import app_key_pair
 
 APP_ID, INSTALLATION_ID = "424242", "31337"
@@ -148,7 +149,7 @@ def test_no_credential_reaches_logs_metrics_errors_or_the_ledger(
             captured_logs.getvalue(),
             capsys.readouterr().out,
             *(o.message for o in outcomes),
-            *(json.dumps(app_stack.item(i)) for i in instances),
+            *(json.dumps(app_stack.raw_item(i)) for i in instances),
         ]
     )
     assert "DEBUG" in captured_logs.getvalue()  # the debug lines were there to leak from, and did not

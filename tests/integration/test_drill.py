@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from drill.scaleout.faults import FaultKind
 from drill.scaleout.plan import build_plan
 from drill.scaleout.render import render
 from drill.scaleout.run import run_drill
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: Short enough for a test, and still production's relation: every retry delay > timeout + lease margin (1 s).
 QUICK = DrillConfig(
@@ -101,7 +104,13 @@ def test_without_the_dispatch_id_in_run_names_the_drill_reports_duplicate_runs()
 
 def test_help_documents_the_flags() -> None:
     answer = subprocess.run(
-        [sys.executable, "-m", "drill", "--help"], capture_output=True, text=True, timeout=60, check=False
+        # From the checkout root, like `make demo`: the drill is not installed, it runs from the checkout.
+        [sys.executable, "-m", "drill", "--help"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
     assert answer.returncode == 0

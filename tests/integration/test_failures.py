@@ -7,8 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from deploy_trigger.handler import handler
-from drill.autoscaling_events import lifecycle_action
-from drill.github_double import (
+from deploy_trigger.ledger.model import Status
+from deploy_trigger_cli.local_lambda import LocalLambdaContext
+from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.github_double import (
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
@@ -19,8 +21,7 @@ from drill.github_double import (
     Reject,
     Unauthorized,
 )
-from drill.invoke import ChildInvocation, invoke
-from drill.lambda_context import FakeLambdaContext
+from stand_ins.invoke import ChildInvocation, invoke
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
 from tests.integration.waiting import wait_for_lease_expiry, wait_until
@@ -62,7 +63,7 @@ def test_killed_before_github_acted_the_retry_dispatches_once_with_the_same_disp
     first = ChildInvocation(event, budget_seconds=6)
     wait_until(lambda: github.count(*POST) == 1, what="the first POST to arrive")
     first.kill()
-    dispatch_id = stack.item(instance)["dispatch_id"]["S"]
+    dispatch_id = stack.item(instance).dispatch_id
 
     wait_for_lease_expiry(stack, instance)
     retry = invoke(event)
@@ -126,7 +127,7 @@ def test_rate_limit_longer_than_the_time_left_fails_for_a_later_retry_that_posts
 
     first = invoke(event)
     assert first.error == "RateLimited"
-    assert stack.item(instance)["post_unconfirmed"] == {"BOOL": False}
+    assert stack.item(instance).post_unconfirmed is False
     retry = invoke(event)
 
     assert retry.result is not None
@@ -161,8 +162,8 @@ def test_permanent_rejection_posts_once_records_why_and_fails_every_delivery(
     assert github.count(*POST) == 1
     assert github.runs == []
     item = stack.item(instance)
-    assert item["status"]["S"] == "FAILED"
-    assert reason in item["failure_reason"]["S"]
+    assert item.status is Status.FAILED
+    assert reason in (item.failure_reason or "")
     assert metrics(capsys.readouterr().out)["DispatchRejected"] == 1
 
 
@@ -175,7 +176,7 @@ def test_undeclared_input_is_github_s_422_and_ends_failed(
     result = invoke(lifecycle_action(instance))
 
     assert result.error == "DispatchRejected"
-    assert "Unexpected inputs provided" in stack.item(instance)["failure_reason"]["S"]
+    assert "Unexpected inputs provided" in (stack.item(instance).failure_reason or "")
 
 
 @pytest.mark.slow
@@ -184,7 +185,7 @@ def test_slow_github_cannot_make_the_function_overrun_its_deadline(
 ) -> None:
     instance = instance_ids()
     github.inject(Delay(seconds=20))
-    context = FakeLambdaContext(budget_seconds=10)
+    context = LocalLambdaContext(budget_seconds=10)
 
     started = time.monotonic()
     with pytest.raises(Exception, match="no answer") as raised:
@@ -194,7 +195,7 @@ def test_slow_github_cannot_make_the_function_overrun_its_deadline(
     assert raised.typename == "OutcomeUnknown"
     assert elapsed < 10 - 1  # returned with time to spare for Lambda to record the failure
     assert context.get_remaining_time_in_millis() > 0
-    assert stack.item(instance)["post_unconfirmed"] == {"BOOL": True}
+    assert stack.item(instance).post_unconfirmed is True
 
 
 @pytest.mark.slow

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from deploy_trigger.handler import handler
+from deploy_trigger.ledger.model import Status
 from deploy_trigger.settings import ConfigurationError
-from drill.autoscaling_events import launch_successful, lifecycle_action
-from drill.github_double import GitHubDouble
-from drill.lambda_context import FakeLambdaContext
-from tests.integration.conftest import REPOSITORY, TOKEN, WORKFLOW, Stack
+from deploy_trigger_cli.local_lambda import LocalLambdaContext
+from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
+from stand_ins.github_double import GitHubDouble
+from tests.integration.conftest import Stack
 from tests.integration.emf import json_lines, metrics
 
 EVENTS = Path(__file__).parent.parent / "events"
@@ -32,7 +34,7 @@ def real_event(name: str) -> dict[str, object]:
     ],
 )
 def test_real_launch_events_dispatch_one_run_and_record_it(
-    stack: Stack, github: GitHubDouble, lambda_context: FakeLambdaContext, name: str, instance_id: str, hook_name: str
+    stack: Stack, github: GitHubDouble, lambda_context: LocalLambdaContext, name: str, instance_id: str, hook_name: str
 ) -> None:
     result = handler(real_event(name), lambda_context)
 
@@ -43,13 +45,13 @@ def test_real_launch_events_dispatch_one_run_and_record_it(
     assert run.inputs["lifecycle_hook_name"] == hook_name
     assert result["dispatch_id"] in run.display_title
     item = stack.item(instance_id)
-    assert item["status"]["S"] == "DISPATCHED"
-    assert int(item["run_id"]["N"]) == run.id == result["run_id"]
-    assert item["run_url"]["S"] == run.html_url
+    assert item.status is Status.DISPATCHED
+    assert item.run_id == run.id == result["run_id"]
+    assert item.run_url == run.html_url
 
 
 def test_dispatch_request_carries_the_headers_github_requires(
-    stack: Stack, github: GitHubDouble, lambda_context: FakeLambdaContext
+    stack: Stack, github: GitHubDouble, lambda_context: LocalLambdaContext
 ) -> None:
     handler(lifecycle_action("i-0123456789abcdef0"), lambda_context)
 
@@ -68,7 +70,7 @@ def test_sequential_duplicates_dispatch_once(
 ) -> None:
     event = lifecycle_action(instance_ids())
 
-    results = [handler(event, FakeLambdaContext())["result"] for _ in range(4)]
+    results = [handler(event, LocalLambdaContext())["result"] for _ in range(4)]
 
     assert results == ["dispatched", "duplicate", "duplicate", "duplicate"]
     assert len(github.runs) == 1
@@ -79,7 +81,7 @@ def test_sequential_duplicates_dispatch_once(
 
 
 def test_every_log_line_of_an_invocation_carries_the_event_instance_and_dispatch_ids(
-    stack: Stack, github: GitHubDouble, lambda_context: FakeLambdaContext, captured_logs: io.StringIO
+    stack: Stack, github: GitHubDouble, lambda_context: LocalLambdaContext, captured_logs: io.StringIO
 ) -> None:
     event = lifecycle_action("i-0123456789abcdef0", event_id="evt-1234")
 
@@ -105,7 +107,7 @@ def test_every_log_line_of_an_invocation_carries_the_event_instance_and_dispatch
 def test_events_that_are_not_ours_are_ignored_without_error_or_dispatch(
     stack: Stack,
     github: GitHubDouble,
-    lambda_context: FakeLambdaContext,
+    lambda_context: LocalLambdaContext,
     capsys: pytest.CaptureFixture[str],
     event: dict[str, object],
 ) -> None:
@@ -121,8 +123,8 @@ def test_allow_list_limits_dispatch_to_the_configured_groups(
 ) -> None:
     stack.configure(ALLOWED_ASG_NAMES="web-asg, api-asg")
 
-    ignored = handler(launch_successful(instance_ids(), "batch-asg"), FakeLambdaContext())
-    dispatched = handler(launch_successful(instance_ids(), "api-asg"), FakeLambdaContext())
+    ignored = handler(launch_successful(instance_ids(), "batch-asg"), LocalLambdaContext())
+    dispatched = handler(launch_successful(instance_ids(), "api-asg"), LocalLambdaContext())
 
     assert (ignored["result"], dispatched["result"]) == ("ignored", "dispatched")
     assert len(github.runs) == 1
@@ -134,7 +136,7 @@ def test_extra_inputs_from_configuration_reach_the_workflow(
     github.declared_inputs = github.declared_inputs | {"environment"}
     stack.configure(WORKFLOW_EXTRA_INPUTS='{"environment": "production"}')
 
-    handler(lifecycle_action(instance_ids()), FakeLambdaContext())
+    handler(lifecycle_action(instance_ids()), LocalLambdaContext())
 
     assert github.runs[0].inputs["environment"] == "production"
 
@@ -145,12 +147,12 @@ def test_legacy_api_version_asks_for_run_details_and_records_the_run(
     stack.configure(GITHUB_API_VERSION="2022-11-28")
     instance = instance_ids()
 
-    handler(lifecycle_action(instance), FakeLambdaContext())
+    handler(lifecycle_action(instance), LocalLambdaContext())
 
     (post,) = [r for r in github.requests if r.method == "POST"]
     assert post.body is not None
     assert post.body["return_run_details"] is True
-    assert int(stack.item(instance)["run_id"]["N"]) == github.runs[0].id
+    assert stack.item(instance).run_id == github.runs[0].id
 
 
 def test_older_enterprise_server_answering_204_is_a_dispatch_the_run_id_of_which_is_unknown(
@@ -163,12 +165,12 @@ def test_older_enterprise_server_answering_204_is_a_dispatch_the_run_id_of_which
         assert ghes.url.endswith("/api/v3")
         instance = instance_ids()
 
-        result = handler(lifecycle_action(instance), FakeLambdaContext())
+        result = handler(lifecycle_action(instance), LocalLambdaContext())
 
         assert result["result"] == "dispatched"
         assert len(ghes.runs) == 1  # the refused return_run_details did not create a run; the resend did
-        assert stack.item(instance)["status"]["S"] == "DISPATCHED"
-        assert "run_id" not in stack.item(instance)
+        assert stack.item(instance).status is Status.DISPATCHED
+        assert stack.item(instance).run_id is None
 
 
 @pytest.mark.parametrize(
@@ -184,7 +186,7 @@ def test_older_enterprise_server_answering_204_is_a_dispatch_the_run_id_of_which
     ],
 )
 def test_bad_configuration_fails_at_cold_start_naming_the_variable(
-    stack: Stack, github: GitHubDouble, lambda_context: FakeLambdaContext, variable: str, value: str, message: str
+    stack: Stack, github: GitHubDouble, lambda_context: LocalLambdaContext, variable: str, value: str, message: str
 ) -> None:
     stack.configure(**{variable: value})
 

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deploy_trigger.errors import MalformedEvent
-from drill.github_double import GitHubDouble
-from drill.invoke import invoke
+from stand_ins.github_double import GitHubDouble
+from stand_ins.invoke import invoke
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
 

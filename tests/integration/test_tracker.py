@@ -27,11 +27,12 @@ from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
 from deploy_trigger.tracking import Tracker, TrackerConfig
-from drill.autoscaling_events import launch_successful, lifecycle_action
-from drill.github_double import ErrorAfterAccept, GitHubDouble
-from drill.invoke import invoke
-from drill.lambda_context import FakeLambdaContext
-from tests.integration.conftest import TOKEN, Stack
+from deploy_trigger_cli.local_lambda import LocalLambdaContext
+from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.deployment import TOKEN
+from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
+from stand_ins.invoke import invoke
+from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
 
 
@@ -153,7 +154,7 @@ def test_success_continues_the_lifecycle_action_once(harness: Harness, instance_
     instance = instance_ids()
     run_id = harness.launch(instance)
     harness.tracker_pass()
-    assert harness.item(instance)["status"]["S"] == "RUNNING"
+    assert harness.item(instance).status == "RUNNING"
 
     harness.finish_run(run_id, "success")
     first = harness.tracker_pass()
@@ -161,7 +162,7 @@ def test_success_continues_the_lifecycle_action_once(harness: Harness, instance_
 
     assert harness.autoscaling.completions == [(instance, "CONTINUE")]
     item = harness.item(instance)
-    assert (item["status"]["S"], item["lifecycle_result"]["S"], item["conclusion"]["S"]) == (
+    assert (item.status, item.lifecycle_result, item.conclusion) == (
         "SUCCEEDED", "CONTINUE", "success",
     )  # fmt: skip
     assert "tracking" not in item  # left the index: no later pass looks at it
@@ -188,7 +189,7 @@ def test_failed_run_abandons_once_and_alerts_once(
     )  # fmt: skip
     assert alert.run_url is not None
     assert alert.run_url.endswith(f"/actions/runs/{run_id}")
-    assert harness.item(instance)["status"]["S"] == Status.DEPLOY_FAILED
+    assert harness.item(instance).status == Status.DEPLOY_FAILED
     assert (report["DeployFailed"], report["LifecycleAbandoned"]) == (1, 1)
 
 
@@ -205,7 +206,7 @@ def test_run_that_never_appears_is_abandoned_after_the_deadline(
 
     assert harness.autoscaling.completions == [(instance, "ABANDON")]
     assert harness.inbox.alerts[0].outcome == "no run"
-    assert harness.item(instance)["deploy_outcome"]["S"] == "no run"
+    assert harness.item(instance).deploy_outcome == "no run"
 
 
 def test_slow_healthy_deploy_gets_heartbeats_until_the_maximum_then_is_abandoned_as_stuck(
@@ -219,7 +220,7 @@ def test_slow_healthy_deploy_gets_heartbeats_until_the_maximum_then_is_abandoned
         harness.tracker_pass()
     assert harness.autoscaling.heartbeats[instance] == 3  # at 6, 11 and 16 minutes (every 5)
     assert harness.autoscaling.completions == []
-    assert harness.item(instance)["status"]["S"] == "RUNNING"
+    assert harness.item(instance).status == "RUNNING"
 
     harness.clock.offset = 3601
     harness.tracker_pass()
@@ -238,15 +239,15 @@ def test_tracker_killed_after_completing_and_rerun_neither_completes_twice_nor_l
     harness.autoscaling.die_after_completing = True
 
     harness.tracker_pass()  # every completion "kills" the tracker before it records anything
-    assert all(harness.item(i)["status"]["S"] == "DISPATCHED" for i in instances)  # not lost: still tracked
+    assert all(harness.item(i).status == "DISPATCHED" for i in instances)  # not lost: still tracked
     harness.autoscaling.die_after_completing = False
     harness.tracker_pass()
 
     assert sorted(harness.autoscaling.completions) == sorted((i, "CONTINUE") for i in instances)
     for instance in instances:
         item = harness.item(instance)
-        assert item["status"]["S"] == "SUCCEEDED"
-        assert item["lifecycle_result"]["S"].startswith("CONTINUE")
+        assert item.status == "SUCCEEDED"
+        assert (item.lifecycle_result or "").startswith("CONTINUE")
 
 
 def test_lifecycle_action_completed_by_the_workflow_itself_is_a_terminal_outcome(
@@ -261,7 +262,7 @@ def test_lifecycle_action_completed_by_the_workflow_itself_is_a_terminal_outcome
 
     assert harness.autoscaling.completions == []
     item = harness.item(instance)
-    assert (item["status"]["S"], item["lifecycle_result"]["S"]) == ("SUCCEEDED", "ALREADY_ENDED")
+    assert (item.status, item.lifecycle_result) == ("SUCCEEDED", "ALREADY_ENDED")
     assert report["LifecycleAlreadyEnded"] == 1
     assert harness.tracker_pass()["due"] == 0
 
@@ -276,7 +277,7 @@ def test_plain_mode_records_the_outcome_without_lifecycle_calls(
     harness.tracker_pass()
 
     assert harness.autoscaling.completions == []
-    assert harness.item(instance)["status"]["S"] == "DEPLOY_FAILED"
+    assert harness.item(instance).status == "DEPLOY_FAILED"
     assert harness.inbox.alerts[0].lifecycle_result is None
 
 
@@ -287,7 +288,7 @@ def test_history_reads_as_the_instance_s_story(harness: Harness, instance_ids: C
     harness.finish_run(run_id, "success")
     harness.tracker_pass()
 
-    events = [entry["M"]["event"]["S"] for entry in harness.item(instance)["history"]["L"]]
+    events = [event.event for event in harness.item(instance).history]
 
     assert events == ["claimed", "dispatched", "run_queued", "completing", "deploy_succeeded"]
 
@@ -343,7 +344,7 @@ def test_tracker_handler_emits_its_pass_as_metrics(
     harness.finish_run(run_id, "failure")
     monkeypatch.setattr(runtime, "tracker", lambda: harness.tracker)
 
-    result = tracker_handler({"source": "aws.scheduler"}, FakeLambdaContext(budget_seconds=60))
+    result = tracker_handler({"source": "aws.scheduler"}, LocalLambdaContext(budget_seconds=60))
 
     emitted = metrics(capsys.readouterr().out)
     assert result["due"] == 1

@@ -16,6 +16,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str =
 
 def wait_for_lease_expiry(stack: Stack, instance_id: str) -> float:
     """Sleep until the instance's lease has expired, as Lambda's retry would; returns the lease's end."""
-    lease = float(stack.item(instance_id)["lease_expires_at"]["N"])
+    lease = stack.item(instance_id).lease_expires_at or 0.0
     time.sleep(max(0.0, lease - time.time()) + 0.05)
     return lease

@@ -24,8 +24,8 @@ from deploy_trigger.events import InstanceLaunch, parse_event
 from deploy_trigger.ledger.model import LedgerEntry, Status
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.runs import RunRef
-from drill.autoscaling_events import launch_successful, lifecycle_action
-from drill.aws_resources import create_ledger_table
+from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.aws_resources import create_ledger_table
 
 TABLE = "ledger"
 INSTANCE = "i-0123456789abcdef0"

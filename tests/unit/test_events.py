@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from deploy_trigger.errors import MalformedEvent
 from deploy_trigger.events import Ignored, InstanceLaunch, parse_event
-from drill.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.autoscaling_events import launch_successful, lifecycle_action
 
 EVENTS = Path(__file__).parent.parent / "events"
 

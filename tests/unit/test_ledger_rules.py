@@ -14,7 +14,7 @@ from deploy_trigger.ledger import model
 from deploy_trigger.ledger.codec import decode_entry, encode_item
 from deploy_trigger.ledger.model import Condition, LedgerEntry, Status
 from deploy_trigger.ledger.update import Update
-from drill.aws_resources import create_ledger_table
+from stand_ins.aws_resources import create_ledger_table
 
 TABLE = "ledger"
 INSTANCE = "i-0123456789abcdef0"

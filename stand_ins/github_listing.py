@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
-from drill.github_model import WorkflowRun
+from stand_ins.github_model import WorkflowRun
 
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100

@@ -1,6 +1,6 @@
 """examples/release/release.sh, the reference server-side release script, run for real against a temporary root.
 
-The founding incident (docs: why.md, incident 1): two deploys raced on one server, the second one's cleanup
+The founding incident (told at the top of the README): two deploys raced on one server, the second one's cleanup
 deleted the release the first was still using, the server went live with a dangling `current`, and a guard
 whose exit status was swallowed could never fail. So every guard is exercised both ways (a bad release fails
 it, a good one passes), and the atomic-switch check is also run against a deliberately non-atomic switch."""
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.release.harness import (
+from tests.examples.release_harness import (
     BASH,
     EXIT_FAILURE,
     EXIT_LOCK_TIMEOUT,

@@ -29,15 +29,15 @@ from datetime import UTC, datetime
 from http.client import responses
 from types import TracebackType
 
-from drill.github_app_auth import JwtRejected, verify_app_jwt
-from drill.github_dispatch_rules import (
+from stand_ins.github_app_auth import JwtRejected, verify_app_jwt
+from stand_ins.github_dispatch_rules import (
     CURRENT_API_VERSION,
     LEGACY_API_VERSION,
     dispatch_problem,
     render_run_name,
     short_ref,
 )
-from drill.github_faults import (
+from stand_ins.github_faults import (
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
@@ -48,10 +48,10 @@ from drill.github_faults import (
     Reject,
     Unauthorized,
 )
-from drill.github_http import IncomingRequest, Reply, serve
-from drill.github_listing import last_page, link_header, page_window, run_predicate
-from drill.github_model import GitHubApp, RecordedRequest, WorkflowRun, iso_z
-from drill.github_repository import (
+from stand_ins.github_http import IncomingRequest, Reply, serve
+from stand_ins.github_listing import last_page, link_header, page_window, run_predicate
+from stand_ins.github_model import GitHubApp, RecordedRequest, WorkflowRun, iso_z
+from stand_ins.github_repository import (
     DEFAULT_REPOSITORY_PERMISSIONS,
     DEFAULT_TOKEN_SCOPES,
     FINE_GRAINED_PREFIX,
@@ -61,7 +61,7 @@ from drill.github_repository import (
     repository_answer,
     workflow_answer,
 )
-from drill.github_workflow_file import render_workflow_file
+from stand_ins.github_workflow_file import render_workflow_file
 
 __all__ = [
     "DEFAULT_DECLARED_INPUTS",

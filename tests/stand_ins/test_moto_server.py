@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 from moto.dynamodb.models.table import Table
 
-from drill.moto_server import SerializedMotoServer
+from stand_ins.moto_server import SerializedMotoServer
 
 RACERS = 20
 

@@ -11,7 +11,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any
 
-from drill.lambda_context import FakeLambdaContext
+from deploy_trigger_cli.local_lambda import LocalLambdaContext
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def invoke(event: Any, budget_seconds: float = 30.0) -> Invocation:
     from deploy_trigger.handler import handler
 
     try:
-        return Invocation(result=handler(event, FakeLambdaContext(budget_seconds=budget_seconds)))
+        return Invocation(result=handler(event, LocalLambdaContext(budget_seconds=budget_seconds)))
     except Exception as error:  # the handler's way of failing an invocation
         return Invocation(error=type(error).__name__, message=str(error))
 
@@ -70,7 +70,3 @@ class ChildInvocation:
             answer = Invocation()
         self._process.join(timeout=5)
         return answer
-
-    @property
-    def alive(self) -> bool:
-        return self._process.is_alive()

@@ -1,4 +1,7 @@
-"""A Lambda context for running the real handler outside Lambda (tests and the drill).
+"""A Lambda context for running the real handler outside Lambda: ``redrive --target local`` runs it with one.
+
+It ships with the CLI; the tests and the drill run the handler with it too and import it from here (the
+dev-only side may depend on the shipped side, never the other way round).
 
 It has the attributes of ``aws_lambda_powertools.utilities.typing.LambdaContext`` and a clock that counts
 down in real time from ``budget_seconds``, as Lambda's does from the function's timeout.
@@ -14,7 +17,7 @@ FUNCTION_NAME = "deploy-trigger-dispatcher"
 
 
 @dataclass
-class FakeLambdaContext:
+class LocalLambdaContext:
     budget_seconds: float = 30.0
     function_name: str = FUNCTION_NAME
     function_version: str = "$LATEST"

@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 
-from drill.github_model import GitHubApp
+from stand_ins.github_model import GitHubApp
 
 MAX_JWT_LIFETIME_SECONDS = 600
 CLOCK_DRIFT_SECONDS = 60

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from urllib3.util import SKIP_HEADER
 
-from drill.github_double import (
+from stand_ins.github_double import (
     DEFAULT_DECLARED_INPUTS,
     DEFAULT_RUN_NAME,
     Delay,

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from drill.github_model import RecordedRequest
+from stand_ins.github_model import RecordedRequest
 
 _REDACTED = "<redacted>"
 _log = logging.getLogger(__name__)

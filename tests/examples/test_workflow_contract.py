@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from deploy_trigger.settings import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
-from drill.github_double import DEFAULT_RUN_NAME
+from stand_ins.github_double import DEFAULT_RUN_NAME
 
 WORKFLOW = Path(__file__).parents[2] / "examples" / "workflows" / "deploy.yml"
 

@@ -1,0 +1,32 @@
+"""The one deployment of deploy-trigger that the stand-ins serve, for the tests and the drill alike: its GitHub
+repository, workflow and token, and the environment its dispatcher function runs with."""
+
+from __future__ import annotations
+
+from stand_ins.fake_credentials import made_up_token
+
+TOKEN = made_up_token()  # a made-up classic PAT: only the local GitHub double accepts it
+REPOSITORY = "acme/app"
+WORKFLOW = "deploy.yml"
+REF = "main"
+#: The account moto answers for (its default).
+ACCOUNT = "123456789012"
+
+
+def function_environment(
+    *, aws_endpoint_url: str, table: str, secret: str, lease_margin_seconds: float, github_api_url: str | None = None
+) -> dict[str, str]:
+    """The dispatcher's own settings, as the CDK stack sets them, pointed at the stand-ins. Without
+    ``github_api_url`` the function would call github.com, which no test or drill can reach."""
+    environment = {
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+        "LEDGER_TABLE_NAME": table,
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "GITHUB_WORKFLOW": WORKFLOW,
+        "GITHUB_REF": REF,
+        "GITHUB_CREDENTIALS_SECRET": secret,
+        "LEASE_MARGIN_SECONDS": f"{lease_margin_seconds:g}",
+    }
+    if github_api_url is not None:
+        environment["GITHUB_API_URL"] = github_api_url
+    return environment
