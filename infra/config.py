@@ -17,7 +17,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Protocol, TypeVar
 
-from deploy_trigger.settings import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS, SUPPORTED_API_VERSIONS
+from deploy_trigger.settings import REPOSITORY_PATTERN, SUPPORTED_API_VERSIONS
+from deploy_trigger.workflow_contract import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
 
 
 class ConfigurationError(ValueError):
@@ -74,7 +75,6 @@ MIN_TIMEOUT_SECONDS = 10
 MAX_TIMEOUT_SECONDS = 900
 MAX_RESERVED_CONCURRENCY = 1000
 
-_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _WORKFLOW_FILE = re.compile(r"^[A-Za-z0-9_.-]+\.ya?ml$")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
@@ -251,7 +251,7 @@ CONTEXT_KEYS = (
 
 
 def _validate(config: DeployTriggerConfig) -> None:
-    if not _REPOSITORY.match(config.github_repository):
+    if not REPOSITORY_PATTERN.match(config.github_repository):
         raise _fix("githubRepository", f"must be owner/repo, got {config.github_repository!r}", "my-org/my-app")
     if not (_WORKFLOW_FILE.match(config.github_workflow) or config.github_workflow.isdigit()):
         raise _fix(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from deploy_trigger_cli.stack_outputs import OUTPUT_KEYS
+from deploy_trigger.stack_outputs import CLI_KEYS
 from drill.autoscaling_events import lifecycle_action
 from drill.github_double import GitHubDouble
 from tests.cli.conftest import REPOSITORY, WORKFLOW, CliResult, Deployment
@@ -185,7 +185,7 @@ def test_the_stack_can_come_from_the_environment(
 
 
 def test_the_stack_output_keys_are_the_documented_ones() -> None:
-    assert OUTPUT_KEYS == (
+    assert CLI_KEYS == (
         "LedgerTableName",
         "DispatcherFunctionName",
         "DeliveryDlqUrl",

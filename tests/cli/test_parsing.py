@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from deploy_trigger.settings import RESERVED_INPUTS
+from deploy_trigger.workflow_contract import RESERVED_INPUTS
 from deploy_trigger_cli.config import DeadLetterQueue
 from deploy_trigger_cli.dead_letters import EVENT, FAILURE_RECORD, UNRECOGNIZED, parse_message
 from deploy_trigger_cli.timestamps import ledger_time, parse_since

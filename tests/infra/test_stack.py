@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from deploy_trigger import metric_names
+from deploy_trigger import metric_names, stack_outputs
 from deploy_trigger.ledger import TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
 from deploy_trigger.settings import Settings
 from tests.infra.synthesis import REQUIRED_CONTEXT, SECRET_READ_STATEMENT, SERVICE_DIMENSION, Synthesized, synthesize
@@ -170,7 +170,7 @@ def test_environment_is_accepted_by_the_settings_model(synthesized: Synthesized)
 
     settings = Settings.from_env({**variables, "AWS_REGION": "eu-west-1"})
 
-    assert settings.github_repository == "example-org/example-app"
+    assert settings.github.repository == "example-org/example-app"
     assert settings.allowed_asg_names == frozenset()
     assert settings.lease_margin_seconds == 5.0
 
@@ -496,24 +496,12 @@ def test_dashboard_marks_the_timeout_on_the_duration_graph(synthesized: Synthesi
 
 # --- Outputs ------------------------------------------------------------------------------------------
 
-#: The keys the operator CLI reads (deploy_trigger_cli.stack_outputs), spelled exactly; then the rest.
-CLI_OUTPUT_KEYS = (
-    "LedgerTableName",
-    "DispatcherFunctionName",
-    "DeliveryDlqUrl",
-    "FailureDlqUrl",
-    "EventRuleName",
-    "CredentialsSecretArn",
-    "GithubRepository",
-    "GithubWorkflow",
-    "GithubRef",
-)
-
 
 def test_outputs_have_exactly_the_keys_the_operator_cli_and_an_operator_read(synthesized: Synthesized) -> None:
     outputs = synthesized.template_json["Outputs"]
 
-    assert set(outputs) == {*CLI_OUTPUT_KEYS, "AlarmTopicArn", "DashboardName", "TrackerFunctionName"}
+    # The CLI's keys are spelled out in tests/cli/test_cli_basics.py.
+    assert set(outputs) == {*stack_outputs.CLI_KEYS, "AlarmTopicArn", "DashboardName", "TrackerFunctionName"}
 
 
 def test_output_values(synthesized: Synthesized) -> None:
