@@ -35,7 +35,7 @@ class DeployTriggerStack(Stack):
             "GithubRepository": config.github_repository,
             "GithubWorkflow": config.github_workflow,
             "GithubRef": config.github_ref,
-            "AlarmTopicArn": service.monitoring.topic.topic_arn,
+            "AlarmTopicArn": service.alarm_topic.topic.topic_arn,
             "DashboardName": service.monitoring.dashboard.dashboard_name,
         }
         if service.tracker is not None:

@@ -1,6 +1,8 @@
 """The stack with only the required context: the values that make dispatches happen once and failures visible."""
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -417,6 +419,31 @@ def test_an_outcome_unknown_that_nothing_reconciled_alarms(synthesized: Synthesi
     }
     assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
     assert properties["TreatMissingData"] == "notBreaching"
+
+
+def test_every_alarm_is_built_from_the_monitoring_specs(synthesized: Synthesized) -> None:
+    alarm_ids = list(synthesized.stack.service.monitoring.alarms)
+
+    assert len(alarm_ids) == len(synthesized.resources("AWS::CloudWatch::Alarm")) == 10
+    for alarm_id in alarm_ids:
+        logical_id(synthesized, "AWS::CloudWatch::Alarm", f"Monitoring{alarm_id}")  # exactly one each
+
+
+def test_every_alarm_is_on_an_alarm_widget_of_the_dashboard(synthesized: Synthesized) -> None:
+    (dashboard,) = synthesized.resources("AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    referenced = {part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict) and "Fn::GetAtt" in part}
+
+    assert set(synthesized.resources("AWS::CloudWatch::Alarm")) <= referenced
+
+
+def test_the_readme_says_what_to_do_for_every_alarm(synthesized: Synthesized) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("### Alarms and what to do")
+    section = readme[start : readme.index("\n## ", start)]
+
+    unnamed = [name for name in synthesized.stack.service.monitoring.alarms if not re.search(rf"\b{name}\b", section)]
+    assert unnamed == []
 
 
 def test_alarm_topic_is_encrypted_tls_only_and_has_no_subscription(synthesized: Synthesized) -> None:
