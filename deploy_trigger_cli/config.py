@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from deploy_trigger import stack_outputs as keys
 from deploy_trigger.settings import ConfigurationError, Settings
-from deploy_trigger_cli import stack_outputs as keys
 from deploy_trigger_cli.errors import ConfigError
 from deploy_trigger_cli.stack_outputs import StackOutputs
 

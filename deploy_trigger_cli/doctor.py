@@ -22,7 +22,7 @@ from deploy_trigger_cli.output import Output, mark
 
 def run_doctor(config: Config, aws: AwsClients, out: Output) -> int:
     settings = config.settings()
-    reader = GitHubReader(settings.github_api_url, settings.github_api_version)
+    reader = GitHubReader(settings.github.api_url, settings.github.api_version)
     try:
         results = GitHubChecks(settings, aws.client("secretsmanager"), reader).run()
     finally:
@@ -35,11 +35,11 @@ def run_doctor(config: Config, aws: AwsClients, out: Output) -> int:
     )
     ok = not any(result.outcome == Outcome.FAIL for result in results)
     checked: dict[str, Any] = {
-        "repository": settings.github_repository,
-        "workflow": settings.github_workflow,
+        "repository": settings.github.repository,
+        "workflow": settings.github.workflow,
         "ref": settings.github_ref,
-        "secret": settings.github_credentials_secret,
-        "github_api_url": settings.github_api_url,
+        "secret": settings.github.credentials_secret,
+        "github_api_url": settings.github.api_url,
         "table": settings.ledger_table_name,
         "rule_name": config.value(settings_sources.RULE_NAME),
         "function_name": config.value(settings_sources.FUNCTION_NAME),

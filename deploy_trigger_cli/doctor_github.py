@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 from deploy_trigger.github_auth import AppCredentials, Credentials
-from deploy_trigger.settings import RESERVED_INPUTS, Settings
+from deploy_trigger.settings import Settings
+from deploy_trigger.workflow_contract import RESERVED_INPUTS
 from deploy_trigger_cli.checks import CheckResult, failed, passed, skipped, warned
 from deploy_trigger_cli.doctor_credentials import (
     CLASSIC,
@@ -107,7 +108,7 @@ class GitHubChecks:
     def _check_secret(self) -> Credentials:
         self._current = SECRET
         verdict, credentials = read_credentials(
-            self._secretsmanager, self._settings.github_credentials_secret, self._clock()
+            self._secretsmanager, self._settings.github.credentials_secret, self._clock()
         )
         self._record(verdict)
         if credentials is None:
@@ -142,14 +143,14 @@ class GitHubChecks:
     def _get_repository_as_token_check(self, token: str) -> Answer:
         """A personal token is valid when GitHub does not answer 401; the repository answer is used again."""
         self._current = TOKEN
-        answer = self._reader.get(f"/repos/{self._settings.github_repository}", token)
+        answer = self._reader.get(f"/repos/{self._settings.github.repository}", token)
         if answer.status == 401:
             self._record(
                 failed(
                     TOKEN,
                     f"GitHub does not accept the token ({answer.summary}): it is expired, revoked or mistyped",
                     f"create a new token and store it: aws secretsmanager put-secret-value "
-                    f"--secret-id {self._settings.github_credentials_secret} --secret-string ...",
+                    f"--secret-id {self._settings.github.credentials_secret} --secret-string ...",
                 )
             )
             raise _Stop("not checked: no valid GitHub token")
@@ -171,7 +172,7 @@ class GitHubChecks:
 
     def _check_repository(self, token: str, answer: Answer | None = None) -> Answer:
         self._current = REPOSITORY
-        repository = self._settings.github_repository
+        repository = self._settings.github.repository
         if answer is None:
             answer = self._reader.get(f"/repos/{repository}", token)
         if answer.status == 200 and isinstance(answer.body, dict):
@@ -203,13 +204,13 @@ class GitHubChecks:
         if kind == CLASSIC and header is not None:
             self._record(
                 classic_permissions_verdict(
-                    header, repository.body, self._settings.github_repository, self._settings.github_credentials_secret
+                    header, repository.body, self._settings.github.repository, self._settings.github.credentials_secret
                 )
             )
             return
         # Fine-grained, a stored installation token, or unknown: listing runs is all that can be proven.
         answer = self._reader.get(
-            f"/repos/{self._settings.github_repository}/actions/workflows/{quote(self._settings.github_workflow)}/runs",
+            f"/repos/{self._settings.github.repository}/actions/workflows/{quote(self._settings.github.workflow)}/runs",
             token,
             {"per_page": 1},
         )
@@ -219,7 +220,7 @@ class GitHubChecks:
                     PERMISSIONS,
                     f"{kind}: cannot verify actions:write without dispatching; listing runs works (actions:read)",
                     "make sure the token has Repository permissions > Actions: Read and write on "
-                    f"{self._settings.github_repository}",
+                    f"{self._settings.github.repository}",
                 )
             )
         elif answer.status == 404:
@@ -230,7 +231,7 @@ class GitHubChecks:
                     PERMISSIONS,
                     f"{kind}: listing the workflow's runs failed ({answer.summary}), so it lacks even Actions: read",
                     "give the token Repository permissions > Actions: Read and write on "
-                    f"{self._settings.github_repository}",
+                    f"{self._settings.github.repository}",
                 )
             )
 
@@ -239,7 +240,7 @@ class GitHubChecks:
     def _check_workflow(self, token: str) -> str | None:
         """The workflow file's path when the workflow exists (active or not); None when GitHub shows none."""
         self._current = WORKFLOW
-        repository, workflow = self._settings.github_repository, self._settings.github_workflow
+        repository, workflow = self._settings.github.repository, self._settings.github.workflow
         answer = self._reader.get(f"/repos/{repository}/actions/workflows/{quote(workflow)}", token)
         if answer.status == 200 and isinstance(answer.body, dict):
             path = str(answer.body.get("path") or f".github/workflows/{workflow}")
@@ -284,7 +285,7 @@ class GitHubChecks:
         parsed: list[tuple[str, Workflow]] = []
         for ref in refs:
             answer = self._reader.get(
-                f"/repos/{self._settings.github_repository}/contents/{quote(path)}", token, {"ref": ref}
+                f"/repos/{self._settings.github.repository}/contents/{quote(path)}", token, {"ref": ref}
             )
             if answer.status == 403:
                 reason = (
@@ -349,7 +350,7 @@ class GitHubChecks:
 
     def _check_ref(self, token: str) -> None:
         self._current = REF
-        repository, ref = self._settings.github_repository, self._settings.github_ref
+        repository, ref = self._settings.github.repository, self._settings.github_ref
         name = _short_ref(ref)
         lookups: list[tuple[str, str]] = []
         if not ref.startswith("refs/tags/"):

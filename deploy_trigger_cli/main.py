@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from deploy_trigger.stack_outputs import DISPATCHER_FUNCTION_NAME
 from deploy_trigger_cli import config as sources
 from deploy_trigger_cli.aws import AwsClients
 from deploy_trigger_cli.config import Config
@@ -20,12 +21,7 @@ from deploy_trigger_cli.ledger_commands import run_list, run_reset, run_status
 from deploy_trigger_cli.output import Output
 from deploy_trigger_cli.parser import build_parser
 from deploy_trigger_cli.redrive import RedriveOptions, run_redrive
-from deploy_trigger_cli.stack_outputs import (
-    DISPATCHER_FUNCTION_NAME,
-    StackOutputs,
-    read_function_environment,
-    read_stack_outputs,
-)
+from deploy_trigger_cli.stack_outputs import StackOutputs, read_function_environment, read_stack_outputs
 
 
 def main(argv: Sequence[str] | None = None, *, aws_clients: Mapping[str, Any] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Configuration from a deployed stack: the outputs of ``DescribeStacks``, by output key.
 
-The stack must export exactly these keys (``infra/stack.py``); each fills in the flag named beside it.
+The keys are ``deploy_trigger.stack_outputs``, the names ``infra/stack.py`` exports.
 """
 
 from __future__ import annotations
@@ -14,28 +14,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from deploy_trigger.settings import Settings
 from deploy_trigger_cli.aws import error_code, failed
 from deploy_trigger_cli.errors import ConfigError
-
-LEDGER_TABLE_NAME = "LedgerTableName"
-DISPATCHER_FUNCTION_NAME = "DispatcherFunctionName"
-DELIVERY_DLQ_URL = "DeliveryDlqUrl"
-FAILURE_DLQ_URL = "FailureDlqUrl"
-EVENT_RULE_NAME = "EventRuleName"
-CREDENTIALS_SECRET_ARN = "CredentialsSecretArn"  # noqa: S105  (an output key)
-GITHUB_REPOSITORY = "GithubRepository"
-GITHUB_WORKFLOW = "GithubWorkflow"
-GITHUB_REF = "GithubRef"
-
-OUTPUT_KEYS = (
-    LEDGER_TABLE_NAME,
-    DISPATCHER_FUNCTION_NAME,
-    DELIVERY_DLQ_URL,
-    FAILURE_DLQ_URL,
-    EVENT_RULE_NAME,
-    CREDENTIALS_SECRET_ARN,
-    GITHUB_REPOSITORY,
-    GITHUB_WORKFLOW,
-    GITHUB_REF,
-)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,13 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped, unused-ignore]  # PyYAML ships no stubs; types-PyYAML is optional
 
+from deploy_trigger.workflow_contract import RUN_NAME
+
 #: ``${{ inputs.dispatch_id }}`` (or ``github.event.inputs.dispatch_id``) anywhere in an expression.
 _DISPATCH_ID_EXPRESSION = re.compile(
     r"\$\{\{(?:(?!\}\}).)*?\b(?:github\.event\.)?inputs\.dispatch_id\b(?:(?!\}\}).)*\}\}", re.DOTALL
 )
-SUGGESTED_RUN_NAME = "Deploy ${{ inputs.instance_id }} (${{ inputs.dispatch_id }})"
+SUGGESTED_RUN_NAME = RUN_NAME
 
 
 class WorkflowUnreadable(ValueError):

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Token
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_autoscaling as autoscaling
 from constructs import Construct
 
+from deploy_trigger.settings import GitHubTarget, Settings, TrackerSettings
 from infra.config import ConfigurationError, DeployTriggerConfig, HookDefaultResult, RemovalChoice, TriggerMode
+from infra.constructs.alarm_topic import AlarmTopic
 from infra.constructs.bundling import DEFAULT_CACHE_ROOT, LAMBDA_SOURCE
 from infra.constructs.credentials import GitHubCredentials
 from infra.constructs.dead_letters import DeadLetterQueue
-from infra.constructs.dispatcher import Dispatcher, dispatcher_environment
+from infra.constructs.dispatcher import DispatcherFunction
 from infra.constructs.event_rule import LaunchEventRule
-from infra.constructs.ledger import Ledger
+from infra.constructs.ledger import LedgerTable
 from infra.constructs.lifecycle_hook import DEFAULT_HOOK_NAME, AnyAutoScalingGroup, LaunchLifecycleHook
 from infra.constructs.monitoring import Monitoring
-from infra.constructs.tracker import RESERVED_CONCURRENCY, Tracker, tracker_environment
+from infra.constructs.tracker import RESERVED_CONCURRENCY, TrackerFunction
 
 
 class DeployTrigger(Construct):
@@ -33,7 +35,8 @@ class DeployTrigger(Construct):
     and a tracker that follows each deployment to its end and completes the instance's lifecycle action.
 
     Attributes: ``ledger``, ``dispatcher``, ``credentials``, ``launch_events``, ``delivery_dead_letters``,
-    ``failure_dead_letters``, ``monitoring``, ``tracker`` (None when ``tracker_enabled`` is off).
+    ``failure_dead_letters``, ``alarm_topic``, ``tracker`` (None when ``tracker_enabled`` is off),
+    ``monitoring``.
     """
 
     def __init__(
@@ -49,7 +52,8 @@ class DeployTrigger(Construct):
         removal_policy = (
             RemovalPolicy.DESTROY if config.removal_policy is RemovalChoice.DESTROY else RemovalPolicy.RETAIN
         )
-        self.ledger = Ledger(self, "Ledger", removal_policy=removal_policy)
+        self.config = config
+        self.ledger = LedgerTable(self, "Ledger", removal_policy=removal_policy)
         self.credentials = GitHubCredentials(
             self,
             "GitHubCredentials",
@@ -68,18 +72,19 @@ class DeployTrigger(Construct):
             purpose="events whose invocations failed or timed out after Lambda's retries, with the error",
             removal_policy=removal_policy,
         )
-        self.dispatcher = Dispatcher(
+        # Construct IDs kept from when one "Monitoring" construct also made the topic: the topic keeps that ID,
+        # and the alarms and dashboard sit in it as "Default", which CDK leaves out of logical IDs. A stack
+        # deployed before keeps its topic, key, alarms and dashboard, and the topic its subscriptions.
+        self.alarm_topic = AlarmTopic(self, "Monitoring", alarm_email=config.alarm_email, removal_policy=removal_policy)
+        self.dispatcher = DispatcherFunction(
             self,
             "Dispatcher",
-            environment=dispatcher_environment(
+            settings=Settings(
                 ledger_table_name=self.ledger.table.table_name,
-                github_repository=config.github_repository,
-                github_workflow=config.github_workflow,
+                github=self._github_target(),
                 github_ref=config.github_ref,
-                github_credentials_secret=config.github_credentials_secret,
-                github_api_url=config.github_api_url,
-                github_api_version=config.github_api_version,
-                allowed_asg_names=config.asg_names,
+                aws_region=Stack.of(self).region,
+                allowed_asg_names=frozenset(config.asg_names),
                 workflow_extra_inputs=config.workflow_extra_inputs,
             ),
             timeout=Duration.seconds(config.dispatcher_timeout_seconds),
@@ -99,39 +104,46 @@ class DeployTrigger(Construct):
             handler=self.dispatcher.function,
             dead_letter_queue=self.delivery_dead_letters.queue,
         )
+        self.tracker = self._tracker(removal_policy) if config.tracker_enabled else None
         self.monitoring = Monitoring(
-            self,
-            "Monitoring",
+            self.alarm_topic,
+            "Default",
+            topic=self.alarm_topic.topic,
             dispatcher=self.dispatcher.function,
             dispatcher_timeout=self.dispatcher.timeout,
             dead_letter_queues={
                 "DeliveryDeadLetters": self.delivery_dead_letters.queue,
                 "FailureDeadLetters": self.failure_dead_letters.queue,
             },
-            alarm_email=config.alarm_email,
-            removal_policy=removal_policy,
+            tracker=self.tracker.function if self.tracker is not None else None,
+            crash_loop_abandon_threshold=config.crash_loop_abandon_threshold,
         )
-        self.config = config
-        self.tracker = self._tracker(config, removal_policy) if config.tracker_enabled else None
 
-    def _tracker(self, config: DeployTriggerConfig, removal_policy: RemovalPolicy) -> Tracker:
-        tracker = Tracker(
+    def _github_target(self) -> GitHubTarget:
+        return GitHubTarget(
+            repository=self.config.github_repository,
+            workflow=self.config.github_workflow,
+            credentials_secret=self.config.github_credentials_secret,
+            api_url=self.config.github_api_url,
+            api_version=self.config.github_api_version,
+        )
+
+    def _tracker(self, removal_policy: RemovalPolicy) -> TrackerFunction:
+        config = self.config
+        tracker = TrackerFunction(
             self,
             "Tracker",
             code=self.dispatcher.code,
-            environment=tracker_environment(
+            settings=TrackerSettings(
                 ledger_table_name=self.ledger.table.table_name,
-                github_repository=config.github_repository,
-                github_workflow=config.github_workflow,
-                github_credentials_secret=config.github_credentials_secret,
-                github_api_url=config.github_api_url,
-                github_api_version=config.github_api_version,
-                alert_topic_arn=self.monitoring.topic.topic_arn,
+                github=self._github_target(),
+                aws_region=Stack.of(self).region,
+                alert_topic_arn=self.alarm_topic.topic.topic_arn,
                 run_appear_timeout_seconds=config.run_appear_timeout_seconds,
                 heartbeat_interval_seconds=config.heartbeat_interval_seconds,
                 max_deploy_seconds=config.max_deploy_seconds,
             ),
-            alert_topic=self.monitoring.topic,
+            alert_topic=self.alarm_topic.topic,
             asg_names=config.asg_names,
             completes_lifecycle_actions=config.mode is TriggerMode.LIFECYCLE_HOOK,
             # An account that cannot reserve any concurrency (quota 10, reservedConcurrency "unreserved")
@@ -142,9 +154,6 @@ class DeployTrigger(Construct):
         )
         self.ledger.grant_tracker_access(tracker.function)
         self.credentials.grant_read(tracker.function)
-        self.monitoring.watch_tracker(
-            tracker.function, crash_loop_abandon_threshold=config.crash_loop_abandon_threshold
-        )
         return tracker
 
     def add_launch_hook(

@@ -11,6 +11,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from deploy_trigger import stack_outputs as keys
 from infra.config import DeployTriggerConfig
 from infra.deploy_trigger import DeployTrigger
 
@@ -21,24 +22,23 @@ class DeployTriggerStack(Stack):
         config = DeployTriggerConfig.from_context(self.node)
         self.service = DeployTrigger(self, "DeployTrigger", config=config)
 
-        # The operator CLI (deploy_trigger_cli.stack_outputs) reads these by key: renaming one breaks it.
         service = self.service
         outputs = {
-            "LedgerTableName": service.ledger.table.table_name,
-            "DispatcherFunctionName": service.dispatcher.function.function_name,
-            "DeliveryDlqUrl": service.delivery_dead_letters.queue.queue_url,
-            "FailureDlqUrl": service.failure_dead_letters.queue.queue_url,
-            "EventRuleName": service.launch_events.rule.rule_name,
+            keys.LEDGER_TABLE_NAME: service.ledger.table.table_name,
+            keys.DISPATCHER_FUNCTION_NAME: service.dispatcher.function.function_name,
+            keys.DELIVERY_DLQ_URL: service.delivery_dead_letters.queue.queue_url,
+            keys.FAILURE_DLQ_URL: service.failure_dead_letters.queue.queue_url,
+            keys.EVENT_RULE_NAME: service.launch_events.rule.rule_name,
             # The secret's ARN as the functions know it: for a secret given by name, a partial ARN (no random
             # suffix), which Secrets Manager accepts as a SecretId.
-            "CredentialsSecretArn": service.credentials.secret.secret_arn,
-            "GithubRepository": config.github_repository,
-            "GithubWorkflow": config.github_workflow,
-            "GithubRef": config.github_ref,
-            "AlarmTopicArn": service.monitoring.topic.topic_arn,
-            "DashboardName": service.monitoring.dashboard.dashboard_name,
+            keys.CREDENTIALS_SECRET_ARN: service.credentials.secret.secret_arn,
+            keys.GITHUB_REPOSITORY: config.github_repository,
+            keys.GITHUB_WORKFLOW: config.github_workflow,
+            keys.GITHUB_REF: config.github_ref,
+            keys.ALARM_TOPIC_ARN: service.alarm_topic.topic.topic_arn,
+            keys.DASHBOARD_NAME: service.monitoring.dashboard.dashboard_name,
         }
         if service.tracker is not None:
-            outputs["TrackerFunctionName"] = service.tracker.function.function_name
+            outputs[keys.TRACKER_FUNCTION_NAME] = service.tracker.function.function_name
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from http.client import responses
 from types import TracebackType
 
+from deploy_trigger.workflow_contract import RESERVED_INPUTS, RUN_NAME
 from stand_ins.github_app_auth import JwtRejected, verify_app_jwt
 from stand_ins.github_dispatch_rules import (
     CURRENT_API_VERSION,
@@ -86,9 +87,9 @@ __all__ = [
 ]
 
 #: The inputs the dispatcher always sends; a test adds its extras: ``DEFAULT_DECLARED_INPUTS | {"color"}``.
-DEFAULT_DECLARED_INPUTS = frozenset({"instance_id", "dispatch_id", "asg_name", "lifecycle_hook_name", "aws_region"})
+DEFAULT_DECLARED_INPUTS = RESERVED_INPUTS
 #: The workflow's ``run-name``: it puts the dispatch id into ``display_title``, the only way to find a run again.
-DEFAULT_RUN_NAME = "Deploy ${{ inputs.instance_id }} (${{ inputs.dispatch_id }})"
+DEFAULT_RUN_NAME = RUN_NAME
 #: What an installation token may do when a test names nothing else (the dispatcher needs actions: write).
 DEFAULT_INSTALLATION_PERMISSIONS: Mapping[str, str] = {"actions": "write"}
 #: Consulted for each dispatch POST when no injected fault is queued, e.g. to fail a seeded share of them.

@@ -18,7 +18,7 @@ TRACKER_INDEX_ACTIONS = ("dynamodb:Query",)
 TRACKER_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 
 
-class Ledger(Construct):
+class LedgerTable(Construct):
     """The table keyed on ``instance_id``: on-demand, TTL on ``expires_at``, point-in-time recovery.
 
     The ``open-deployments`` index is sparse: the dispatcher sets ``tracking`` when GitHub accepts a

@@ -1,4 +1,4 @@
-"""Alarms that page a human, the topic they page through, and the operator's dashboard.
+"""The service's alarms, what each tells the person it pages, and the operator's dashboard.
 
 The custom metrics are the dispatcher's and the tracker's Powertools EMF metrics: namespace and names come from
 ``deploy_trigger.metric_names`` (the module the Lambda emits them with), each with the single dimension
@@ -8,18 +8,15 @@ happened, and silence is the healthy state), except the one that watches the tra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
-from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from deploy_trigger import metric_names
@@ -50,11 +47,128 @@ def custom_metric(
     )
 
 
-class Monitoring(Construct):
-    """An encrypted SNS topic (optionally mailed to ``alarm_email``), the service's alarms, and a dashboard.
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One alarm: what it watches, when it fires, and what the person it pages should do.
 
-    Every alarm notifies the topic when it fires and when it recovers. The tracker's alarms and widgets
-    are added by :meth:`watch_tracker` once the tracker exists (it needs the topic first).
+    The default is "fire on the first occurrence": more than zero in one period, silence being healthy.
+    """
+
+    #: The construct ID, and the name the README's "Alarms and what to do" gives it.
+    id: str
+    metric: cloudwatch.IMetric
+    #: The alarm's description: what happened and what to do first.
+    runbook: str
+    threshold: float = 0
+    comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+    missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING
+    #: Periods in a row that must breach before it fires.
+    periods: int = 1
+
+
+def dispatcher_alarms(dispatcher: lambda_.IFunction, dead_letter_queues: Mapping[str, sqs.IQueue]) -> list[AlarmSpec]:
+    """The dead-letter queues' and the dispatcher's alarms; each queue's is ``<name>NotEmpty``."""
+    queue_alarms = [
+        AlarmSpec(
+            f"{name}NotEmpty",
+            queue.metric_approximate_number_of_messages_visible(
+                period=ALARM_PERIOD, statistic=cloudwatch.Stats.MAXIMUM
+            ),
+            f"A message is waiting in the {name} dead-letter queue: an instance launch "
+            "may have no deployment. Read the message (event and error), fix the cause, then redrive "
+            "or deploy the instance by hand and delete the message.",
+        )
+        for name, queue in dead_letter_queues.items()
+    ]
+    return [
+        *queue_alarms,
+        AlarmSpec(
+            "DispatcherErrors",
+            dispatcher.metric_errors(period=ALARM_PERIOD, statistic=cloudwatch.Stats.SUM),
+            "The dispatcher failed or timed out. Lambda retries the event twice; if every "
+            "attempt fails it lands in the failure queue. Read the dispatcher's logs for the instance ID.",
+        ),
+        AlarmSpec(
+            "DispatcherThrottles",
+            dispatcher.metric_throttles(period=ALARM_PERIOD, statistic=cloudwatch.Stats.SUM),
+            "Launches arrived faster than the dispatcher's reserved concurrency. Lambda "
+            "keeps retrying throttled events for up to 6 hours; deployments are late, not lost.",
+        ),
+        AlarmSpec(
+            "DispatchRejected",
+            custom_metric(metric_names.DISPATCH_REJECTED),
+            "GitHub refused a workflow_dispatch for good (4xx other than a rate limit): "
+            "wrong workflow, ref, inputs or token permissions. The ledger marks the instance FAILED; fix "
+            "the cause, then dispatch that instance again explicitly.",
+        ),
+    ]
+
+
+def tracker_alarms(tracker: lambda_.IFunction, *, crash_loop_abandon_threshold: int) -> list[AlarmSpec]:
+    """The alarms on deployment outcomes and on the tracker itself."""
+    return [
+        AlarmSpec(
+            "DeploymentsFailed",
+            _failed_deployments(),
+            "A deployment failed, never started (GitHub listed no run) or got stuck past maxDeploySeconds. "
+            "The tracker published one alert per deployment to this topic with the instance, the group and "
+            "the run's URL: open the run and fix the cause. In lifecycle-hook mode the instance was "
+            "abandoned and its replacement deploys again; in launch-successful mode it is in service "
+            "without the deployment: redeploy it or terminate it.",
+        ),
+        AlarmSpec(
+            "OutcomeUnknownUnresolved",
+            # The tracker counts, every pass, the dispatches whose outcome is still unknown 15 minutes after
+            # the attempt (deploy_trigger.ledger.UNRESOLVED_AFTER_SECONDS): Lambda's retries, 1 and 3 minutes
+            # later, reconcile them long before that, so any such dispatch is one nothing will settle.
+            custom_metric(
+                metric_names.UNRESOLVED_OUTCOMES,
+                period=DEPLOY_ALARM_PERIOD,
+                statistic=cloudwatch.Stats.MAXIMUM,
+                label="unresolved outcome-unknown dispatches",
+            ),
+            "A dispatch whose outcome was unknown (5xx, timeout, dropped connection) was "
+            "not reconciled by Lambda's retries within 15 minutes. The tracker's log lists the instances: "
+            "look up each one's run in GitHub (its run name carries the dispatch_id) and its ledger item "
+            "(deploy-trigger status) before dispatching anything by hand.",
+        ),
+        AlarmSpec(
+            "CrashLoop",
+            custom_metric(metric_names.LIFECYCLE_ABANDONED, period=CRASH_LOOP_WINDOW, label="abandoned launches"),
+            f"{crash_loop_abandon_threshold} or more instances abandoned within 15 "
+            "minutes: the group is replacing instances whose deployment keeps failing (a broken build or "
+            "workflow), and will keep doing so. Stop the loop first: suspend the group's Launch process "
+            "or set its desired capacity, or revert the release; then read the failed runs' alerts.",
+            threshold=crash_loop_abandon_threshold,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        ),
+        AlarmSpec(
+            "TrackerErrors",
+            _tracker_errors(tracker),
+            "The tracker has failed (crashed, timed out, or could not check entries "
+            "because GitHub, DynamoDB or Auto Scaling failed) for 15 minutes in a row. Deployments are "
+            "not being followed: hooks may time out to their default result. Read the tracker's logs.",
+            periods=TRACKER_ERROR_PERIODS,
+        ),
+        AlarmSpec(
+            "TrackerNotRunning",
+            tracker.metric_invocations(period=DEPLOY_ALARM_PERIOD, statistic=cloudwatch.Stats.SUM),
+            "The tracker has not run for 5 minutes although its schedule fires every "
+            "minute: the schedule rule is disabled or deleted, or the function cannot be invoked. Nothing "
+            "completes lifecycle actions meanwhile. Check the rule and the function's throttles.",
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            # No data here means no invocation at all: the very thing to page on.
+            missing_data=cloudwatch.TreatMissingData.BREACHING,
+        ),
+    ]
+
+
+class Monitoring(Construct):
+    """The service's alarms, each notifying ``topic`` when it fires and when it recovers, and a dashboard.
+
+    Built once both functions exist (``tracker`` is None when the tracker is off): every alarm of the two
+    lists above is created here and appears in one of the dashboard's alarm widgets.
     """
 
     def __init__(
@@ -62,153 +176,121 @@ class Monitoring(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        topic: sns.ITopic,
         dispatcher: lambda_.IFunction,
         dispatcher_timeout: Duration,
         dead_letter_queues: Mapping[str, sqs.IQueue],
-        alarm_email: str | None,
-        removal_policy: RemovalPolicy,
+        tracker: lambda_.IFunction | None,
+        crash_loop_abandon_threshold: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = self._alarm_topic(alarm_email, removal_policy)
+        self.topic = topic
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-
-        for name, queue in dead_letter_queues.items():
-            self.notify_on(
-                _any_occurrence(
-                    self,
-                    f"{name}NotEmpty",
-                    queue.metric_approximate_number_of_messages_visible(
-                        period=ALARM_PERIOD, statistic=cloudwatch.Stats.MAXIMUM
-                    ),
-                    f"A message is waiting in the {name} dead-letter queue: an instance launch "
-                    "may have no deployment. Read the message (event and error), fix the cause, then redrive "
-                    "or deploy the instance by hand and delete the message.",
-                )
-            )
-        self.notify_on(
-            _any_occurrence(
-                self,
-                "DispatcherErrors",
-                dispatcher.metric_errors(period=ALARM_PERIOD, statistic=cloudwatch.Stats.SUM),
-                "The dispatcher failed or timed out. Lambda retries the event twice; if every "
-                "attempt fails it lands in the failure queue. Read the dispatcher's logs for the instance ID.",
-            )
+        dispatcher_row = self._alarms(dispatcher_alarms(dispatcher, dead_letter_queues))
+        tracker_row = (
+            self._alarms(tracker_alarms(tracker, crash_loop_abandon_threshold=crash_loop_abandon_threshold))
+            if tracker is not None
+            else []
         )
-        self.notify_on(
-            _any_occurrence(
-                self,
-                "DispatcherThrottles",
-                dispatcher.metric_throttles(period=ALARM_PERIOD, statistic=cloudwatch.Stats.SUM),
-                "Launches arrived faster than the dispatcher's reserved concurrency. Lambda "
-                "keeps retrying throttled events for up to 6 hours; deployments are late, not lost.",
-            )
-        )
-        self.notify_on(
-            _any_occurrence(
-                self,
-                "DispatchRejected",
-                custom_metric(metric_names.DISPATCH_REJECTED),
-                "GitHub refused a workflow_dispatch for good (4xx other than a rate limit): "
-                "wrong workflow, ref, inputs or token permissions. The ledger marks the instance FAILED; fix "
-                "the cause, then dispatch that instance again explicitly.",
-            )
-        )
-        self.dashboard = self._dashboard(dispatcher, dispatcher_timeout, dead_letter_queues)
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
+        self._dispatcher_widgets(dispatcher, dispatcher_timeout, dead_letter_queues, dispatcher_row)
+        if tracker is not None:
+            self._tracker_widgets(tracker, tracker_row)
 
-    def notify_on(self, alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
-        """Send the alarm's ALARM and OK transitions to the topic.
+    def _alarms(self, specs: Sequence[AlarmSpec]) -> list[cloudwatch.Alarm]:
+        alarms = [self._alarm(spec) for spec in specs]
+        self.alarms.update((alarm.node.id, alarm) for alarm in alarms)
+        return alarms
 
-        Alarms passed in during construction also appear in the dashboard's alarm widget; one added later
-        needs its own widget (``dashboard.add_widgets``).
-        """
+    def _alarm(self, spec: AlarmSpec) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            spec.id,
+            metric=spec.metric,
+            alarm_description=spec.runbook,
+            comparison_operator=spec.comparison,
+            threshold=spec.threshold,
+            evaluation_periods=spec.periods,
+            # M out of N with M = N: every period breaching (CloudWatch's default when left out).
+            datapoints_to_alarm=spec.periods if spec.periods > 1 else None,
+            treat_missing_data=spec.missing_data,
+        )
         alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
         alarm.add_ok_action(cloudwatch_actions.SnsAction(self.topic))
-        self.alarms[alarm.node.id] = alarm
         return alarm
 
-    def watch_tracker(self, tracker: lambda_.IFunction, *, crash_loop_abandon_threshold: int) -> None:
-        """The tracker's alarms (to the topic) and its row of the dashboard, with its own alarm widget."""
-        tracker_alarms = [
-            self.notify_on(
-                _any_occurrence(
-                    self,
-                    "DeploymentsFailed",
-                    _failed_deployments(),
-                    "A deployment failed, never started (GitHub listed no run) or got stuck past maxDeploySeconds. "
-                    "The tracker published one alert per deployment to this topic with the instance, the group and "
-                    "the run's URL: open the run and fix the cause. In lifecycle-hook mode the instance was "
-                    "abandoned and its replacement deploys again; in launch-successful mode it is in service "
-                    "without the deployment: redeploy it or terminate it.",
-                )
-            ),
-            self.notify_on(
-                # The tracker counts, every pass, the dispatches whose outcome is still unknown 15 minutes after
-                # the attempt (deploy_trigger.ledger.UNRESOLVED_AFTER_SECONDS): Lambda's retries, 1 and 3 minutes
-                # later, reconcile them long before that, so any such dispatch is one nothing will settle.
-                custom_metric(
-                    metric_names.UNRESOLVED_OUTCOMES,
-                    period=DEPLOY_ALARM_PERIOD,
-                    statistic=cloudwatch.Stats.MAXIMUM,
-                    label="unresolved outcome-unknown dispatches",
-                ).create_alarm(
-                    self,
-                    "OutcomeUnknownUnresolved",
-                    alarm_description="A dispatch whose outcome was unknown (5xx, timeout, dropped connection) was "
-                    "not reconciled by Lambda's retries within 15 minutes. The tracker's log lists the instances: "
-                    "look up each one's run in GitHub (its run name carries the dispatch_id) and its ledger item "
-                    "(deploy-trigger status) before dispatching anything by hand.",
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    threshold=0,
-                    evaluation_periods=1,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            ),
-            self.notify_on(
-                custom_metric(
-                    metric_names.LIFECYCLE_ABANDONED, period=CRASH_LOOP_WINDOW, label="abandoned launches"
-                ).create_alarm(
-                    self,
-                    "CrashLoop",
-                    alarm_description=f"{crash_loop_abandon_threshold} or more instances abandoned within 15 "
-                    "minutes: the group is replacing instances whose deployment keeps failing (a broken build or "
-                    "workflow), and will keep doing so. Stop the loop first: suspend the group's Launch process "
-                    "or set its desired capacity, or revert the release; then read the failed runs' alerts.",
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                    threshold=crash_loop_abandon_threshold,
-                    evaluation_periods=1,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            ),
-            self.notify_on(
-                _tracker_errors(tracker).create_alarm(
-                    self,
-                    "TrackerErrors",
-                    alarm_description="The tracker has failed (crashed, timed out, or could not check entries "
-                    "because GitHub, DynamoDB or Auto Scaling failed) for 15 minutes in a row. Deployments are "
-                    "not being followed: hooks may time out to their default result. Read the tracker's logs.",
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    threshold=0,
-                    evaluation_periods=TRACKER_ERROR_PERIODS,
-                    datapoints_to_alarm=TRACKER_ERROR_PERIODS,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            ),
-            self.notify_on(
-                tracker.metric_invocations(period=DEPLOY_ALARM_PERIOD, statistic=cloudwatch.Stats.SUM).create_alarm(
-                    self,
-                    "TrackerNotRunning",
-                    alarm_description="The tracker has not run for 5 minutes although its schedule fires every "
-                    "minute: the schedule rule is disabled or deleted, or the function cannot be invoked. Nothing "
-                    "completes lifecycle actions meanwhile. Check the rule and the function's throttles.",
-                    comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                    threshold=1,
-                    evaluation_periods=1,
-                    # No data here means no invocation at all: the very thing to page on.
-                    treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
-                )
-            ),
-        ]
+    def _dispatcher_widgets(
+        self,
+        dispatcher: lambda_.IFunction,
+        timeout: Duration,
+        dead_letter_queues: Mapping[str, sqs.IQueue],
+        alarms: Sequence[cloudwatch.IAlarm],
+    ) -> None:
+        def count(name: str, label: str) -> cloudwatch.Metric:
+            return custom_metric(name, period=DASHBOARD_PERIOD, label=label)
 
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Dispatches",
+                left=[
+                    count(metric_names.DISPATCHED, "dispatched"),
+                    count(metric_names.RECONCILED_FOUND, "found by reconciling"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Duplicates suppressed",
+                left=[
+                    count(metric_names.DUPLICATE_SUPPRESSED, "duplicate event"),
+                    count(metric_names.CLAIM_CONTENDED, "claim held elsewhere"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Failures",
+                left=[
+                    count(metric_names.DISPATCH_REJECTED, "rejected by GitHub"),
+                    count(metric_names.OUTCOME_UNKNOWN, "outcome unknown"),
+                    count(metric_names.EVENT_REJECTED, "events rejected"),
+                    count(metric_names.RATE_LIMITED, "rate limited"),
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Dead-letter queue depth",
+                left=[
+                    queue.metric_approximate_number_of_messages_visible(
+                        period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.MAXIMUM, label=name
+                    )
+                    for name, queue in dead_letter_queues.items()
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dispatcher duration (ms)",
+                left=[
+                    dispatcher.metric_duration(period=DASHBOARD_PERIOD, statistic=stat, label=stat)
+                    for stat in (cloudwatch.Stats.p(50), cloudwatch.Stats.p(99))
+                ],
+                # p99 near the timeout means the timeout needs headroom.
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=timeout.to_milliseconds(), label="timeout")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dispatcher invocations",
+                left=[
+                    dispatcher.metric_invocations(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
+                    dispatcher.metric_errors(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
+                    dispatcher.metric_throttles(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=24))
+
+    def _tracker_widgets(self, tracker: lambda_.IFunction, alarms: Sequence[cloudwatch.IAlarm]) -> None:
         def count(name: str, label: str) -> cloudwatch.Metric:
             return custom_metric(name, period=DASHBOARD_PERIOD, label=label)
 
@@ -264,146 +346,8 @@ class Monitoring(Construct):
                 ],
                 width=8,
             ),
-            cloudwatch.AlarmStatusWidget(title="Tracker alarms", alarms=tracker_alarms, width=8),
+            cloudwatch.AlarmStatusWidget(title="Tracker alarms", alarms=list(alarms), width=8),
         )
-
-    def _alarm_topic(self, alarm_email: str | None, removal_policy: RemovalPolicy) -> sns.Topic:
-        # A customer-managed key, because CloudWatch cannot publish to a topic encrypted with the AWS
-        # managed aws/sns key (its key policy cannot grant cloudwatch.amazonaws.com).
-        key = kms.Key(
-            self,
-            "TopicKey",
-            description="deploy-trigger: encrypts the alarm topic",
-            enable_key_rotation=True,
-            removal_policy=removal_policy,
-        )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublishToTheEncryptedTopic",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],  # in a key policy, "*" means this key
-            )
-        )
-        topic = sns.Topic(self, "AlarmTopic", display_name="deploy-trigger alarms", master_key=key, enforce_ssl=True)
-        # The topic policy that enforce_ssl creates replaces SNS's default one, which is what let CloudWatch
-        # publish; so allow it explicitly, for this account's alarms only.
-        stack = Stack.of(self)
-        topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsOfThisAccountPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[topic.topic_arn],
-                conditions={
-                    "ArnLike": {
-                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
-                    },
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                },
-            )
-        )
-        if alarm_email is not None:
-            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
-            NagSuppressions.add_resource_suppressions(
-                topic,
-                [
-                    NagPackSuppression(
-                        id="Serverless-SNSRedrivePolicy",
-                        reason="The email subscription only notifies a human; an undeliverable email has no "
-                        "consumer to redrive to, and the alarm's state stays visible in CloudWatch.",
-                    )
-                ],
-                apply_to_children=True,
-            )
-        return topic
-
-    def _dashboard(
-        self, dispatcher: lambda_.IFunction, timeout: Duration, dead_letter_queues: Mapping[str, sqs.IQueue]
-    ) -> cloudwatch.Dashboard:
-        def count(name: str, label: str) -> cloudwatch.Metric:
-            return custom_metric(name, period=DASHBOARD_PERIOD, label=label)
-
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Dispatches",
-                left=[
-                    count(metric_names.DISPATCHED, "dispatched"),
-                    count(metric_names.RECONCILED_FOUND, "found by reconciling"),
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Duplicates suppressed",
-                left=[
-                    count(metric_names.DUPLICATE_SUPPRESSED, "duplicate event"),
-                    count(metric_names.CLAIM_CONTENDED, "claim held elsewhere"),
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Failures",
-                left=[
-                    count(metric_names.DISPATCH_REJECTED, "rejected by GitHub"),
-                    count(metric_names.OUTCOME_UNKNOWN, "outcome unknown"),
-                    count(metric_names.EVENT_REJECTED, "events rejected"),
-                    count(metric_names.RATE_LIMITED, "rate limited"),
-                ],
-                width=8,
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Dead-letter queue depth",
-                left=[
-                    queue.metric_approximate_number_of_messages_visible(
-                        period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.MAXIMUM, label=name
-                    )
-                    for name, queue in dead_letter_queues.items()
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Dispatcher duration (ms)",
-                left=[
-                    dispatcher.metric_duration(period=DASHBOARD_PERIOD, statistic=stat, label=stat)
-                    for stat in (cloudwatch.Stats.p(50), cloudwatch.Stats.p(99))
-                ],
-                # The line the founding incident crossed: p99 near it means the timeout needs headroom.
-                left_annotations=[cloudwatch.HorizontalAnnotation(value=timeout.to_milliseconds(), label="timeout")],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Dispatcher invocations",
-                left=[
-                    dispatcher.metric_invocations(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
-                    dispatcher.metric_errors(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
-                    dispatcher.metric_throttles(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
-                ],
-                width=8,
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24),
-        )
-        return dashboard
-
-
-def _any_occurrence(
-    scope: Construct, construct_id: str, metric: cloudwatch.IMetric, description: str
-) -> cloudwatch.Alarm:
-    """An alarm that fires on the first occurrence: more than zero in one period."""
-    return cloudwatch.Alarm(
-        scope,
-        construct_id,
-        metric=metric,
-        alarm_description=description,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        threshold=0,
-        evaluation_periods=1,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-    )
 
 
 def _failed_deployments() -> cloudwatch.MathExpression:

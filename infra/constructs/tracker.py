@@ -7,8 +7,7 @@ success, ABANDON on failure, no run or a stuck run, with an alert to the alarm t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import cast
+from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
@@ -20,15 +19,14 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
-from infra.constructs.dispatcher import Dispatcher
-from infra.constructs.function_identity import own_logs_and_role
+from deploy_trigger.settings import TrackerSettings
+from infra.constructs.service_function import ServiceFunction
 
 HANDLER = "deploy_trigger.handler.tracker_handler"
 
-#: One pass a minute: the finest an EventBridge schedule goes, and the cadence the tracker's own
-#: CHECK_INTERVAL_SECONDS assumes (an entry checked now is due again at the next pass).
+#: One pass a minute: the finest an EventBridge schedule goes, and the cadence the tracker's default
+#: ``TrackerSettings.check_interval_seconds`` assumes (an entry checked now is due again at the next pass).
 SCHEDULE = events.Schedule.rate(Duration.minutes(1))
-CHECK_INTERVAL_SECONDS = 60
 #: A pass stops starting checks 5 s before its deadline (tracking.PASS_RESERVE_SECONDS), so a full minute
 #: leaves it 55 s of work and ends it before the next pass is due.
 TIMEOUT = Duration.seconds(60)
@@ -57,20 +55,17 @@ _LIFECYCLE_ANY_GROUP = (
 )
 
 
-class Tracker(Construct):
-    """The function, its log group, its role, its schedule and its asynchronous-invocation settings.
+class TrackerFunction(ServiceFunction):
+    """The tracker's function, log group, role, schedule and asynchronous-invocation settings.
 
-    Same runtime, architecture and bundled asset (``code``) as the dispatcher. Grants made here: its own
-    log group, publishing to the alert topic, and, when ``completes_lifecycle_actions`` (lifecycle-hook
-    mode), the two lifecycle actions on the configured groups (``asg_names``; any group of this account and
-    region when empty). In launch-successful mode no launch has a hook, so the tracker never calls Auto
-    Scaling and gets no Auto Scaling permission at all. The ledger and the credentials
-    secret are granted by their own constructs (``Ledger.grant_tracker_access``,
+    Its environment is ``settings.to_environment()``, and it runs the dispatcher's bundled asset (``code``).
+    Grants made here: its own log group, publishing to the alert topic, and, when
+    ``completes_lifecycle_actions`` (lifecycle-hook mode), the two lifecycle actions on the configured groups
+    (``asg_names``; any group of this account and region when empty). In launch-successful mode no launch
+    has a hook, so the tracker never calls Auto Scaling and gets no Auto Scaling permission at all. The
+    ledger and the credentials secret are granted by their own constructs (``LedgerTable.grant_tracker_access``,
     ``GitHubCredentials.grant_read``).
     """
-
-    #: Sized like the dispatcher: the same imports, plus a few threads checking entries in parallel.
-    MEMORY_MB = 256
 
     def __init__(
         self,
@@ -78,41 +73,30 @@ class Tracker(Construct):
         construct_id: str,
         *,
         code: lambda_.Code,
-        environment: Mapping[str, str],
+        settings: TrackerSettings,
         alert_topic: sns.ITopic,
         asg_names: Sequence[str],
         completes_lifecycle_actions: bool,
         reserved_concurrency: int | None = RESERVED_CONCURRENCY,
         removal_policy: RemovalPolicy,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.timeout = TIMEOUT
-        self.log_group, self.role = own_logs_and_role(
-            self,
+        super().__init__(
+            scope,
+            construct_id,
+            description="deploy-trigger: follows dispatched deployments and completes their lifecycle actions",
+            handler=HANDLER,
+            code=code,
+            environment=settings.to_environment(),
+            timeout=TIMEOUT,
+            reserved_concurrency=reserved_concurrency,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_event_age=MAX_EVENT_AGE,
             # A line a minute even when idle; each deployment's outcome is kept in the ledger and alerted on,
             # so a month of pass logs is enough to investigate.
-            retention=logs.RetentionDays.ONE_MONTH,
+            log_retention=logs.RetentionDays.ONE_MONTH,
             removal_policy=removal_policy,
             role_description="deploy-trigger tracker: tracking index, ledger updates, credentials secret, "
             "lifecycle actions, alert topic, own logs",
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            description="deploy-trigger: follows dispatched deployments and completes their lifecycle actions",
-            runtime=Dispatcher.RUNTIME,
-            architecture=Dispatcher.ARCHITECTURE,
-            handler=HANDLER,
-            code=code,
-            timeout=TIMEOUT,
-            memory_size=self.MEMORY_MB,
-            reserved_concurrent_executions=reserved_concurrency,
-            role=self.role,
-            log_group=self.log_group,
-            environment=dict(environment),
-            tracing=lambda_.Tracing.ACTIVE,
-            retry_attempts=RETRY_ATTEMPTS,
-            max_event_age=MAX_EVENT_AGE,
         )
         self.schedule = events.Rule(
             self,
@@ -132,27 +116,13 @@ class Tracker(Construct):
         self._suppress(asg_names)
 
     def _suppress(self, asg_names: Sequence[str]) -> None:
-        # cfn-lint W3005, as for the dispatcher: CDK's explicit DependsOn on the role duplicates the GetAtt.
-        function_resource = cast(lambda_.CfnFunction, self.function.node.default_child)
-        function_resource.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
         no_sink = (
             "A tracking pass carries no event worth keeping: every unfinished deployment stays in the ledger's "
             "tracking index until a pass completes it, so a failed or missed pass is simply the next minute's work."
         )
         NagSuppressions.add_resource_suppressions(
             self.function,
-            [
-                NagPackSuppression(id="Serverless-LambdaDLQ", reason=no_sink),
-                NagPackSuppression(
-                    id="AwsSolutions-L1",
-                    reason="Pinned to Python 3.13 like the dispatcher, whose bundled asset (wheels built for exactly "
-                    "this version) it shares. Moving on is a deliberate change of Dispatcher.RUNTIME.",
-                ),
-                NagPackSuppression(
-                    id="Serverless-LambdaLatestVersion",
-                    reason="Pinned to Python 3.13 with the dispatcher's bundled wheels; see AwsSolutions-L1.",
-                ),
-            ],
+            [NagPackSuppression(id="Serverless-LambdaDLQ", reason=no_sink)],
         )
         NagSuppressions.add_resource_suppressions(
             self.function.node.find_child("EventInvokeConfig"),
@@ -164,12 +134,6 @@ class Tracker(Construct):
         )
         stack = Stack.of(self)
         wildcard_reasons = [
-            NagPackSuppression(
-                id="AwsSolutions-IAM5",
-                reason="X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level "
-                "permissions; every other statement of this role names its resource or its group names.",
-                applies_to=["Resource::*"],
-            ),
             NagPackSuppression(
                 id="AwsSolutions-IAM5",
                 reason="Topic.grant_publish grants kms:GenerateDataKey* (GenerateDataKey and its "
@@ -205,36 +169,3 @@ def _nag_form(stack: Stack, arn: str) -> str:
         .replace(stack.account, "<AWS::AccountId>")
     )
     return f"Resource::{spelled}"
-
-
-def tracker_environment(
-    *,
-    ledger_table_name: str,
-    github_repository: str,
-    github_workflow: str,
-    github_credentials_secret: str,
-    github_api_url: str,
-    github_api_version: str,
-    alert_topic_arn: str,
-    run_appear_timeout_seconds: int,
-    heartbeat_interval_seconds: int,
-    max_deploy_seconds: int,
-) -> dict[str, str]:
-    """Every variable ``deploy_trigger.settings.TrackerSettings`` reads, and the log level.
-
-    tests/infra checks the synthesized keys against ``TrackerSettings.ENVIRONMENT``, as for the dispatcher.
-    """
-    return {
-        "LEDGER_TABLE_NAME": ledger_table_name,
-        "GITHUB_REPOSITORY": github_repository,
-        "GITHUB_WORKFLOW": github_workflow,
-        "GITHUB_CREDENTIALS_SECRET": github_credentials_secret,
-        "GITHUB_API_URL": github_api_url,
-        "GITHUB_API_VERSION": github_api_version,
-        "ALERT_TOPIC_ARN": alert_topic_arn,
-        "RUN_APPEAR_TIMEOUT_SECONDS": str(run_appear_timeout_seconds),
-        "HEARTBEAT_INTERVAL_SECONDS": str(heartbeat_interval_seconds),
-        "MAX_DEPLOY_SECONDS": str(max_deploy_seconds),
-        "CHECK_INTERVAL_SECONDS": str(CHECK_INTERVAL_SECONDS),
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-    }

@@ -20,7 +20,7 @@ from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleActions
-from deploy_trigger.settings import Settings, TrackerSettings
+from deploy_trigger.settings import GitHubTarget, Settings, TrackerSettings
 from deploy_trigger.tracking import Tracker, TrackerConfig
 
 #: DynamoDB answers in milliseconds; short timeouts and few retries keep a ledger write inside the
@@ -49,7 +49,7 @@ def dispatcher() -> Dispatcher:
     config = settings()
     return Dispatcher(
         Ledger(dynamodb_client(), config.ledger_table_name),
-        _github(config),
+        _github(config.github),
         DispatchConfig(
             ref=config.github_ref,
             aws_region=config.aws_region,
@@ -64,7 +64,7 @@ def tracker() -> Tracker:
     config = tracker_settings()
     return Tracker(
         Ledger(dynamodb_client(), config.ledger_table_name),
-        _github(config),
+        _github(config.github),
         LifecycleActions(boto3.client("autoscaling")),
         Alerts(boto3.client("sns"), config.alert_topic_arn),
         TrackerConfig(
@@ -76,13 +76,13 @@ def tracker() -> Tracker:
     )
 
 
-def _github(config: Settings | TrackerSettings) -> GitHubClient:
+def _github(target: GitHubTarget) -> GitHubClient:
     return GitHubClient(
-        api_url=config.github_api_url,
-        repository=config.github_repository,
-        workflow=config.github_workflow,
-        api_version=config.github_api_version,
-        credentials=SecretCredentials(config.github_credentials_secret),
+        api_url=target.api_url,
+        repository=target.repository,
+        workflow=target.workflow,
+        api_version=target.api_version,
+        credentials=SecretCredentials(target.credentials_secret),
     )
 
 

@@ -1,8 +1,13 @@
-"""The dispatcher's configuration: one typed object, read once from the environment.
+"""The functions' configuration: one typed object each, read once from the environment.
 
-Domain code never reads ``os.environ``; it receives a :class:`Settings`. Every variable is validated
-when the object is built (at cold start), and a bad one fails with a message that names it, so a
-misconfigured deployment is loud on its first event instead of dispatching something half-right.
+Domain code never reads ``os.environ``; it receives a :class:`Settings` (dispatcher) or a
+:class:`TrackerSettings` (tracker). Every variable is validated when the object is built (at cold start), and
+a bad one fails with a message that names it, so a misconfigured deployment is loud on its first event
+instead of dispatching something half-right. The CDK app builds the same objects and writes their
+environment with ``to_environment``, and imports the limits below to refuse at synth what the functions
+would refuse at cold start.
+
+Kept free of third-party imports: the CDK app and the CLI import it without loading the Lambda's dependencies.
 """
 
 from __future__ import annotations
@@ -11,15 +16,21 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import ClassVar
 
-#: Inputs the dispatcher always sends; the workflow must declare each of them.
-RESERVED_INPUTS = frozenset({"instance_id", "dispatch_id", "asg_name", "lifecycle_hook_name", "aws_region"})
-#: GitHub accepts at most 25 inputs on a workflow_dispatch.
-MAX_WORKFLOW_INPUTS = 25
-SUPPORTED_API_VERSIONS = ("2026-03-10", "2022-11-28")
+from deploy_trigger.workflow_contract import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
 
-_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+SUPPORTED_API_VERSIONS = ("2026-03-10", "2022-11-28")
+#: ``owner/repo``, in the characters GitHub allows in either part.
+REPOSITORY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+# Inclusive limits, in seconds.
+LEASE_MARGIN_RANGE = (1, 10)
+RUN_APPEAR_TIMEOUT_RANGE = (60, 24 * 3600)
+HEARTBEAT_INTERVAL_RANGE = (30, 3600)
+MAX_DEPLOY_RANGE = (60, 48 * 3600)
+CHECK_INTERVAL_RANGE = (0, 3600)
 
 
 class ConfigurationError(ValueError):
@@ -27,41 +38,67 @@ class ConfigurationError(ValueError):
 
 
 @dataclass(frozen=True)
+class GitHubTarget:
+    """The workflow both functions work with, and how they reach GitHub."""
+
+    repository: str
+    workflow: str
+    credentials_secret: str
+    api_url: str = "https://api.github.com"
+    api_version: str = SUPPORTED_API_VERSIONS[0]
+
+    #: Environment variable -> field.
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = {
+        "GITHUB_REPOSITORY": "repository",
+        "GITHUB_WORKFLOW": "workflow",
+        "GITHUB_CREDENTIALS_SECRET": "credentials_secret",
+        "GITHUB_API_URL": "api_url",
+        "GITHUB_API_VERSION": "api_version",
+    }
+    REQUIRED: ClassVar[tuple[str, ...]] = ("GITHUB_REPOSITORY", "GITHUB_WORKFLOW", "GITHUB_CREDENTIALS_SECRET")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> GitHubTarget:
+        _require(environ, cls.REQUIRED)
+        return cls(
+            repository=_repository(environ["GITHUB_REPOSITORY"]),
+            workflow=environ["GITHUB_WORKFLOW"].strip(),
+            credentials_secret=environ["GITHUB_CREDENTIALS_SECRET"].strip(),
+            api_url=_api_url(environ.get("GITHUB_API_URL", cls.api_url)),
+            api_version=_api_version(environ.get("GITHUB_API_VERSION", cls.api_version)),
+        )
+
+
+#: The GitHub variables as fields of a settings object that holds its target in ``github``.
+_GITHUB_ENVIRONMENT = {name: f"github.{attribute}" for name, attribute in GitHubTarget.ENVIRONMENT.items()}
+
+
+@dataclass(frozen=True)
 class Settings:
+    """The dispatcher's configuration."""
+
     ledger_table_name: str
-    github_repository: str
-    github_workflow: str
+    github: GitHubTarget
     github_ref: str
-    github_credentials_secret: str
+    #: Set by the Lambda runtime (AWS_REGION), never by the stack: it is not in ENVIRONMENT.
     aws_region: str
-    github_api_url: str = "https://api.github.com"
-    github_api_version: str = SUPPORTED_API_VERSIONS[0]
     allowed_asg_names: frozenset[str] = field(default_factory=frozenset)
     workflow_extra_inputs: Mapping[str, str] = field(default_factory=dict)
+    #: How long a claim outlives its holder's deadline.
     lease_margin_seconds: float = 5.0
 
-    #: Environment variable -> field, for every variable this model reads (the CDK stack is tested
-    #: against this map, so the function's environment can never miss a setting).
+    #: Environment variable -> field (dotted into ``github``), for every variable this model reads:
+    #: ``to_environment`` writes exactly these, and the CDK stack is tested against them.
     ENVIRONMENT: ClassVar[Mapping[str, str]] = {
         "LEDGER_TABLE_NAME": "ledger_table_name",
-        "GITHUB_REPOSITORY": "github_repository",
-        "GITHUB_WORKFLOW": "github_workflow",
+        **_GITHUB_ENVIRONMENT,
         "GITHUB_REF": "github_ref",
-        "GITHUB_CREDENTIALS_SECRET": "github_credentials_secret",
-        "GITHUB_API_URL": "github_api_url",
-        "GITHUB_API_VERSION": "github_api_version",
         "ALLOWED_ASG_NAMES": "allowed_asg_names",
         "WORKFLOW_EXTRA_INPUTS": "workflow_extra_inputs",
         "LEASE_MARGIN_SECONDS": "lease_margin_seconds",
     }
-    #: Variables without a default. AWS_REGION is set by the Lambda runtime itself.
-    REQUIRED: ClassVar[tuple[str, ...]] = (
-        "LEDGER_TABLE_NAME",
-        "GITHUB_REPOSITORY",
-        "GITHUB_WORKFLOW",
-        "GITHUB_REF",
-        "GITHUB_CREDENTIALS_SECRET",
-    )
+    #: Variables without a default.
+    REQUIRED: ClassVar[tuple[str, ...]] = ("LEDGER_TABLE_NAME", *GitHubTarget.REQUIRED, "GITHUB_REF")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -70,13 +107,9 @@ class Settings:
         region = _region(environ)
         return cls(
             ledger_table_name=environ["LEDGER_TABLE_NAME"].strip(),
-            github_repository=_repository(environ["GITHUB_REPOSITORY"]),
-            github_workflow=environ["GITHUB_WORKFLOW"].strip(),
+            github=GitHubTarget.from_env(environ),
             github_ref=environ["GITHUB_REF"].strip(),
-            github_credentials_secret=environ["GITHUB_CREDENTIALS_SECRET"].strip(),
             aws_region=region,
-            github_api_url=_api_url(environ.get("GITHUB_API_URL", cls.github_api_url)),
-            github_api_version=_api_version(environ.get("GITHUB_API_VERSION", cls.github_api_version)),
             allowed_asg_names=frozenset(
                 n.strip() for n in environ.get("ALLOWED_ASG_NAMES", "").split(",") if n.strip()
             ),
@@ -84,18 +117,19 @@ class Settings:
             lease_margin_seconds=_lease_margin(environ.get("LEASE_MARGIN_SECONDS", str(cls.lease_margin_seconds))),
         )
 
+    def to_environment(self) -> dict[str, str]:
+        """The environment ``from_env`` reads these settings back from (AWS_REGION aside)."""
+        return _to_environment(self, self.ENVIRONMENT)
+
 
 @dataclass(frozen=True)
 class TrackerSettings:
     """The tracker's configuration: it follows dispatched runs and completes lifecycle actions."""
 
     ledger_table_name: str
-    github_repository: str
-    github_workflow: str
-    github_credentials_secret: str
+    github: GitHubTarget
+    #: Set by the Lambda runtime (AWS_REGION), never by the stack: it is not in ENVIRONMENT.
     aws_region: str
-    github_api_url: str = "https://api.github.com"
-    github_api_version: str = SUPPORTED_API_VERSIONS[0]
     #: SNS topic for failed, abandoned and stuck deployments; empty = log only (local runs).
     alert_topic_arn: str = ""
     #: A dispatch whose run GitHub never lists within this time is abandoned.
@@ -109,48 +143,62 @@ class TrackerSettings:
 
     ENVIRONMENT: ClassVar[Mapping[str, str]] = {
         "LEDGER_TABLE_NAME": "ledger_table_name",
-        "GITHUB_REPOSITORY": "github_repository",
-        "GITHUB_WORKFLOW": "github_workflow",
-        "GITHUB_CREDENTIALS_SECRET": "github_credentials_secret",
-        "GITHUB_API_URL": "github_api_url",
-        "GITHUB_API_VERSION": "github_api_version",
+        **_GITHUB_ENVIRONMENT,
         "ALERT_TOPIC_ARN": "alert_topic_arn",
         "RUN_APPEAR_TIMEOUT_SECONDS": "run_appear_timeout_seconds",
         "HEARTBEAT_INTERVAL_SECONDS": "heartbeat_interval_seconds",
         "MAX_DEPLOY_SECONDS": "max_deploy_seconds",
         "CHECK_INTERVAL_SECONDS": "check_interval_seconds",
     }
-    REQUIRED: ClassVar[tuple[str, ...]] = (
-        "LEDGER_TABLE_NAME",
-        "GITHUB_REPOSITORY",
-        "GITHUB_WORKFLOW",
-        "GITHUB_CREDENTIALS_SECRET",
-    )
+    REQUIRED: ClassVar[tuple[str, ...]] = ("LEDGER_TABLE_NAME", *GitHubTarget.REQUIRED)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TrackerSettings:
         _require(environ, cls.REQUIRED)
         region = _region(environ)
-        heartbeat = _seconds(environ, "HEARTBEAT_INTERVAL_SECONDS", cls.heartbeat_interval_seconds, 30, 3600)
-        max_deploy = _seconds(environ, "MAX_DEPLOY_SECONDS", cls.max_deploy_seconds, 60, 48 * 3600)
+        heartbeat = _seconds(
+            environ, "HEARTBEAT_INTERVAL_SECONDS", cls.heartbeat_interval_seconds, HEARTBEAT_INTERVAL_RANGE
+        )
+        max_deploy = _seconds(environ, "MAX_DEPLOY_SECONDS", cls.max_deploy_seconds, MAX_DEPLOY_RANGE)
         if heartbeat >= max_deploy:
             raise ConfigurationError("HEARTBEAT_INTERVAL_SECONDS must be shorter than MAX_DEPLOY_SECONDS")
         return cls(
             ledger_table_name=environ["LEDGER_TABLE_NAME"].strip(),
-            github_repository=_repository(environ["GITHUB_REPOSITORY"]),
-            github_workflow=environ["GITHUB_WORKFLOW"].strip(),
-            github_credentials_secret=environ["GITHUB_CREDENTIALS_SECRET"].strip(),
+            github=GitHubTarget.from_env(environ),
             aws_region=region,
-            github_api_url=_api_url(environ.get("GITHUB_API_URL", cls.github_api_url)),
-            github_api_version=_api_version(environ.get("GITHUB_API_VERSION", cls.github_api_version)),
             alert_topic_arn=environ.get("ALERT_TOPIC_ARN", "").strip(),
             run_appear_timeout_seconds=_seconds(
-                environ, "RUN_APPEAR_TIMEOUT_SECONDS", cls.run_appear_timeout_seconds, 60, 24 * 3600
+                environ, "RUN_APPEAR_TIMEOUT_SECONDS", cls.run_appear_timeout_seconds, RUN_APPEAR_TIMEOUT_RANGE
             ),
             heartbeat_interval_seconds=heartbeat,
             max_deploy_seconds=max_deploy,
-            check_interval_seconds=_seconds(environ, "CHECK_INTERVAL_SECONDS", cls.check_interval_seconds, 0, 3600),
+            check_interval_seconds=_seconds(
+                environ, "CHECK_INTERVAL_SECONDS", cls.check_interval_seconds, CHECK_INTERVAL_RANGE
+            ),
         )
+
+    def to_environment(self) -> dict[str, str]:
+        """The environment ``from_env`` reads these settings back from (AWS_REGION aside)."""
+        return _to_environment(self, self.ENVIRONMENT)
+
+
+def _to_environment(settings: object, environment: Mapping[str, str]) -> dict[str, str]:
+    return {name: _as_text(attrgetter(attribute)(settings)) for name, attribute in environment.items()}
+
+
+def _as_text(value: object) -> str:
+    # The spelling from_env parses back; deterministic, so the same settings always give the same template.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
+    if isinstance(value, Mapping):
+        return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+    raise TypeError(f"no environment spelling for {value!r}")
 
 
 def _require(environ: Mapping[str, str], names: tuple[str, ...]) -> None:
@@ -166,7 +214,8 @@ def _region(environ: Mapping[str, str]) -> str:
     return region
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _seconds(environ: Mapping[str, str], name: str, default: int, limits: tuple[int, int]) -> int:
+    low, high = limits
     value = environ.get(name, "").strip() or str(default)
     if not value.isdigit() or not low <= int(value) <= high:
         raise ConfigurationError(f"{name} must be a whole number of seconds from {low} to {high}, got {value!r}")
@@ -175,13 +224,9 @@ def _seconds(environ: Mapping[str, str], name: str, default: int, low: int, high
 
 def _repository(value: str) -> str:
     value = value.strip()
-    if not _REPOSITORY.match(value):
+    if not REPOSITORY_PATTERN.match(value):
         raise ConfigurationError(f"GITHUB_REPOSITORY must be 'owner/repo', got {value!r}")
     return value
-
-
-def _names(value: str) -> frozenset[str]:
-    return frozenset(name.strip() for name in value.split(",") if name.strip())
 
 
 def _api_url(value: str) -> str:
@@ -226,10 +271,11 @@ def _extra_inputs(value: str) -> dict[str, str]:
 
 
 def _lease_margin(value: str) -> float:
+    low, high = LEASE_MARGIN_RANGE
     try:
         margin = float(value)
     except ValueError:
         raise ConfigurationError(f"LEASE_MARGIN_SECONDS must be a number of seconds, got {value!r}") from None
-    if not 1 <= margin <= 10:
-        raise ConfigurationError(f"LEASE_MARGIN_SECONDS must be between 1 and 10, got {value!r}")
+    if not low <= margin <= high:
+        raise ConfigurationError(f"LEASE_MARGIN_SECONDS must be between {low} and {high}, got {value!r}")
     return margin

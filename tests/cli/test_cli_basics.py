@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from deploy_trigger_cli.stack_outputs import OUTPUT_KEYS
+from deploy_trigger.stack_outputs import CLI_KEYS
 from stand_ins.autoscaling_events import lifecycle_action
 from stand_ins.deployment import REPOSITORY, WORKFLOW
 from stand_ins.github_double import GitHubDouble
@@ -187,7 +187,7 @@ def test_the_stack_can_come_from_the_environment(
 
 
 def test_the_stack_output_keys_are_the_documented_ones() -> None:
-    assert OUTPUT_KEYS == (
+    assert CLI_KEYS == (
         "LedgerTableName",
         "DispatcherFunctionName",
         "DeliveryDlqUrl",

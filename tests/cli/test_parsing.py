@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from deploy_trigger.ledger.schema import iso_time
-from deploy_trigger.settings import RESERVED_INPUTS
+from deploy_trigger.workflow_contract import RESERVED_INPUTS
 from deploy_trigger_cli.config import DeadLetterQueue
 from deploy_trigger_cli.dead_letters import EVENT, FAILURE_RECORD, UNRECOGNIZED, parse_message
 from deploy_trigger_cli.timestamps import parse_since

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy_trigger.settings import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
-from stand_ins.github_double import DEFAULT_RUN_NAME
+from deploy_trigger.workflow_contract import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS, RUN_NAME
 
 WORKFLOW = Path(__file__).parents[2] / "examples" / "workflows" / "deploy.yml"
 
@@ -31,7 +30,7 @@ def test_declares_exactly_the_inputs_the_dispatcher_sends(workflow: dict[Any, An
 
 def test_run_name_carries_the_dispatch_id_so_a_lost_answer_can_be_reconciled(workflow: dict[Any, Any]) -> None:
     assert "${{ inputs.dispatch_id }}" in workflow["run-name"]
-    assert workflow["run-name"] == DEFAULT_RUN_NAME  # the GitHub double renders the same title
+    assert workflow["run-name"] == RUN_NAME
 
 
 def test_runs_for_one_instance_are_serialized_and_never_cancelled(workflow: dict[Any, Any]) -> None:

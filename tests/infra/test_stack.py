@@ -1,12 +1,14 @@
 """The stack with only the required context: the values that make dispatches happen once and failures visible."""
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
 
-from deploy_trigger import metric_names
+from deploy_trigger import metric_names, stack_outputs
 from deploy_trigger.ledger.schema import TABLE_DEFINITION, TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
 from deploy_trigger.settings import Settings
 from tests.infra.synthesis import REQUIRED_CONTEXT, SECRET_READ_STATEMENT, SERVICE_DIMENSION, Synthesized, synthesize
@@ -170,7 +172,7 @@ def test_environment_is_accepted_by_the_settings_model(synthesized: Synthesized)
 
     settings = Settings.from_env({**variables, "AWS_REGION": "eu-west-1"})
 
-    assert settings.github_repository == "example-org/example-app"
+    assert settings.github.repository == "example-org/example-app"
     assert settings.allowed_asg_names == frozenset()
     assert settings.lease_margin_seconds == 5.0
 
@@ -431,6 +433,31 @@ def test_an_outcome_unknown_that_nothing_reconciled_alarms(synthesized: Synthesi
     assert properties["TreatMissingData"] == "notBreaching"
 
 
+def test_every_alarm_is_built_from_the_monitoring_specs(synthesized: Synthesized) -> None:
+    alarm_ids = list(synthesized.stack.service.monitoring.alarms)
+
+    assert len(alarm_ids) == len(synthesized.resources("AWS::CloudWatch::Alarm")) == 10
+    for alarm_id in alarm_ids:
+        logical_id(synthesized, "AWS::CloudWatch::Alarm", f"Monitoring{alarm_id}")  # exactly one each
+
+
+def test_every_alarm_is_on_an_alarm_widget_of_the_dashboard(synthesized: Synthesized) -> None:
+    (dashboard,) = synthesized.resources("AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    referenced = {part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict) and "Fn::GetAtt" in part}
+
+    assert set(synthesized.resources("AWS::CloudWatch::Alarm")) <= referenced
+
+
+def test_the_readme_says_what_to_do_for_every_alarm(synthesized: Synthesized) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("### Alarms and what to do")
+    section = readme[start : readme.index("\n## ", start)]
+
+    unnamed = [name for name in synthesized.stack.service.monitoring.alarms if not re.search(rf"\b{name}\b", section)]
+    assert unnamed == []
+
+
 def test_alarm_topic_is_encrypted_tls_only_and_has_no_subscription(synthesized: Synthesized) -> None:
     key = logical_id(synthesized, "AWS::KMS::Key", "TopicKey")
 
@@ -508,24 +535,12 @@ def test_dashboard_marks_the_timeout_on_the_duration_graph(synthesized: Synthesi
 
 # --- Outputs ------------------------------------------------------------------------------------------
 
-#: The keys the operator CLI reads (deploy_trigger_cli.stack_outputs), spelled exactly; then the rest.
-CLI_OUTPUT_KEYS = (
-    "LedgerTableName",
-    "DispatcherFunctionName",
-    "DeliveryDlqUrl",
-    "FailureDlqUrl",
-    "EventRuleName",
-    "CredentialsSecretArn",
-    "GithubRepository",
-    "GithubWorkflow",
-    "GithubRef",
-)
-
 
 def test_outputs_have_exactly_the_keys_the_operator_cli_and_an_operator_read(synthesized: Synthesized) -> None:
     outputs = synthesized.template_json["Outputs"]
 
-    assert set(outputs) == {*CLI_OUTPUT_KEYS, "AlarmTopicArn", "DashboardName", "TrackerFunctionName"}
+    # The CLI's keys are spelled out in tests/cli/test_cli_basics.py.
+    assert set(outputs) == {*stack_outputs.CLI_KEYS, "AlarmTopicArn", "DashboardName", "TrackerFunctionName"}
 
 
 def test_output_values(synthesized: Synthesized) -> None:
