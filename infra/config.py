@@ -26,6 +26,7 @@ from deploy_trigger.settings import (
     RUN_APPEAR_TIMEOUT_RANGE,
     SUPPORTED_API_VERSIONS,
     GitHubTarget,
+    Settings,
     TrackerSettings,
 )
 from deploy_trigger.workflow_contract import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
@@ -272,7 +273,9 @@ class DeployTriggerConfig:
         "heartbeatIntervalSeconds", _integer, default=TrackerSettings.heartbeat_interval_seconds
     )
     max_deploy_seconds: int = context("maxDeploySeconds", _integer, default=TrackerSettings.max_deploy_seconds)
-    #: The launch hook that ``DeployTrigger.add_launch_hook`` puts on a group (lifecycle-hook mode only).
+    #: The launch hook that ``DeployTrigger.add_launch_hook`` puts on a group (lifecycle-hook mode only); the
+    #: dispatcher acts on this hook's actions only, so another hook on the same group is never deployed twice.
+    lifecycle_hook_name: str = context("lifecycleHookName", _text, default=Settings.lifecycle_hook_name)
     lifecycle_hook_heartbeat_timeout_seconds: int = context(
         "lifecycleHookHeartbeatTimeoutSeconds", _integer, default=DEFAULT_HOOK_HEARTBEAT_TIMEOUT_SECONDS
     )

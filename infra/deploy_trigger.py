@@ -25,9 +25,13 @@ from infra.constructs.dead_letters import DeadLetterQueue
 from infra.constructs.dispatcher import DispatcherFunction
 from infra.constructs.event_rule import LaunchEventRule
 from infra.constructs.ledger import LedgerTable
-from infra.constructs.lifecycle_hook import DEFAULT_HOOK_NAME, AnyAutoScalingGroup, LaunchLifecycleHook
+from infra.constructs.lifecycle_access import grant_lifecycle_actions
+from infra.constructs.lifecycle_hook import AnyAutoScalingGroup, LaunchLifecycleHook
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.tracker import RESERVED_CONCURRENCY, TrackerFunction
+
+#: The dispatcher's only Auto Scaling call: continuing a warm-pool entry's action (``dispatch._continue_warm_pool``).
+WARM_POOL_ACTIONS = ("autoscaling:CompleteLifecycleAction",)
 
 
 class DeployTrigger(Construct):
@@ -86,6 +90,7 @@ class DeployTrigger(Construct):
                 aws_region=Stack.of(self).region,
                 allowed_asg_names=frozenset(config.asg_names),
                 workflow_extra_inputs=config.workflow_extra_inputs,
+                lifecycle_hook_name=config.lifecycle_hook_name,
             ),
             timeout=Duration.seconds(config.dispatcher_timeout_seconds),
             reserved_concurrency=config.reserved_concurrency,
@@ -96,6 +101,9 @@ class DeployTrigger(Construct):
         )
         self.ledger.grant_dispatcher_access(self.dispatcher.function)
         self.credentials.grant_read(self.dispatcher.function)
+        if config.mode is TriggerMode.LIFECYCLE_HOOK:
+            # A launch into a warm pool pauses on our hook too; the dispatcher continues it at once.
+            grant_lifecycle_actions(self.dispatcher.role, WARM_POOL_ACTIONS, config.asg_names, who="dispatcher")
         self.launch_events = LaunchEventRule(
             self,
             "LaunchEvents",
@@ -157,7 +165,7 @@ class DeployTrigger(Construct):
         return tracker
 
     def add_launch_hook(
-        self, group: AnyAutoScalingGroup, *, name: str = DEFAULT_HOOK_NAME
+        self, group: AnyAutoScalingGroup, *, name: str | None = None
     ) -> autoscaling.CfnAutoScalingGroup.LifecycleHookSpecificationProperty:
         """Give ``group`` the launch hook, with the heartbeat timeout and default result of this config.
 
@@ -169,6 +177,12 @@ class DeployTrigger(Construct):
             raise ConfigurationError(
                 f"add_launch_hook needs mode '{TriggerMode.LIFECYCLE_HOOK.value}'; in '{self.config.mode.value}' "
                 "mode nothing handles the lifecycle action, so every launch would wait out the hook's timeout"
+            )
+        name = name or self.config.lifecycle_hook_name
+        if name != self.config.lifecycle_hook_name:
+            raise ConfigurationError(
+                f"add_launch_hook name {name!r} is not lifecycleHookName ({self.config.lifecycle_hook_name!r}): the "
+                "dispatcher acts only on the actions of lifecycleHookName, so this hook's would wait out its timeout"
             )
         group_name = _fixed_name(group)
         if self.config.asg_names and group_name not in self.config.asg_names:

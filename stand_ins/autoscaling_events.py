@@ -29,6 +29,7 @@ def lifecycle_action(
     origin: str | None = "EC2",
     event_id: str | None = None,
     metadata: Any = None,
+    time: str | None = None,
 ) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "LifecycleActionToken": token or str(uuid.uuid4()),
@@ -43,7 +44,7 @@ def lifecycle_action(
         detail["Origin"] = origin
     if destination:
         detail["Destination"] = destination
-    return _envelope("EC2 Instance-launch Lifecycle Action", asg_name, detail, event_id, [])
+    return _envelope("EC2 Instance-launch Lifecycle Action", asg_name, detail, event_id, [], time=time)
 
 
 def launch_successful(
@@ -53,6 +54,7 @@ def launch_successful(
     activity_id: str | None = None,
     destination: str | None = "AutoScalingGroup",
     event_id: str | None = None,
+    time: str | None = None,
 ) -> dict[str, Any]:
     activity = activity_id or str(uuid.uuid4())
     detail: dict[str, Any] = {
@@ -73,11 +75,17 @@ def launch_successful(
         detail["Origin"] = "EC2"
         detail["Destination"] = destination
     instance_arn = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance}"
-    return _envelope("EC2 Instance Launch Successful", asg_name, detail, event_id, [instance_arn])
+    return _envelope("EC2 Instance Launch Successful", asg_name, detail, event_id, [instance_arn], time=time)
 
 
 def _envelope(
-    detail_type: str, asg_name: str, detail: dict[str, Any], event_id: str | None, extra_resources: list[str]
+    detail_type: str,
+    asg_name: str,
+    detail: dict[str, Any],
+    event_id: str | None,
+    extra_resources: list[str],
+    *,
+    time: str | None = None,
 ) -> dict[str, Any]:
     asg_arn = f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:{uuid.uuid4()}:autoScalingGroupName/{asg_name}"
     return {
@@ -86,11 +94,16 @@ def _envelope(
         "detail-type": detail_type,
         "source": "aws.autoscaling",
         "account": ACCOUNT,
-        "time": _now(),
+        "time": time or _now(),
         "region": REGION,
         "resources": [asg_arn, *extra_resources],
         "detail": detail,
     }
+
+
+def at(epoch: float) -> str:
+    """An event ``time`` for an epoch second (events carry whole seconds, sometimes milliseconds)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _now() -> str:

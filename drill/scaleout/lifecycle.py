@@ -2,10 +2,11 @@
 tracker closes the loop against a simulated Auto Scaling group: CONTINUE lets an instance into service, ABANDON has
 it replaced, and every failure alerts a human.
 
-Auto Scaling's lifecycle calls are not in moto, so :class:`SimulatedAutoScaling` keeps the pending launch
-lifecycle actions the way the real service does: one per launch through the lifecycle hook, completed at most
-once, then "no active lifecycle action" for every later complete or heartbeat. An action whose heartbeat timeout
-passes ends with the hook's default result (ABANDON), which is how a tracker that comes too late loses instances.
+Auto Scaling's lifecycle calls are not in moto, so ``stand_ins.autoscaling_group.AutoScalingStandIn`` keeps the
+pending lifecycle actions the way the real service does: one per launch and hook, with its own token, completed
+at most once, then "no active lifecycle action" for every later complete or heartbeat. An action whose heartbeat
+timeout passes ends with the hook's default result (ABANDON), which is how a tracker that comes too late loses
+instances.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.ledger.model import LedgerEntry
 from deploy_trigger.ledger.table import Ledger
-from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
+from deploy_trigger.lifecycle import LifecycleResult
 from deploy_trigger.tracking import Tracker, TrackerConfig
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
-from drill.scaleout.plan import LIFECYCLE_HOOK, Plan
+from drill.scaleout.plan import LIFECYCLE_HOOK, DeliveryKind, Plan
 from drill.scaleout.stand_ins import FAKE_CREDENTIALS, StandIns
 from stand_ins.autoscaling_events import REGION
+from stand_ins.autoscaling_group import AutoScalingStandIn
 from stand_ins.github_double import RecordedRequest
 
 #: The detail-type of a launch that waits in Pending:Wait for its lifecycle action to be completed.
@@ -47,58 +49,6 @@ PASS_SECONDS = 60.0
 #: The hook's DefaultResult: what Auto Scaling does when an action's heartbeat timeout passes.
 DEFAULT_RESULT = LifecycleResult.ABANDON
 SUCCESS, FAILURE = "success", "failure"
-
-
-@dataclass
-class SimulatedAutoScaling:
-    """Pending launch lifecycle actions by instance, answering like the Auto Scaling API (the tracker's port)."""
-
-    #: Instance ID -> (group, hook) of its pending action.
-    pending: dict[str, tuple[str, str]] = field(default_factory=dict)
-    #: Every completion that ended an action: (instance, result), in order.
-    completions: list[tuple[str, str]] = field(default_factory=list)
-    #: Actions whose heartbeat timeout passed: they ended with DEFAULT_RESULT, completed by nobody.
-    timed_out: list[str] = field(default_factory=list)
-    #: complete calls answered "no active lifecycle action" (already ended), by instance.
-    no_active_answers: Counter[str] = field(default_factory=Counter)
-    heartbeats: Counter[str] = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def launch(self, asg_name: str, hook_name: str, instance_id: str) -> None:
-        with self._lock:
-            self.pending[instance_id] = (asg_name, hook_name)
-
-    def time_out(self, instance_id: str) -> None:
-        """The action's heartbeat timeout passed: the group applies the hook's default result."""
-        with self._lock:
-            if self.pending.pop(instance_id, None) is not None:
-                self.timed_out.append(instance_id)
-
-    def complete(self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult) -> LifecycleAnswer:
-        with self._lock:
-            if self.pending.get(instance_id) != (asg_name, hook_name):
-                self.no_active_answers[instance_id] += 1
-                return LifecycleAnswer.NO_ACTIVE_ACTION
-            del self.pending[instance_id]
-            self.completions.append((instance_id, result.value))
-            return LifecycleAnswer.DONE
-
-    def heartbeat(self, asg_name: str, hook_name: str, instance_id: str) -> LifecycleAnswer:
-        with self._lock:
-            if self.pending.get(instance_id) != (asg_name, hook_name):
-                return LifecycleAnswer.NO_ACTIVE_ACTION
-            self.heartbeats[instance_id] += 1
-            return LifecycleAnswer.DONE
-
-    def fates(self) -> dict[str, list[str]]:
-        """Instance -> how its action ended, each time it did: CONTINUE or ABANDON (a timeout counts as the default)."""
-        with self._lock:
-            fates: dict[str, list[str]] = {}
-            for instance, result in self.completions:
-                fates.setdefault(instance, []).append(result)
-            for instance in self.timed_out:
-                fates.setdefault(instance, []).append(DEFAULT_RESULT.value)
-            return fates
 
 
 @dataclass
@@ -148,10 +98,13 @@ def run_lifecycle_phase(config: DrillConfig, plan: Plan, local: StandIns) -> Lif
     """Finish every run, then let the tracker close the loop; call after every delivery has settled."""
     started = time.monotonic()
     hooked = frozenset(launch.instance_id for launch in plan.launches if launch.detail_type == LIFECYCLE_DETAIL_TYPE)
-    autoscaling = SimulatedAutoScaling()
-    for launch in plan.launches:
-        if launch.instance_id in hooked:
-            autoscaling.launch(launch.asg_name, LIFECYCLE_HOOK, launch.instance_id)
+    autoscaling = AutoScalingStandIn(default_result=DEFAULT_RESULT)
+    for delivery in plan.deliveries:
+        detail = delivery.event.get("detail", {})
+        if delivery.kind is DeliveryKind.ORIGINAL and delivery.instance_id in hooked:
+            autoscaling.open_action(
+                detail["AutoScalingGroupName"], LIFECYCLE_HOOK, delivery.instance_id, detail["LifecycleActionToken"]
+            )
 
     runs = local.github.runs
     with_runs = {run.inputs.get("instance_id", "") for run in runs}
@@ -194,15 +147,15 @@ def run_lifecycle_phase(config: DrillConfig, plan: Plan, local: StandIns) -> Lif
         observability.logger.setLevel(level)
     calls = local.moto.calls
     calls.subtract(calls_before)
-    completed = Counter(instance for instance, _ in autoscaling.completions)
+    completed = Counter(instance for instance, hook, _ in autoscaling.completions if hook == LIFECYCLE_HOOK)
     return LifecycleObserved(
         hooked=hooked,
         plain=frozenset(launch.instance_id for launch in plan.launches) - hooked,
         conclusions=conclusions,
-        fates=autoscaling.fates(),
+        fates=autoscaling.fates(LIFECYCLE_HOOK),
         completed_by_tracker=dict(completed),
-        timed_out=sorted(autoscaling.timed_out),
-        still_pending=sorted(autoscaling.pending),
+        timed_out=autoscaling.timed_out(LIFECYCLE_HOOK),
+        still_pending=autoscaling.pending_instances(),
         no_active_answers=dict(autoscaling.no_active_answers),
         alerts=dict(Counter(alert.instance_id for alert in inbox.alerts)),
         passes=passes,

@@ -30,11 +30,12 @@ from typing import cast
 from aws_cdk import Duration, Token
 from aws_cdk import aws_autoscaling as autoscaling
 
+from deploy_trigger.settings import DEFAULT_LIFECYCLE_HOOK_NAME
 from infra.config import DEFAULT_HOOK_HEARTBEAT_TIMEOUT_SECONDS, HOOK_HEARTBEAT_TIMEOUT_RANGE
 
 #: The hook's name; the dispatcher passes it to the workflow (input ``lifecycle_hook_name``) and the
 #: tracker completes the action by it, so any name works, but one the operator recognises helps.
-DEFAULT_HOOK_NAME = "deploy-trigger-launch"
+DEFAULT_HOOK_NAME = DEFAULT_LIFECYCLE_HOOK_NAME
 LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
 DEFAULT_HEARTBEAT_TIMEOUT = Duration.seconds(DEFAULT_HOOK_HEARTBEAT_TIMEOUT_SECONDS)
 

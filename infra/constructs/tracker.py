@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -20,6 +20,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from deploy_trigger.settings import TrackerSettings
+from infra.constructs.lifecycle_access import grant_lifecycle_actions
 from infra.constructs.service_function import ServiceFunction
 
 HANDLER = "deploy_trigger.handler.tracker_handler"
@@ -40,19 +41,10 @@ MAX_EVENT_AGE = Duration.seconds(60)
 #: invocation throttle, and the throttled event expires within MAX_EVENT_AGE: it is skipped, not queued.
 RESERVED_CONCURRENCY = 1
 
-#: The only Auto Scaling calls the tracker makes, by instance ID (lifecycle.LifecycleActions).
+#: The Auto Scaling calls the tracker makes on lifecycle actions (lifecycle.LifecycleActions), scoped to the groups.
 LIFECYCLE_ACTIONS = ("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat")
-
-
-_LIFECYCLE_SCOPED = (
-    "An Auto Scaling group's ARN holds a UUID assigned when the group is created, unknown here; the wildcard "
-    "stands for that UUID only, and the group name that follows it pins each of the configured asgNames."
-)
-_LIFECYCLE_ANY_GROUP = (
-    "No asgNames configured: the dispatcher deploys launches of any group in this account and region, so the "
-    "tracker must complete and heartbeat their lifecycle actions in any of them. Only those two actions are "
-    "granted; set asgNames to scope them to named groups."
-)
+#: What became of an instance whose action had already ended; this call has no resource-level permissions.
+INSTANCE_READS = ("autoscaling:DescribeAutoScalingInstances",)
 
 
 class TrackerFunction(ServiceFunction):
@@ -108,14 +100,16 @@ class TrackerFunction(ServiceFunction):
             targets.LambdaFunction(self.function, retry_attempts=RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE)
         )
         alert_topic.grant_publish(self.role)
-        self.lifecycle_resources = lifecycle_resources(Stack.of(self), asg_names) if completes_lifecycle_actions else []
-        if self.lifecycle_resources:
-            self.role.add_to_principal_policy(
-                iam.PolicyStatement(actions=list(LIFECYCLE_ACTIONS), resources=self.lifecycle_resources)
-            )
-        self._suppress(asg_names)
+        self.lifecycle_resources = (
+            grant_lifecycle_actions(self.role, LIFECYCLE_ACTIONS, asg_names, who="tracker")
+            if completes_lifecycle_actions
+            else []
+        )
+        if completes_lifecycle_actions:
+            self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(INSTANCE_READS), resources=["*"]))
+        self._suppress()
 
-    def _suppress(self, asg_names: Sequence[str]) -> None:
+    def _suppress(self) -> None:
         no_sink = (
             "A tracking pass carries no event worth keeping: every unfinished deployment stays in the ledger's "
             "tracking index until a pass completes it, so a failed or missed pass is simply the next minute's work."
@@ -132,7 +126,6 @@ class TrackerFunction(ServiceFunction):
         NagSuppressions.add_resource_suppressions(
             self.schedule, [NagPackSuppression(id="Serverless-EventBusDLQ", reason=no_sink)]
         )
-        stack = Stack.of(self)
         wildcard_reasons = [
             NagPackSuppression(
                 id="AwsSolutions-IAM5",
@@ -146,26 +139,9 @@ class TrackerFunction(ServiceFunction):
             wildcard_reasons.append(
                 NagPackSuppression(
                     id="AwsSolutions-IAM5",
-                    reason=_LIFECYCLE_SCOPED if asg_names else _LIFECYCLE_ANY_GROUP,
-                    applies_to=[_nag_form(stack, arn) for arn in self.lifecycle_resources],
+                    reason="DescribeAutoScalingInstances supports no resource-level permissions; it only reads "
+                    "an instance's lifecycle state, to tell how an action the tracker did not complete ended.",
+                    applies_to=["Resource::*"],
                 )
             )
         NagSuppressions.add_resource_suppressions(self.role, wildcard_reasons, apply_to_children=True)
-
-
-def lifecycle_resources(stack: Stack, asg_names: Sequence[str]) -> list[str]:
-    """The groups whose lifecycle actions the tracker may complete: the named ones, or all of them."""
-    # The group's UUID sits between "autoScalingGroup:" and the name; it is unknown until the group exists.
-    group = "autoScalingGroup:*:autoScalingGroupName/"
-    prefix = f"arn:{stack.partition}:autoscaling:{stack.region}:{stack.account}:{group}"
-    return [prefix + name for name in asg_names] if asg_names else [prefix + "*"]
-
-
-def _nag_form(stack: Stack, arn: str) -> str:
-    """How cdk-nag spells a resource in ``applies_to``: pseudo parameters as ``<AWS::Partition>``."""
-    spelled = (
-        arn.replace(stack.partition, "<AWS::Partition>")
-        .replace(stack.region, "<AWS::Region>")
-        .replace(stack.account, "<AWS::AccountId>")
-    )
-    return f"Resource::{spelled}"

@@ -37,7 +37,8 @@ from deploy_trigger.errors import (
     RetryLater,
 )
 from deploy_trigger.events import InstanceLaunch
-from deploy_trigger.ledger.model import Claimed, Existing, LedgerEntry, Status, is_settled
+from deploy_trigger.ledger.model import Claimed, Existing, LedgerEntry, Status, is_newer_launch, is_settled
+from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
 
 
@@ -55,6 +56,7 @@ class LedgerPort(Protocol):
     def record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> bool: ...
     def record_failed(self, entry: LedgerEntry, owner: str, reason: str) -> bool: ...
     def release(self, entry: LedgerEntry, owner: str, error: str, *, post_unconfirmed: bool, until: float) -> bool: ...
+    def record_warm_pool_continued(self, entry: LedgerEntry, answer: str) -> bool: ...
 
 
 class GitHubPort(Protocol):
@@ -62,10 +64,18 @@ class GitHubPort(Protocol):
     def find_run(self, dispatch_id: str, created_since: float, deadline: Deadline) -> RunRef | None: ...
 
 
+class LifecyclePort(Protocol):
+    def complete(
+        self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult, *, token: str | None = None
+    ) -> LifecycleAnswer: ...
+
+
 class Outcome(StrEnum):
     DISPATCHED = "dispatched"  # this invocation's POST was accepted
     RECONCILED = "reconciled"  # an earlier attempt's run was found and recorded; no POST
     DUPLICATE = "duplicate"  # the launch was already dispatched; no GitHub call
+    STALE = "stale"  # a late event of an earlier launch of the instance; nothing sent, nothing changed
+    WARM_POOL = "warm pool"  # the instance entered the warm pool: its action continued, nothing deployed
 
 
 @dataclass(frozen=True)
@@ -108,12 +118,14 @@ class Dispatcher:
         github: GitHubPort,
         config: DispatchConfig,
         *,
+        lifecycle: LifecyclePort,
         clock: Callable[[], float] = time.time,
         make_id: Callable[[], str] = new_dispatch_id,
     ) -> None:
         self._ledger = ledger
         self._github = github
         self._config = config
+        self._lifecycle = lifecycle
         self._clock = clock
         self._make_id = make_id
 
@@ -124,23 +136,18 @@ class Dispatcher:
         claim = self._ledger.claim(launch, dispatch_id, owner, lease_until)
         if isinstance(claim, Claimed):
             observability.logger.append_keys(dispatch_id=dispatch_id)
-            return self._dispatch(launch, claim.entry, owner, deadline, reconcile=False)
+            return self._act(launch, claim.entry, owner, deadline, reconcile=False)
 
         current = claim.entry
         observability.logger.append_keys(dispatch_id=current.dispatch_id)
-        same_launch = current.launch_key == launch.launch_key
-        if same_launch and current.status is Status.FAILED:
-            raise PreviouslyRejected(
-                f"{launch.instance_id}: GitHub rejected dispatch {current.dispatch_id} before ({current.last_error}); "
-                "fix the cause, then reset the ledger entry"
-            )
-        if same_launch and is_settled(current):
-            return DispatchResult(Outcome.DUPLICATE, launch.instance_id, current.dispatch_id, _run_of(current))
+        settled = self._settled(launch, current)
+        if settled is not None:
+            return settled
         if current.lease_live(self._clock()):
             raise ClaimContended(
                 f"{launch.instance_id}: another invocation holds the claim until {current.lease_expires_at:.0f}"
             )
-        if same_launch:
+        if current.launch_key == launch.launch_key:
             entry = self._ledger.take_over(current, owner, lease_until)
             observability.logger.info(
                 "took over an expired claim",
@@ -155,7 +162,53 @@ class Dispatcher:
             dispatch_id = self._make_id()
             entry = self._ledger.take_over(current, owner, lease_until, launch=launch, dispatch_id=dispatch_id)
             observability.logger.append_keys(dispatch_id=dispatch_id)
-        return self._dispatch(launch, entry, owner, deadline, reconcile=entry.post_unconfirmed)
+        return self._act(launch, entry, owner, deadline, reconcile=entry.post_unconfirmed)
+
+    def _settled(self, launch: InstanceLaunch, current: LedgerEntry) -> DispatchResult | None:
+        """What a lost claim means when nothing more is to be sent, or None when this launch still needs its
+        dispatch (an expired claim to take over). Raises for a launch GitHub rejected before."""
+        if current.launch_key != launch.launch_key:
+            if is_newer_launch(current, launch.launch_key, launch.started_at(self._clock())):
+                return None
+            observability.logger.info(
+                "late event of an earlier launch: ignored", extra={"current_launch_time": current.launch_time}
+            )
+            return DispatchResult(Outcome.STALE, launch.instance_id, current.dispatch_id, _run_of(current))
+        if current.status is Status.WARMED:
+            if current.lifecycle_result is None:  # an earlier attempt stopped before the action was continued
+                return self._continue_warm_pool(launch, current)
+            return DispatchResult(Outcome.DUPLICATE, launch.instance_id, current.dispatch_id, RunRef())
+        if current.status is Status.FAILED:
+            raise PreviouslyRejected(
+                f"{launch.instance_id}: GitHub rejected dispatch {current.dispatch_id} before ({current.last_error}); "
+                "fix the cause, then reset the ledger entry"
+            )
+        if is_settled(current):
+            return DispatchResult(Outcome.DUPLICATE, launch.instance_id, current.dispatch_id, _run_of(current))
+        return None
+
+    def _act(
+        self, launch: InstanceLaunch, entry: LedgerEntry, owner: str, deadline: Deadline, *, reconcile: bool
+    ) -> DispatchResult:
+        """What a won claim does: continue a warm-pool entry, or dispatch the launch's deployment."""
+        if launch.into_warm_pool:
+            return self._continue_warm_pool(launch, entry)
+        return self._dispatch(launch, entry, owner, deadline, reconcile=reconcile)
+
+    def _continue_warm_pool(self, launch: InstanceLaunch, entry: LedgerEntry) -> DispatchResult:
+        """Nobody deploys an instance entering the warm pool: continue its action at once, or the hook times out
+        and its default result (ABANDON) terminates every pooled instance. Completing by the action's token ends
+        exactly this action; a second completion answers "no active action", so a retry after a crash is safe."""
+        answer = self._lifecycle.complete(
+            launch.asg_name,
+            launch.lifecycle_hook_name or "",
+            launch.instance_id,
+            LifecycleResult.CONTINUE,
+            token=launch.lifecycle_action_token,
+        )
+        result = "CONTINUE" if answer is LifecycleAnswer.DONE else "ALREADY_ENDED"
+        self._ledger.record_warm_pool_continued(entry, result)
+        return DispatchResult(Outcome.WARM_POOL, launch.instance_id, entry.dispatch_id, RunRef())
 
     def _dispatch(
         self, launch: InstanceLaunch, entry: LedgerEntry, owner: str, deadline: Deadline, *, reconcile: bool

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from deploy_trigger.errors import MalformedEvent
@@ -42,7 +43,15 @@ class InstanceLaunch:
     lifecycle_hook_name: str | None = None
     lifecycle_action_token: str | None = None
     notification_metadata: str | None = None
-    time: str | None = None
+    #: When Auto Scaling started this action (the event's ``time``, epoch seconds): of two launches of one
+    #: instance, the later one is the newer launch, whichever event arrives last.
+    time: float | None = None
+    #: A launch hook's action for an instance entering the warm pool: continued, never deployed.
+    into_warm_pool: bool = False
+
+    def started_at(self, now: float) -> float:
+        """The launch's own time; one built without it (never a parsed event) counts as happening ``now``."""
+        return self.time if self.time is not None else now
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,14 @@ class Ignored:
     reason: str
 
 
-def parse_event(event: object, allowed_asg_names: frozenset[str] = frozenset()) -> InstanceLaunch | Ignored:
-    """Classify one EventBridge event; raise :class:`MalformedEvent` for a launch that cannot be trusted."""
+def parse_event(
+    event: object, allowed_asg_names: frozenset[str] = frozenset(), lifecycle_hook_name: str | None = None
+) -> InstanceLaunch | Ignored:
+    """Classify one EventBridge event; raise :class:`MalformedEvent` for a launch that cannot be trusted.
+
+    With ``lifecycle_hook_name``, a lifecycle action of any other hook is ignored: a group may have several
+    launch hooks (a bootstrap hook, another tool's), each sending its own event, and only ours is ours.
+    """
     if not isinstance(event, Mapping):
         raise MalformedEvent(f"event must be a JSON object, got {type(event).__name__}")
     source, detail_type = event.get("source"), event.get("detail-type")
@@ -71,19 +86,18 @@ def parse_event(event: object, allowed_asg_names: frozenset[str] = frozenset()) 
         raise MalformedEvent("detail.AutoScalingGroupName is missing")
 
     if detail_type == LIFECYCLE_ACTION:
-        transition = detail.get("LifecycleTransition")
-        if transition is not None and transition != LAUNCH_TRANSITION:
-            return Ignored(f"lifecycle transition {_shown(transition)} is not a launch")
-        token, hook_name = _text(detail, "LifecycleActionToken"), _text(detail, "LifecycleHookName")
-        if not token.strip() or not hook_name.strip():
-            raise MalformedEvent("lifecycle action without LifecycleActionToken or LifecycleHookName")
+        action = _lifecycle_action(detail, lifecycle_hook_name)
+        if isinstance(action, Ignored):
+            return action
+        token, hook_name = action
         launch_key = token
     else:
         token, hook_name = "", ""
         # Every scaling activity has its own ID; without one, the instance ID itself keys the launch.
         launch_key = _text(detail, "ActivityId").strip() or f"launch:{instance_id}"
 
-    if detail.get("Destination") == WARM_POOL:
+    into_warm_pool = detail.get("Destination") == WARM_POOL
+    if into_warm_pool and detail_type == LAUNCH_SUCCESSFUL:
         return Ignored("launch into the warm pool; the instance is deployed when it moves into the group")
     if allowed_asg_names and asg_name not in allowed_asg_names:
         return Ignored(f"Auto Scaling group {asg_name!r} is not in ALLOWED_ASG_NAMES")
@@ -98,7 +112,8 @@ def parse_event(event: object, allowed_asg_names: frozenset[str] = frozenset()) 
         lifecycle_hook_name=hook_name or None,
         lifecycle_action_token=token or None,
         notification_metadata=_metadata(detail.get("NotificationMetadata")),
-        time=_optional_text(event, "time"),
+        time=_event_time(event),
+        into_warm_pool=into_warm_pool,
     )
 
 
@@ -116,6 +131,32 @@ def _text(detail: Mapping[str, Any], key: str) -> str:
 def _optional_text(event: Mapping[str, Any], key: str) -> str | None:
     value = event.get(key)
     return value[:_MAX_FIELD_LENGTH] if isinstance(value, str) and value else None
+
+
+def _lifecycle_action(detail: Mapping[str, Any], ours: str | None) -> tuple[str, str] | Ignored:
+    """The action's token and hook name, or why it is not a launch action of our hook."""
+    transition = detail.get("LifecycleTransition")
+    if transition is not None and transition != LAUNCH_TRANSITION:
+        return Ignored(f"lifecycle transition {_shown(transition)} is not a launch")
+    token, hook_name = _text(detail, "LifecycleActionToken"), _text(detail, "LifecycleHookName")
+    if not token.strip() or not hook_name.strip():
+        raise MalformedEvent("lifecycle action without LifecycleActionToken or LifecycleHookName")
+    if ours and hook_name != ours:
+        return Ignored(f"lifecycle hook {_shown(hook_name)} is not {ours!r}, the one deploy-trigger owns")
+    return token, hook_name
+
+
+def _event_time(event: Mapping[str, Any]) -> float:
+    """The event's ``time`` (with or without milliseconds) as epoch seconds; a launch without one is refused,
+    because telling a newer launch from a late duplicate of an earlier one depends on it."""
+    value = event.get("time")
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedEvent(f"time {_shown(value)} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise MalformedEvent(f"time {_shown(value)} has no time zone")
+    return moment.timestamp()
 
 
 def _metadata(value: object) -> str | None:

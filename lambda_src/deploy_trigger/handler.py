@@ -46,7 +46,8 @@ _RETRY_METRICS: dict[type[RetryLater], str] = {
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     dispatcher = runtime.dispatcher()
     try:
-        launch = parse_event(event, runtime.settings().allowed_asg_names)
+        settings = runtime.settings()
+        launch = parse_event(event, settings.allowed_asg_names, settings.lifecycle_hook_name)
     except MalformedEvent as error:
         count(metric_names.EVENT_REJECTED)
         logger.error("rejected a malformed event; it goes to the dead-letter queue", extra={"error": str(error)})

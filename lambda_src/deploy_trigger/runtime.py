@@ -45,6 +45,11 @@ def dynamodb_client() -> Any:
 
 
 @cache
+def autoscaling_client() -> Any:
+    return boto3.client("autoscaling")
+
+
+@cache
 def dispatcher() -> Dispatcher:
     config = settings()
     return Dispatcher(
@@ -56,6 +61,7 @@ def dispatcher() -> Dispatcher:
             extra_inputs=config.workflow_extra_inputs,
             lease_margin_seconds=config.lease_margin_seconds,
         ),
+        lifecycle=LifecycleActions(autoscaling_client),
     )
 
 
@@ -65,7 +71,7 @@ def tracker() -> Tracker:
     return Tracker(
         Ledger(dynamodb_client(), config.ledger_table_name),
         _github(config.github),
-        LifecycleActions(boto3.client("autoscaling")),
+        LifecycleActions(autoscaling_client),
         Alerts(boto3.client("sns"), config.alert_topic_arn),
         TrackerConfig(
             run_appear_timeout=config.run_appear_timeout_seconds,
@@ -88,7 +94,7 @@ def _github(target: GitHubTarget) -> GitHubClient:
 
 def reset() -> None:
     """Forget everything built (tests, and the local drill between scenarios)."""
-    for factory in (settings, tracker_settings, dynamodb_client, dispatcher, tracker):
+    for factory in (settings, tracker_settings, dynamodb_client, autoscaling_client, dispatcher, tracker):
         factory.cache_clear()
     from aws_lambda_powertools.utilities import parameters
 

@@ -22,6 +22,8 @@ from typing import ClassVar
 from deploy_trigger.workflow_contract import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
 
 SUPPORTED_API_VERSIONS = ("2026-03-10", "2022-11-28")
+#: The launch hook deploy-trigger owns on each group; lifecycle actions of any other hook are not ours.
+DEFAULT_LIFECYCLE_HOOK_NAME = "deploy-trigger-launch"
 #: ``owner/repo``, in the characters GitHub allows in either part.
 REPOSITORY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -86,6 +88,8 @@ class Settings:
     workflow_extra_inputs: Mapping[str, str] = field(default_factory=dict)
     #: How long a claim outlives its holder's deadline.
     lease_margin_seconds: float = 5.0
+    #: Our launch hook: the dispatcher deploys (or, into the warm pool, continues) only its actions.
+    lifecycle_hook_name: str = DEFAULT_LIFECYCLE_HOOK_NAME
 
     #: Environment variable -> field (dotted into ``github``), for every variable this model reads:
     #: ``to_environment`` writes exactly these, and the CDK stack is tested against them.
@@ -96,6 +100,7 @@ class Settings:
         "ALLOWED_ASG_NAMES": "allowed_asg_names",
         "WORKFLOW_EXTRA_INPUTS": "workflow_extra_inputs",
         "LEASE_MARGIN_SECONDS": "lease_margin_seconds",
+        "LIFECYCLE_HOOK_NAME": "lifecycle_hook_name",
     }
     #: Variables without a default.
     REQUIRED: ClassVar[tuple[str, ...]] = ("LEDGER_TABLE_NAME", *GitHubTarget.REQUIRED, "GITHUB_REF")
@@ -115,6 +120,7 @@ class Settings:
             ),
             workflow_extra_inputs=_extra_inputs(environ.get("WORKFLOW_EXTRA_INPUTS", "")),
             lease_margin_seconds=_lease_margin(environ.get("LEASE_MARGIN_SECONDS", str(cls.lease_margin_seconds))),
+            lifecycle_hook_name=environ.get("LIFECYCLE_HOOK_NAME", "").strip() or cls.lifecycle_hook_name,
         )
 
     def to_environment(self) -> dict[str, str]:

@@ -69,8 +69,13 @@ class RunsPort(Protocol):
 
 
 class LifecyclePort(Protocol):
-    def complete(self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult) -> LifecycleAnswer: ...
-    def heartbeat(self, asg_name: str, hook_name: str, instance_id: str) -> LifecycleAnswer: ...
+    def complete(
+        self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult, *, token: str | None = None
+    ) -> LifecycleAnswer: ...
+    def heartbeat(
+        self, asg_name: str, hook_name: str, instance_id: str, *, token: str | None = None
+    ) -> LifecycleAnswer: ...
+    def instance_state(self, instance_id: str) -> str | None: ...
 
 
 class AlertsPort(Protocol):
@@ -82,6 +87,9 @@ class DeployOutcome(StrEnum):
     FAILED = "failed"
     NO_RUN = "no run"
     STUCK = "stuck"
+    #: The run succeeded, but the lifecycle action had already ended with ABANDON (its hook timed out, or
+    #: something else abandoned it): the deployed instance is gone.
+    TOO_LATE = "succeeded too late"
 
 
 _OUTCOME_METRICS = {
@@ -89,7 +97,13 @@ _OUTCOME_METRICS = {
     DeployOutcome.FAILED: metric_names.DEPLOY_FAILED,
     DeployOutcome.NO_RUN: metric_names.DEPLOY_NO_RUN,
     DeployOutcome.STUCK: metric_names.DEPLOY_STUCK,
+    DeployOutcome.TOO_LATE: metric_names.DEPLOY_FAILED,
 }
+#: The intent a deployment without a lifecycle hook records before its outcome is written and alerted.
+NO_LIFECYCLE_ACTION = "NONE"
+#: Lifecycle states of an instance whose action ended with CONTINUE (it went on into the group) or ABANDON.
+_CONTINUED_STATES = ("InService", "Pending:Proceed", "Standby", "Detach")
+_ABANDONED_STATES = ("Terminat",)
 _LIFECYCLE_METRICS = {
     LifecycleResult.CONTINUE.value: metric_names.LIFECYCLE_CONTINUED,
     LifecycleResult.ABANDON.value: metric_names.LIFECYCLE_ABANDONED,
@@ -211,7 +225,9 @@ class Tracker:
 
     def _check(self, entry: LedgerEntry, run: WorkflowRun | None, report: PassReport) -> None:
         now = self._clock()
-        age = now - entry.first_claimed_at
+        # From this dispatch, not the first claim: a launch retried or redriven hours later is followed to its
+        # real end, not declared stuck (or run-less) on sight.
+        age = now - _dispatched_at(entry)
         if run is None:
             if age > self._config.run_appear_timeout:
                 detail = f"GitHub listed no run for dispatch {entry.dispatch_id} within {age:.0f}s"
@@ -228,13 +244,17 @@ class Tracker:
             self._finish(entry, run, DeployOutcome.STUCK, detail, report)
             return
         heartbeat_at, note = None, None
-        last_heartbeat = entry.last_heartbeat_at or entry.first_claimed_at
+        # The hook's heartbeat timeout runs from when Auto Scaling started the action (the event's time), not
+        # from our claim: a claim that came late must not let the action expire before its first heartbeat.
+        last_heartbeat = entry.last_heartbeat_at or entry.launch_time or entry.first_claimed_at
         if (
             entry.lifecycle_hook_name
             and entry.lifecycle_intent is None
             and now - last_heartbeat >= self._config.heartbeat_interval
         ):
-            answer = self._lifecycle.heartbeat(entry.asg_name, entry.lifecycle_hook_name, entry.instance_id)
+            answer = self._lifecycle.heartbeat(
+                entry.asg_name, entry.lifecycle_hook_name, entry.instance_id, token=entry.lifecycle_action_token
+            )
             heartbeat_at = now
             report.add(metric_names.HEARTBEATS)
             if answer is LifecycleAnswer.NO_ACTIVE_ACTION:
@@ -247,7 +267,16 @@ class Tracker:
         self, entry: LedgerEntry, run: WorkflowRun | None, outcome: DeployOutcome, detail: str, report: PassReport
     ) -> None:
         hook = entry.lifecycle_hook_name
+        if entry.lifecycle_intent is None:
+            # The fence: this conditional write must win before any Auto Scaling call or alert. It loses when the
+            # entry moved on (a newer launch of the instance, another pass finishing it), and then nothing is done.
+            intent = _result_for(outcome) if hook else NO_LIFECYCLE_ACTION
+            if not self._ledger.record_lifecycle_intent(entry, intent):
+                return
         lifecycle_result = self._complete_lifecycle(entry, hook, outcome) if hook else None
+        if outcome is DeployOutcome.SUCCEEDED and (lifecycle_result or "").startswith(_ENDED_ABANDON):
+            outcome = DeployOutcome.TOO_LATE
+            detail += "; but the lifecycle action had already ended with ABANDON: the instance is gone"
         if outcome is not DeployOutcome.SUCCEEDED:
             self._alerts.publish(
                 DeploymentAlert(
@@ -274,6 +303,8 @@ class Tracker:
         report.add(_OUTCOME_METRICS[outcome])
         if lifecycle_result:
             report.add(_LIFECYCLE_METRICS[lifecycle_result.split()[0]])
+            if _ALREADY_ENDED in lifecycle_result:
+                report.add(metric_names.LIFECYCLE_ALREADY_ENDED)
         if run and run.updated_at:
             report.duration(run.updated_at - entry.first_claimed_at)
         observability.logger.info(
@@ -282,17 +313,37 @@ class Tracker:
         )
 
     def _complete_lifecycle(self, entry: LedgerEntry, hook: str, outcome: DeployOutcome) -> str:
-        """CONTINUE on success, ABANDON otherwise; an intent written by an earlier, interrupted pass wins."""
+        """CONTINUE on success, ABANDON otherwise (an intent written by an earlier, interrupted pass wins), by the
+        stored token when there is one, so the call can only end the action it belongs to.
+
+        When the action had already ended (the workflow completed it, or its heartbeat timeout applied the hook's
+        default result), Auto Scaling is asked what became of the instance, so an abandon still counts as one (the
+        crash-loop alarm) and a success whose instance is gone is not taken for a success.
+        """
         intended = LifecycleResult(entry.lifecycle_intent or _result_for(outcome))
-        if entry.lifecycle_intent is None:
-            self._ledger.record_lifecycle_intent(entry, intended.value)
-        answer = self._lifecycle.complete(entry.asg_name, hook, entry.instance_id, intended)
+        answer = self._lifecycle.complete(
+            entry.asg_name, hook, entry.instance_id, intended, token=entry.lifecycle_action_token
+        )
         if answer is LifecycleAnswer.DONE:
             return intended.value
         if entry.lifecycle_intent is not None:
             # An earlier pass wrote the intent and was cut off after (or during) the call: that call ended it.
             return f"{intended.value} (confirmed: no active action left)"
-        return "ALREADY_ENDED"
+        state = self._lifecycle.instance_state(entry.instance_id)
+        if state is None or state.startswith(_ABANDONED_STATES):
+            return f"{_ENDED_ABANDON} (the instance is {state or 'gone'})"
+        if state.startswith(_CONTINUED_STATES):
+            return f"CONTINUE ({_ALREADY_ENDED}: the instance is {state})"
+        return f"{_ALREADY_ENDED} (the instance is {state})"
+
+
+_ALREADY_ENDED = "ALREADY_ENDED"
+_ENDED_ABANDON = f"ABANDON ({_ALREADY_ENDED})"
+
+
+def _dispatched_at(entry: LedgerEntry) -> float:
+    """When this entry's dispatch was recorded (items of older versions: its first claim)."""
+    return entry.dispatched_at.timestamp() if entry.dispatched_at else entry.first_claimed_at
 
 
 def _result_for(outcome: DeployOutcome) -> str:

@@ -65,6 +65,7 @@ CUSTOMIZED_CONTEXT: Mapping[str, object] = {
     "runAppearTimeoutSeconds": 900,
     "heartbeatIntervalSeconds": 600,
     "maxDeploySeconds": 7200,
+    "lifecycleHookName": "platform-deploy",
     "lifecycleHookHeartbeatTimeoutSeconds": 1800,
     "lifecycleHookDefaultResult": "CONTINUE",
     "crashLoopAbandonThreshold": 5,

@@ -69,6 +69,7 @@ def test_every_key_is_read() -> None:
     assert config.heartbeat_interval_seconds == 600
     assert config.max_deploy_seconds == 7200
     assert config.lifecycle_hook_heartbeat_timeout_seconds == 1800
+    assert config.lifecycle_hook_name == "platform-deploy"
     assert config.lifecycle_hook_default_result is HookDefaultResult.CONTINUE
     assert config.crash_loop_abandon_threshold == 5
     assert set(CUSTOMIZED_CONTEXT) == set(CONTEXT_KEYS)

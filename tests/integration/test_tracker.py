@@ -6,7 +6,6 @@ thin fake that behaves like the real API: one completion per pending action, the
 
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,8 @@ from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
 from deploy_trigger.tracking import Tracker, TrackerConfig
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
-from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.autoscaling_events import launch_successful
+from stand_ins.autoscaling_group import AutoScalingStandIn
 from stand_ins.deployment import TOKEN
 from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
 from stand_ins.invoke import invoke
@@ -40,29 +40,26 @@ class Killed(BaseException):
     """The tracker's process dying mid-call (not an error any code path handles)."""
 
 
-@dataclass
-class FakeAutoScaling:
-    """Pending lifecycle actions by instance, like Auto Scaling keeps them."""
+HOOK = "deploy-trigger-launch"
 
-    pending: set[str] = field(default_factory=set)
-    completions: list[tuple[str, str]] = field(default_factory=list)
-    heartbeats: Counter[str] = field(default_factory=Counter)
+
+@dataclass
+class DyingAutoScaling(AutoScalingStandIn):
+    """The Auto Scaling stand-in, and a tracker process that can die right after a completion took effect."""
+
     die_after_completing: bool = False
 
-    def complete(self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult) -> LifecycleAnswer:
-        if instance_id not in self.pending:
-            return LifecycleAnswer.NO_ACTIVE_ACTION
-        self.pending.discard(instance_id)
-        self.completions.append((instance_id, result.value))
-        if self.die_after_completing:
+    def complete(
+        self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult, *, token: str | None = None
+    ) -> LifecycleAnswer:
+        answer = super().complete(asg_name, hook_name, instance_id, result, token=token)
+        if self.die_after_completing and answer is LifecycleAnswer.DONE:
             raise Killed
-        return LifecycleAnswer.DONE
+        return answer
 
-    def heartbeat(self, asg_name: str, hook_name: str, instance_id: str) -> LifecycleAnswer:
-        if instance_id not in self.pending:
-            return LifecycleAnswer.NO_ACTIVE_ACTION
-        self.heartbeats[instance_id] += 1
-        return LifecycleAnswer.DONE
+    def ended(self) -> list[tuple[str, str]]:
+        """(instance, result) of every completion that took effect, in order."""
+        return [(instance, result) for instance, _, result in self.completions]
 
 
 @dataclass
@@ -87,7 +84,7 @@ class Clock:
 class Harness:
     stack: Stack
     github: GitHubDouble
-    autoscaling: FakeAutoScaling
+    autoscaling: DyingAutoScaling
     inbox: Inbox
     clock: Clock
     tracker: Tracker
@@ -95,24 +92,21 @@ class Harness:
 
     def launch(self, instance: str, *, lifecycle: bool = True) -> str:
         """Dispatch a launch through the real handler; returns the run ID GitHub made for it."""
-        event = lifecycle_action(instance) if lifecycle else launch_successful(instance)
+        event = self.autoscaling.launch("web-asg", instance)[0] if lifecycle else launch_successful(instance)
         result = invoke(event).result
         assert result is not None
-        if lifecycle:
-            self.autoscaling.pending.add(instance)
         return str(result["run_id"])
 
     def record_dispatch_without_a_run(self, instance: str) -> None:
-        launch = parse_event(lifecycle_action(instance))
+        launch = parse_event(self.autoscaling.launch("web-asg", instance)[0])
         assert isinstance(launch, InstanceLaunch)
         claim = self.ledger.claim(launch, uuid.uuid4().hex, "invocation", lease_until=time.time() + 30)
         assert isinstance(claim, Claimed)
         assert self.ledger.record_dispatched(claim.entry, "invocation", RunRef(), reconciled=False)
-        self.autoscaling.pending.add(instance)
 
     def fast_launch(self, instance: str) -> str:
         """What a dispatch leaves behind (a run, a DISPATCHED entry), without a handler invocation's cost."""
-        launch = parse_event(lifecycle_action(instance))
+        launch = parse_event(self.autoscaling.launch("web-asg", instance)[0])
         assert isinstance(launch, InstanceLaunch)
         dispatch_id = uuid.uuid4().hex
         claim = self.ledger.claim(launch, dispatch_id, "invocation", lease_until=time.time() + 30)
@@ -126,7 +120,6 @@ class Harness:
         )  # fmt: skip
         run_id = int(answer.json()["workflow_run_id"])
         assert self.ledger.record_dispatched(claim.entry, "invocation", RunRef(run_id=run_id), reconciled=False)
-        self.autoscaling.pending.add(instance)
         return str(run_id)
 
     def finish_run(self, run_id: str, conclusion: str) -> None:
@@ -141,7 +134,8 @@ class Harness:
 
 @pytest.fixture
 def harness(stack: Stack, github: GitHubDouble) -> Harness:
-    clock, autoscaling, inbox = Clock(), FakeAutoScaling(), Inbox()
+    clock, autoscaling, inbox = Clock(), DyingAutoScaling(), Inbox()
+    autoscaling.add_group("web-asg", HOOK)
     ledger = Ledger(stack.dynamodb, stack.table, clock=clock)
     client = GitHubClient(api_url=github.url, repository=github.repository, workflow=github.workflow,
                           api_version="2026-03-10", credentials=SecretCredentials(stack.secret))  # fmt: skip
@@ -160,12 +154,12 @@ def test_success_continues_the_lifecycle_action_once(harness: Harness, instance_
     first = harness.tracker_pass()
     second = harness.tracker_pass()
 
-    assert harness.autoscaling.completions == [(instance, "CONTINUE")]
+    assert harness.autoscaling.ended() == [(instance, "CONTINUE")]
     item = harness.item(instance)
     assert (item.status, item.lifecycle_result, item.conclusion) == (
         "SUCCEEDED", "CONTINUE", "success",
     )  # fmt: skip
-    assert "tracking" not in item  # left the index: no later pass looks at it
+    assert "tracking" not in harness.stack.raw_item(instance)  # left the index: no later pass looks at it
     assert first["DeploySucceeded"] == 1
     assert second["due"] == 0
     assert harness.inbox.alerts == []
@@ -182,7 +176,7 @@ def test_failed_run_abandons_once_and_alerts_once(
     report = harness.tracker_pass()
     harness.tracker_pass()
 
-    assert harness.autoscaling.completions == [(instance, "ABANDON")]
+    assert harness.autoscaling.ended() == [(instance, "ABANDON")]
     (alert,) = harness.inbox.alerts
     assert (alert.instance_id, alert.asg_name, alert.conclusion, alert.outcome) == (
         instance, "web-asg", conclusion, "failed",
@@ -200,11 +194,11 @@ def test_run_that_never_appears_is_abandoned_after_the_deadline(
     harness.record_dispatch_without_a_run(instance)  # accepted (204), yet GitHub never lists a run
 
     harness.tracker_pass()
-    assert harness.autoscaling.completions == []  # within the deadline: still waiting
+    assert harness.autoscaling.ended() == []  # within the deadline: still waiting
     harness.clock.offset = 601
     harness.tracker_pass()
 
-    assert harness.autoscaling.completions == [(instance, "ABANDON")]
+    assert harness.autoscaling.ended() == [(instance, "ABANDON")]
     assert harness.inbox.alerts[0].outcome == "no run"
     assert harness.item(instance).deploy_outcome == "no run"
 
@@ -219,13 +213,13 @@ def test_slow_healthy_deploy_gets_heartbeats_until_the_maximum_then_is_abandoned
         harness.clock.offset = minutes * 60
         harness.tracker_pass()
     assert harness.autoscaling.heartbeats[instance] == 3  # at 6, 11 and 16 minutes (every 5)
-    assert harness.autoscaling.completions == []
+    assert harness.autoscaling.ended() == []
     assert harness.item(instance).status == "RUNNING"
 
     harness.clock.offset = 3601
     harness.tracker_pass()
 
-    assert harness.autoscaling.completions == [(instance, "ABANDON")]
+    assert harness.autoscaling.ended() == [(instance, "ABANDON")]
     assert harness.inbox.alerts[0].outcome == "stuck"
 
 
@@ -243,7 +237,7 @@ def test_tracker_killed_after_completing_and_rerun_neither_completes_twice_nor_l
     harness.autoscaling.die_after_completing = False
     harness.tracker_pass()
 
-    assert sorted(harness.autoscaling.completions) == sorted((i, "CONTINUE") for i in instances)
+    assert sorted(harness.autoscaling.ended()) == sorted((i, "CONTINUE") for i in instances)
     for instance in instances:
         item = harness.item(instance)
         assert item.status == "SUCCEEDED"
@@ -255,15 +249,17 @@ def test_lifecycle_action_completed_by_the_workflow_itself_is_a_terminal_outcome
 ) -> None:
     instance = instance_ids()
     run_id = harness.launch(instance)
-    harness.autoscaling.pending.discard(instance)  # the workflow completed it through OIDC
+    harness.autoscaling.complete("web-asg", HOOK, instance, LifecycleResult.CONTINUE)  # the workflow, through OIDC
+    workflow_completions = harness.autoscaling.ended()
     harness.finish_run(run_id, "success")
 
     report = harness.tracker_pass()
 
-    assert harness.autoscaling.completions == []
+    assert harness.autoscaling.ended() == workflow_completions  # the tracker completed nothing more
     item = harness.item(instance)
-    assert (item.status, item.lifecycle_result) == ("SUCCEEDED", "ALREADY_ENDED")
-    assert report["LifecycleAlreadyEnded"] == 1
+    assert item.status is Status.SUCCEEDED
+    assert item.lifecycle_result == "CONTINUE (ALREADY_ENDED: the instance is InService)"
+    assert (report["LifecycleAlreadyEnded"], report["LifecycleContinued"]) == (1, 1)
     assert harness.tracker_pass()["due"] == 0
 
 
@@ -276,7 +272,7 @@ def test_plain_mode_records_the_outcome_without_lifecycle_calls(
 
     harness.tracker_pass()
 
-    assert harness.autoscaling.completions == []
+    assert harness.autoscaling.ended() == []
     assert harness.item(instance).status == "DEPLOY_FAILED"
     assert harness.inbox.alerts[0].lifecycle_result is None
 
@@ -314,14 +310,14 @@ def test_hundreds_of_in_flight_deployments_in_one_pass_within_the_github_budget(
     assert second["DeploySucceeded"] == launches // 2
     assert third["due"] == launches // 2
     assert github_calls <= 3 * 3  # three passes, three pages of 100 runs each: not one call per deployment
-    assert len(harness.autoscaling.completions) == launches // 2
+    assert len(harness.autoscaling.ended()) == launches // 2
 
 
 def test_outcome_unknown_that_no_retry_settles_is_reported_after_fifteen_minutes(
     harness: Harness, instance_ids: Callable[[], str]
 ) -> None:
     instance = instance_ids()
-    event = lifecycle_action(instance)
+    event = harness.autoscaling.launch("web-asg", instance)[0]
     harness.github.inject(ErrorAfterAccept(502))
     assert invoke(event).error == "OutcomeUnknown"
 

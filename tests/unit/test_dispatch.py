@@ -24,12 +24,17 @@ from deploy_trigger.events import InstanceLaunch, parse_event
 from deploy_trigger.ledger.model import LedgerEntry, Status
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.runs import RunRef
+from stand_ins.autoscaling_events import at as events_at
 from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.autoscaling_group import AutoScalingStandIn
 from stand_ins.aws_resources import create_ledger_table
 
 TABLE = "ledger"
 INSTANCE = "i-0123456789abcdef0"
 MARGIN = 5.0
+HOOK = "deploy-trigger-launch"
+#: When Auto Scaling started the first launch of the tests' instance (the events' own time).
+LAUNCHED = 1_799_999_000.0
 
 
 class Clock:
@@ -100,18 +105,25 @@ def ledger(dynamodb: Any, clock: Clock) -> Ledger:
 
 
 @pytest.fixture
-def dispatcher(ledger: Ledger, github: ScriptedGitHub, clock: Clock) -> Dispatcher:
+def autoscaling() -> AutoScalingStandIn:
+    group = AutoScalingStandIn()
+    group.add_group("web-asg", HOOK)
+    return group
+
+
+@pytest.fixture
+def dispatcher(ledger: Ledger, github: ScriptedGitHub, clock: Clock, autoscaling: AutoScalingStandIn) -> Dispatcher:
     config = DispatchConfig(ref="main", aws_region="us-east-1", extra_inputs={"environment": "prod"},
                             lease_margin_seconds=MARGIN)  # fmt: skip
-    return Dispatcher(ledger, github, config, clock=clock)
+    return Dispatcher(ledger, github, config, lifecycle=autoscaling, clock=clock)
 
 
 def deadline(clock: Clock, seconds: float = 30) -> Deadline:
     return Deadline(seconds, monotonic=clock, wall_clock=clock)
 
 
-def launch(token: str = "token-1", instance: str = INSTANCE) -> InstanceLaunch:
-    parsed = parse_event(lifecycle_action(instance, "web-asg", token=token))
+def launch(token: str = "token-1", instance: str = INSTANCE, *, at: float = LAUNCHED) -> InstanceLaunch:
+    parsed = parse_event(lifecycle_action(instance, "web-asg", token=token, time=events_at(at)))
     assert isinstance(parsed, InstanceLaunch)
     return parsed
 
@@ -311,9 +323,9 @@ def test_warm_pool_instance_relaunching_with_a_new_token_is_a_new_deployment(
     clock.advance(3600)
     ledger_calls.clear()
 
-    second = dispatcher.handle(launch(token="token-2"), deadline(clock))
+    second = dispatcher.handle(launch(token="token-2", at=LAUNCHED + 3600), deadline(clock))
     assert ledger_calls == Counter({"PutItem": 1, "UpdateItem": 2})  # the rare path: one write more, history kept
-    again = dispatcher.handle(launch(token="token-2"), deadline(clock))
+    again = dispatcher.handle(launch(token="token-2", at=LAUNCHED + 3600), deadline(clock))
 
     assert second.outcome is Outcome.DISPATCHED
     assert second.dispatch_id != first.dispatch_id
@@ -329,7 +341,7 @@ def test_new_launch_replaces_an_expired_claim_of_an_earlier_launch(
     ledger.claim(launch(token="token-1"), "dispatch-old", "killed-invocation", lease_until=clock.now + 35)
     clock.advance(600)
 
-    result = dispatcher.handle(launch(token="token-2"), deadline(clock))
+    result = dispatcher.handle(launch(token="token-2", at=LAUNCHED + 3600), deadline(clock))
 
     assert result.outcome is Outcome.DISPATCHED
     assert result.dispatch_id != "dispatch-old"
@@ -397,3 +409,74 @@ def test_reset_refuses_a_launch_that_did_not_fail(dispatcher: Dispatcher, ledger
     assert not ledger.reset_failed(INSTANCE, "by mistake")
     assert not ledger.reset_failed("i-00000000000000000", "no such instance")
     assert entry(ledger).status == Status.DISPATCHED
+
+
+def test_a_late_event_of_an_earlier_launch_is_stale_and_never_dispatched(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock, ledger_calls: Counter[str]
+) -> None:
+    dispatcher.handle(launch(token="token-1"), deadline(clock))
+    clock.advance(3600)
+    newer = dispatcher.handle(launch(token="token-2", at=LAUNCHED + 3600), deadline(clock))
+    before = entry(ledger)
+    clock.advance(5 * 3600)  # Lambda keeps retrying a throttled event for up to 6 hours
+    ledger_calls.clear()
+
+    late = dispatcher.handle(launch(token="token-1"), deadline(clock))
+
+    assert late.outcome is Outcome.STALE
+    assert ledger_calls == Counter({"PutItem": 1})  # the claim that lost, as for any duplicate
+    assert len(github.dispatched) == 2
+    assert entry(ledger) == before  # the newer launch keeps its dispatch and its tracking
+    assert (before.dispatch_id, before.status) == (newer.dispatch_id, Status.DISPATCHED)
+
+
+def test_a_late_event_is_stale_even_while_the_newer_launch_holds_its_claim(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    ledger.claim(launch(token="token-2", at=LAUNCHED + 60), "dispatch-2", "live-invocation", clock.now + 30)
+
+    assert dispatcher.handle(launch(token="token-1"), deadline(clock)).outcome is Outcome.STALE
+    assert github.dispatched == []
+
+
+def test_a_warm_pool_entry_is_continued_once_by_its_token_and_never_deployed(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock, autoscaling: AutoScalingStandIn
+) -> None:
+    (into_pool,) = autoscaling.launch("web-asg", INSTANCE, into_warm_pool=True, time=events_at(LAUNCHED))
+    pooled = parse_event(into_pool)
+    assert isinstance(pooled, InstanceLaunch)
+
+    first = dispatcher.handle(pooled, deadline(clock))
+    again = dispatcher.handle(pooled, deadline(clock))  # a duplicate delivery
+
+    assert (first.outcome, again.outcome) == (Outcome.WARM_POOL, Outcome.DUPLICATE)
+    assert autoscaling.completions == [(INSTANCE, HOOK, "CONTINUE")]
+    assert autoscaling.no_active_answers[INSTANCE] == 0  # the duplicate made no second call
+    assert autoscaling.instance_state(INSTANCE) == "Warmed:Stopped"
+    assert github.dispatched == []
+    recorded = entry(ledger)
+    assert (recorded.status, recorded.lifecycle_result) == (Status.WARMED, "CONTINUE")
+    assert [event.event for event in recorded.history] == ["warm_pool_entered", "warm_pool_continued"]
+
+    clock.advance(3600)
+    (into_group,) = autoscaling.launch("web-asg", INSTANCE, time=events_at(LAUNCHED + 3600))
+    moved = parse_event(into_group)
+    assert isinstance(moved, InstanceLaunch)
+    deployed = dispatcher.handle(moved, deadline(clock))
+
+    assert deployed.outcome is Outcome.DISPATCHED
+    assert len(github.dispatched) == 1
+    assert dispatcher.handle(pooled, deadline(clock)).outcome is Outcome.STALE  # the pool entry's late duplicate
+
+
+def test_a_warm_pool_entry_whose_first_attempt_died_is_continued_by_the_retry(
+    dispatcher: Dispatcher, ledger: Ledger, clock: Clock, autoscaling: AutoScalingStandIn
+) -> None:
+    (into_pool,) = autoscaling.launch("web-asg", INSTANCE, into_warm_pool=True, time=events_at(LAUNCHED))
+    pooled = parse_event(into_pool)
+    assert isinstance(pooled, InstanceLaunch)
+    ledger.claim(pooled, "dispatch-1", "died-before-continuing", clock.now + 30)  # recorded, never continued
+
+    assert dispatcher.handle(pooled, deadline(clock)).outcome is Outcome.WARM_POOL
+    assert autoscaling.completions == [(INSTANCE, HOOK, "CONTINUE")]
+    assert entry(ledger).lifecycle_result == "CONTINUE"

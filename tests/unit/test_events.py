@@ -2,6 +2,7 @@
 
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def test_lifecycle_action_with_origin_destination_and_milliseconds() -> None:
         lifecycle_hook_name="deploy-trigger-launch",
         lifecycle_action_token="87654321-4321-4321-4321-210987654321",
         notification_metadata='{"release": "blue"}',
-        time="2026-11-23T03:14:07.123Z",
+        time=datetime(2026, 11, 23, 3, 14, 7, 123000, tzinfo=UTC).timestamp(),
     )
 
 
@@ -58,7 +59,6 @@ def test_launch_successful_is_keyed_on_its_activity() -> None:
 @pytest.mark.parametrize(
     ("event", "reason"),
     [
-        (load("lifecycle_action_warm_pool.json"), "warm pool"),
         (load("terminate_lifecycle_action.json"), "not an instance launch"),
         ({**load("launch_successful.json"), "detail-type": "EC2 Instance Terminate Successful"}, "not an instance"),
         ({**load("lifecycle_action.json"), "source": "aws.ec2"}, "is not aws.autoscaling"),
@@ -157,3 +157,34 @@ def test_arbitrary_json_never_crashes_the_parser(event: object) -> None:
     except MalformedEvent:
         return
     assert isinstance(result, Ignored)
+
+
+def test_a_lifecycle_action_of_another_hook_on_the_group_is_not_ours() -> None:
+    bootstrap = lifecycle_action("i-0123456789abcdef0", hook_name="bootstrap-hook")
+
+    ignored = parse_event(bootstrap, lifecycle_hook_name="deploy-trigger-launch")
+    ours = parse_event(lifecycle_action("i-0123456789abcdef0"), lifecycle_hook_name="deploy-trigger-launch")
+
+    assert isinstance(ignored, Ignored)
+    assert "bootstrap-hook" in ignored.reason
+    assert isinstance(ours, InstanceLaunch)
+
+
+def test_a_launch_into_the_warm_pool_is_a_launch_to_continue_not_to_deploy() -> None:
+    pooled = parse_event(load("lifecycle_action_warm_pool.json"))
+
+    assert isinstance(pooled, InstanceLaunch)
+    assert pooled.into_warm_pool
+    assert pooled.lifecycle_action_token == "99999999-8888-7777-6666-555555555555"
+
+
+def test_the_event_time_is_the_launch_time_and_a_launch_without_one_is_refused() -> None:
+    event = lifecycle_action("i-0123456789abcdef0", time="2026-11-23T03:14:07.500Z")
+
+    parsed = parse_event(event)
+
+    assert isinstance(parsed, InstanceLaunch)
+    assert parsed.time == datetime(2026, 11, 23, 3, 14, 7, 500000, tzinfo=UTC).timestamp()
+    for bad in (None, "yesterday", "2026-11-23T03:14:07"):
+        with pytest.raises(MalformedEvent, match="time"):
+            parse_event({**event, "time": bad})

@@ -19,7 +19,15 @@ from stand_ins.aws_resources import create_ledger_table
 TABLE = "ledger"
 INSTANCE = "i-0123456789abcdef0"
 #: The stored item every case starts from (only its status varies).
-STORED = {"launch_key": "key-1", "dispatch_id": "d-1", "lease_owner": "owner-1", "lease_expires_at": 1_800_000_100.5}
+STORED = {
+    "launch_key": "key-1",
+    "launch_time": 1_799_999_000.0,
+    "dispatch_id": "d-1",
+    "lease_owner": "owner-1",
+    "lease_expires_at": 1_800_000_100.5,
+}
+#: Launch times of an arriving event: before, at and after the stored launch's.
+TIMES = (1_799_998_000.0, 1_799_999_000.0, 1_800_000_000.0)
 
 
 @dataclass(frozen=True)
@@ -37,10 +45,30 @@ def _seen(**changes: object) -> LedgerEntry:
 RULES = [
     *(
         Rule(
-            f"may_claim_again({key})",
-            lambda e, k=key: model.may_claim_again(e, k),
+            f"may_claim_again({key}, {at:.0f})",
+            lambda e, k=key, t=at: model.may_claim_again(e, k, t),
             model.MAY_CLAIM_AGAIN,
-            {"launch_key": key},
+            {"launch_key": key, "launch_time": at},
+        )
+        for key in ("key-1", "key-2")
+        for at in TIMES
+    ),
+    *(
+        Rule(
+            f"is_newer_launch({key}, {at:.0f})",
+            lambda e, k=key, t=at: model.is_newer_launch(e, k, t),
+            model.IS_NEWER_LAUNCH,
+            {"launch_key": key, "launch_time": at},
+        )
+        for key in ("key-1", "key-2")
+        for at in TIMES
+    ),
+    *(
+        Rule(
+            f"is_warm_pool_entry({key})",
+            lambda e, k=key: model.is_warm_pool_entry(e, k),
+            model.IS_WARM_POOL_ENTRY,
+            {"warm_launch_key": key},
         )
         for key in ("key-1", "key-2")
     ),

@@ -26,7 +26,7 @@ def test_complete_sends_the_result_by_instance_id(autoscaling: boto3.client, res
     with Stubber(autoscaling) as stub:
         stub.add_response("complete_lifecycle_action", {}, {**EXPECTED, "LifecycleActionResult": result.value})
 
-        answer = LifecycleActions(autoscaling).complete("web-asg", "deploy", "i-0123456789abcdef0", result)
+        answer = LifecycleActions(lambda: autoscaling).complete("web-asg", "deploy", "i-0123456789abcdef0", result)
 
         stub.assert_no_pending_responses()
     assert answer is LifecycleAnswer.DONE
@@ -46,7 +46,7 @@ def test_no_active_lifecycle_action_is_a_terminal_answer_not_an_error(autoscalin
             service_message="No active Lifecycle Action found with instance ID i-0123456789abcdef0",
             http_status_code=400,
         )
-        actions = LifecycleActions(autoscaling)
+        actions = LifecycleActions(lambda: autoscaling)
 
         completed = actions.complete("web-asg", "deploy", "i-0123456789abcdef0", LifecycleResult.CONTINUE)
         heartbeat = actions.heartbeat("web-asg", "deploy", "i-0123456789abcdef0")
@@ -63,7 +63,7 @@ def test_other_errors_are_retried_by_the_next_pass(autoscaling: boto3.client, co
         stub.add_client_error("record_lifecycle_action_heartbeat", service_error_code=code, service_message=message)
 
         with pytest.raises(LifecycleUnavailable, match=code):
-            LifecycleActions(autoscaling).heartbeat("web-asg", "deploy", "i-0123456789abcdef0")
+            LifecycleActions(lambda: autoscaling).heartbeat("web-asg", "deploy", "i-0123456789abcdef0")
 
 
 def test_alert_reaches_the_topic_with_instance_group_run_and_conclusion() -> None:

@@ -27,6 +27,9 @@ MAX_DETAIL_LENGTH = 500
 
 #: What belongs to one launch of an instance: a new launch's claim starts without it (the history stays).
 PER_LAUNCH_ATTRIBUTES = (
+    "launch_time",
+    "lease_owner",
+    "lease_expires_at",
     "run_id",
     "run_url",
     "dispatched_at",
@@ -99,6 +102,12 @@ def new_claim(
         "detail_type": launch.detail_type,
         TTL_ATTRIBUTE: expiry(now),
     }
+    if launch.time is not None:
+        attributes["launch_time"] = launch.time
+    if launch.into_warm_pool:
+        # Nothing is dispatched for a warm-pool entry: no lease, no POST that could be unconfirmed.
+        attributes |= {"status": Status.WARMED.value, "post_unconfirmed": False, "attempts": 0}
+        del attributes["lease_owner"], attributes["lease_expires_at"]
     if launch.lifecycle_hook_name and launch.lifecycle_action_token:
         attributes["lifecycle_hook_name"] = launch.lifecycle_hook_name
         attributes["lifecycle_action_token"] = launch.lifecycle_action_token
@@ -137,6 +146,7 @@ def decode_entry(item: Mapping[str, Any]) -> LedgerEntry:
         lease_expires_at=number("lease_expires_at"),
         post_unconfirmed=values.get("post_unconfirmed") is True,
         first_claimed_at=number("first_claimed_at") or 0.0,
+        launch_time=number("launch_time"),
         asg_name=text("asg_name") or "",
         event_id=text("event_id"),
         detail_type=text("detail_type"),

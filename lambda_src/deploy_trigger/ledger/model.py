@@ -25,6 +25,7 @@ class Status(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     DEPLOY_FAILED = "DEPLOY_FAILED"
+    WARMED = "WARMED"
 
     @property
     def meaning(self) -> str:
@@ -44,6 +45,8 @@ _MEANINGS: Mapping[Status, str] = MappingProxyType(
         Status.SUCCEEDED: "The workflow run succeeded (and the instance's lifecycle action was continued).",
         Status.DEPLOY_FAILED: "The run failed, never appeared or got stuck; the instance was abandoned and an "
         "alert sent.",
+        Status.WARMED: "The instance entered the warm pool: its lifecycle action there was continued and nothing "
+        "was deployed; its launch out of the pool into the group is deployed.",
     }
 )
 
@@ -75,6 +78,9 @@ class LedgerEntry:
     post_unconfirmed: bool = False
     #: When ``dispatch_id`` was first claimed; no run for it can be older (the lower bound when listing runs).
     first_claimed_at: float = 0.0
+    #: When Auto Scaling started this launch's action (the event's time): what tells a newer launch of the
+    #: instance from a late duplicate of an earlier one. None on items written before it was recorded.
+    launch_time: float | None = None
     asg_name: str = ""
     event_id: str | None = None
     detail_type: str | None = None
@@ -153,14 +159,31 @@ IS_NEW = Condition("attribute_not_exists(instance_id)")
 # -- the rules: each predicate with the condition that enforces it -----------------------------------------
 
 
-def may_claim_again(entry: LedgerEntry, launch_key: str) -> bool:
-    """May a launch claim an instance's existing item? After an operator reset, or when the item belongs to an
-    earlier launch that no invocation is dispatching right now (a warm-pool instance launching again)."""
-    return entry.status is Status.RESET or (entry.launch_key != launch_key and entry.status is not Status.CLAIMED)
+def is_newer_launch(entry: LedgerEntry, launch_key: str, launch_time: float) -> bool:
+    """Is this launch later than the one the item holds? Decided from the events' own times, never from "its key
+    differs": a late duplicate of an earlier launch also carries another key. An item written before launch
+    times were recorded takes any other key as newer, as it always did."""
+    return launch_key != entry.launch_key and (entry.launch_time is None or entry.launch_time < launch_time)
 
 
-#: Binds ``:launch_key`` (the claiming launch's).
-MAY_CLAIM_AGAIN = status_is(Status.RESET) | (Condition("launch_key <> :launch_key") & status_is_not(Status.CLAIMED))
+#: Binds ``:launch_key`` and ``:launch_time`` (the arriving launch's).
+IS_NEWER_LAUNCH = Condition(
+    "launch_key <> :launch_key AND (attribute_not_exists(launch_time) OR launch_time < :launch_time)"
+)
+
+
+def may_claim_again(entry: LedgerEntry, launch_key: str, launch_time: float) -> bool:
+    """May a launch claim an instance's existing item? The reset launch (or a newer one) after an operator reset,
+    or a newer launch while no invocation is dispatching (a warm-pool instance moving into the group)."""
+    if entry.status is Status.RESET:
+        return launch_key == entry.launch_key or is_newer_launch(entry, launch_key, launch_time)
+    return entry.status is not Status.CLAIMED and is_newer_launch(entry, launch_key, launch_time)
+
+
+#: Binds ``:launch_key`` and ``:launch_time``.
+MAY_CLAIM_AGAIN = (status_is(Status.RESET) & (Condition("launch_key = :launch_key") | IS_NEWER_LAUNCH)) | (
+    status_is_not(Status.CLAIMED) & IS_NEWER_LAUNCH
+)
 
 
 def is_held(entry: LedgerEntry, owner: str, dispatch_id: str) -> bool:
@@ -208,3 +231,12 @@ MAY_RESET = status_is(Status.FAILED)
 def is_settled(entry: LedgerEntry) -> bool:
     """GitHub has this launch's run: a redelivered event for it is a duplicate, never a second dispatch."""
     return entry.status in SETTLED
+
+
+def is_warm_pool_entry(entry: LedgerEntry, launch_key: str) -> bool:
+    """Is the item this warm-pool entry's record? Only then is its lifecycle result recorded on it."""
+    return entry.status is Status.WARMED and entry.launch_key == launch_key
+
+
+#: Binds ``:warm_launch_key``.
+IS_WARM_POOL_ENTRY = status_is(Status.WARMED) & Condition("launch_key = :warm_launch_key")

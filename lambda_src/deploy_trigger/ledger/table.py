@@ -33,6 +33,7 @@ from deploy_trigger.ledger.model import (
     IS_HELD,
     IS_NEW,
     IS_TRACKED,
+    IS_WARM_POOL_ENTRY,
     MAY_CLAIM_AGAIN,
     MAY_RESET,
     MAY_TAKE_OVER,
@@ -86,7 +87,7 @@ class Ledger:
             **new_claim(launch, dispatch_id, owner, lease_until, now),
             "created_at": iso_time(now),
             "updated_at": iso_time(now),
-            "history": [history_event(now, "claimed", _claimed(dispatch_id, launch))],
+            "history": [history_event(now, *_claimed(dispatch_id, launch))],
         }
         item = encode_item(attributes)
         try:
@@ -100,7 +101,7 @@ class Ledger:
             )
         except _ConditionFailed as lost:
             current = decode_entry(lost.item)
-            if may_claim_again(current, launch.launch_key):
+            if may_claim_again(current, launch.launch_key, launch.started_at(now)):
                 return self._claim_again(launch, dispatch_id, owner, lease_until)
             return Existing(current)
         return Claimed(decode_entry(item))
@@ -115,8 +116,8 @@ class Ledger:
             Update(launch.instance_id, now)
             .set(**attributes)
             .remove(*(name for name in PER_LAUNCH_ATTRIBUTES if name not in attributes))
-            .history("claimed", _claimed(dispatch_id, launch))
-            .when(MAY_CLAIM_AGAIN, launch_key=launch.launch_key)
+            .history(*_claimed(dispatch_id, launch))
+            .when(MAY_CLAIM_AGAIN, launch_key=launch.launch_key, launch_time=launch.started_at(now))
         )
         try:
             self._call("claim", self._client.update_item, **update.arguments(self._table), **_RETURN_OLD)
@@ -209,6 +210,16 @@ class Ledger:
         else:
             update.remove(TRACKING_KEY, TRACKING_SORT_KEY)
         return self._held(update.history("released", error), entry, owner)
+
+    def record_warm_pool_continued(self, entry: LedgerEntry, answer: str) -> bool:
+        """The warm-pool entry's lifecycle action was continued (or had already ended): the instance's record."""
+        update = (
+            Update(entry.instance_id, self._clock())
+            .set(lifecycle_result=answer)
+            .history("warm_pool_continued", answer)
+            .when(IS_WARM_POOL_ENTRY, warm_launch_key=entry.launch_key)
+        )
+        return self._conditional(update)
 
     # -- the operator's transition -----------------------------------------------------------------------------
 
@@ -347,5 +358,7 @@ class Ledger:
 _RETURN_OLD = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
 
 
-def _claimed(dispatch_id: str, launch: InstanceLaunch) -> str:
-    return f"dispatch {dispatch_id} (event {launch.event_id})"
+def _claimed(dispatch_id: str, launch: InstanceLaunch) -> tuple[str, str]:
+    if launch.into_warm_pool:
+        return "warm_pool_entered", f"into the warm pool (event {launch.event_id}); continued, not deployed"
+    return "claimed", f"dispatch {dispatch_id} (event {launch.event_id})"

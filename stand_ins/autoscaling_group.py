@@ -1,0 +1,191 @@
+"""Auto Scaling's lifecycle actions as the real service keeps them, for the tests and the drill.
+
+moto does not implement ``CompleteLifecycleAction`` or the heartbeat, and a stand-in that keeps one action per
+instance is kinder than the service. This one follows the EC2 Auto Scaling guide ("Amazon EC2 Auto Scaling
+lifecycle hooks", "Warm pool instance lifecycle"):
+- every launch hook of a group pauses a launching instance with its own action and token, and sends its own
+  event; the instance goes on only when every hook's action is completed;
+- a launch into the warm pool is paused too (``Warmed:Pending:Wait``), by the same hooks;
+- completing by token ends exactly that action; by instance ID, the hook's action active for the instance now;
+  an action that already ended answers "No active Lifecycle Action found" (terminal);
+- an action whose heartbeat timeout passes ends with the hook's default result; ABANDON on launch terminates
+  the instance (it leaves the group).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
+from stand_ins.autoscaling_events import lifecycle_action
+
+PENDING_WAIT = "Pending:Wait"
+WARMED_PENDING_WAIT = "Warmed:Pending:Wait"
+IN_SERVICE = "InService"
+WARMED_STOPPED = "Warmed:Stopped"
+
+
+@dataclass
+class LifecycleAction:
+    token: str
+    instance_id: str
+    asg_name: str
+    hook_name: str
+    into_warm_pool: bool
+    result: str | None = None  # CONTINUE or ABANDON once ended
+    ended_by: str | None = None  # "complete" or "timeout"
+
+
+@dataclass
+class AutoScalingStandIn:
+    """Groups with their launch hooks; the lifecycle port of the dispatcher and the tracker."""
+
+    #: Group -> its launch hooks, in order; the first is deploy-trigger's unless a test says otherwise.
+    hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    default_result: LifecycleResult = LifecycleResult.ABANDON
+    actions: dict[str, LifecycleAction] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)
+    #: Every call that ended an action: (instance, hook, result), in order.
+    completions: list[tuple[str, str, str]] = field(default_factory=list)
+    no_active_answers: Counter[str] = field(default_factory=Counter)
+    heartbeats: Counter[str] = field(default_factory=Counter)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def add_group(self, asg_name: str, *hook_names: str) -> None:
+        self.hooks[asg_name] = hook_names
+
+    def launch(
+        self, asg_name: str, instance_id: str, *, into_warm_pool: bool = False, time: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The instance launches (into the group, or into its warm pool): one pending action and one event per
+        hook of the group, each with its own token. Returns the events Auto Scaling sends."""
+        events = []
+        with self._lock:
+            self.states[instance_id] = WARMED_PENDING_WAIT if into_warm_pool else PENDING_WAIT
+            for hook in self.hooks.get(asg_name, ()):
+                token = str(uuid.uuid4())
+                self.actions[token] = LifecycleAction(token, instance_id, asg_name, hook, into_warm_pool)
+                events.append(
+                    lifecycle_action(
+                        instance_id,
+                        asg_name,
+                        token=token,
+                        hook_name=hook,
+                        origin="WarmPool" if self._was_pooled(instance_id) and not into_warm_pool else "EC2",
+                        destination="WarmPool" if into_warm_pool else "AutoScalingGroup",
+                        time=time,
+                    )
+                )
+            if not events:
+                self.states[instance_id] = WARMED_STOPPED if into_warm_pool else IN_SERVICE
+        return events
+
+    def open_action(
+        self, asg_name: str, hook_name: str, instance_id: str, token: str, *, into_warm_pool: bool = False
+    ) -> None:
+        """One hook's pending action with a known token (for an event that was built elsewhere)."""
+        with self._lock:
+            self.states[instance_id] = WARMED_PENDING_WAIT if into_warm_pool else PENDING_WAIT
+            self.actions[token] = LifecycleAction(token, instance_id, asg_name, hook_name, into_warm_pool)
+
+    def complete(
+        self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult, *, token: str | None = None
+    ) -> LifecycleAnswer:
+        with self._lock:
+            action = self._active(asg_name, hook_name, instance_id, token)
+            if action is None:
+                self.no_active_answers[instance_id] += 1
+                return LifecycleAnswer.NO_ACTIVE_ACTION
+            self._end(action, result.value, "complete")
+            self.completions.append((instance_id, hook_name, result.value))
+            return LifecycleAnswer.DONE
+
+    def heartbeat(
+        self, asg_name: str, hook_name: str, instance_id: str, *, token: str | None = None
+    ) -> LifecycleAnswer:
+        with self._lock:
+            if self._active(asg_name, hook_name, instance_id, token) is None:
+                return LifecycleAnswer.NO_ACTIVE_ACTION
+            self.heartbeats[instance_id] += 1
+            return LifecycleAnswer.DONE
+
+    def instance_state(self, instance_id: str) -> str | None:
+        with self._lock:
+            return self.states.get(instance_id)
+
+    def time_out(self, instance_id: str, hook_name: str | None = None) -> None:
+        """The heartbeat timeout of the instance's pending actions (of one hook, or all) passes."""
+        with self._lock:
+            for action in self._pending(instance_id):
+                if hook_name is None or action.hook_name == hook_name:
+                    self._end(action, self.default_result.value, "timeout")
+
+    def pending(self, instance_id: str) -> list[LifecycleAction]:
+        with self._lock:
+            return self._pending(instance_id)
+
+    def endings(self, instance_id: str, hook_name: str) -> list[tuple[str, str]]:
+        """How each of the instance's actions of this hook ended: (result, "complete" or "timeout")."""
+        with self._lock:
+            return [
+                (action.result, action.ended_by or "")
+                for action in self.actions.values()
+                if action.instance_id == instance_id and action.hook_name == hook_name and action.result
+            ]
+
+    def fates(self, hook_name: str) -> dict[str, list[str]]:
+        """Instance -> how each of its actions of this hook ended (a timeout counts as the default result)."""
+        with self._lock:
+            fates: dict[str, list[str]] = {}
+            for action in self.actions.values():
+                if action.hook_name == hook_name and action.result is not None:
+                    fates.setdefault(action.instance_id, []).append(action.result)
+            return fates
+
+    def timed_out(self, hook_name: str) -> list[str]:
+        with self._lock:
+            return sorted(
+                {a.instance_id for a in self.actions.values() if a.hook_name == hook_name and a.ended_by == "timeout"}
+            )
+
+    def pending_instances(self) -> list[str]:
+        with self._lock:
+            return sorted({a.instance_id for a in self.actions.values() if a.result is None})
+
+    def tokens(self, instance_id: str, hook_name: str) -> Sequence[str]:
+        with self._lock:
+            return [a.token for a in self.actions.values() if a.instance_id == instance_id and a.hook_name == hook_name]
+
+    def _active(self, asg_name: str, hook_name: str, instance_id: str, token: str | None) -> LifecycleAction | None:
+        if token is not None:
+            action = self.actions.get(token)
+            ok = (
+                action is not None
+                and action.result is None
+                and (action.asg_name, action.hook_name) == (asg_name, hook_name)
+            )
+            return action if ok else None
+        for action in self._pending(instance_id):
+            if (action.asg_name, action.hook_name) == (asg_name, hook_name):
+                return action
+        return None
+
+    def _pending(self, instance_id: str) -> list[LifecycleAction]:
+        return [a for a in self.actions.values() if a.instance_id == instance_id and a.result is None]
+
+    def _end(self, action: LifecycleAction, result: str, how: str) -> None:
+        action.result, action.ended_by = result, how
+        if result == LifecycleResult.ABANDON.value:
+            self.states.pop(action.instance_id, None)  # terminated; it leaves the group
+            for other in self._pending(action.instance_id):
+                other.result, other.ended_by = result, "terminated"
+        elif not self._pending(action.instance_id):
+            self.states[action.instance_id] = WARMED_STOPPED if action.into_warm_pool else IN_SERVICE
+
+    def _was_pooled(self, instance_id: str) -> bool:
+        return any(a.instance_id == instance_id and a.into_warm_pool for a in self.actions.values())
