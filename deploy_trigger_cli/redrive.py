@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from deploy_trigger.errors import MalformedEvent
 from deploy_trigger.events import Ignored, parse_event
 from deploy_trigger.ledger.model import LedgerEntry, Status, is_settled
+from deploy_trigger.settings import Settings
 from deploy_trigger_cli import config as sources
 from deploy_trigger_cli.aws import AwsClients, aws_error
 from deploy_trigger_cli.config import Config
@@ -91,8 +92,8 @@ def run_redrive(config: Config, aws: AwsClients, out: Output, options: RedriveOp
             received += letters
             report.queues.append({"label": queue.label, "url": queue.url, "received": len(letters), "more": more})
         dynamodb = aws.client("dynamodb") if table else None
-        allowed_asgs = _allowed_asgs(config)
-        report.items = [_assess(letter, dynamodb, table, allowed_asgs, options.reset_failed) for letter in received]
+        scope = _dispatcher_scope(config)
+        report.items = [_assess(letter, dynamodb, table, scope, options.reset_failed) for letter in received]
         if options.apply:
             deleted = _replay_all(report.items, target, reader, dynamodb, table)
         else:
@@ -113,12 +114,14 @@ def _target(config: Config, aws: AwsClients, options: RedriveOptions) -> ReplayT
     return LocalTarget(config.lambda_environment(), budget_seconds=options.budget_seconds, show_logs=options.verbose)
 
 
-def _allowed_asgs(config: Config) -> frozenset[str]:
-    """ALLOWED_ASG_NAMES as the dispatcher reads it, to predict which events it ignores."""
+def _dispatcher_scope(config: Config) -> tuple[frozenset[str], str]:
+    """ALLOWED_ASG_NAMES and LIFECYCLE_HOOK_NAME as the dispatcher reads them, to predict which events it ignores."""
     try:
-        return config.settings().allowed_asg_names
+        settings = config.settings()
     except ConfigError:
-        return frozenset()  # the lambda target needs no full local configuration
+        # The lambda target needs no full local configuration.
+        return frozenset(), Settings.lifecycle_hook_name
+    return settings.allowed_asg_names, settings.lifecycle_hook_name
 
 
 def _replay_all(
@@ -147,12 +150,14 @@ def _release(reader: QueueReader, letters: list[DeadLetter], out: Output) -> Non
             )
 
 
-def _assess(letter: DeadLetter, dynamodb: Any, table: str | None, allowed_asgs: frozenset[str], reset: bool) -> Item:
+def _assess(
+    letter: DeadLetter, dynamodb: Any, table: str | None, scope: tuple[frozenset[str], str], reset: bool
+) -> Item:
     """What replaying this message will do, from the event and the ledger (read, never written, here)."""
     if letter.event is None:
         return Item(letter, LEAVE, f"cannot be replayed ({letter.error}); inspect it in the SQS console")
     try:
-        launch = parse_event(letter.event, allowed_asgs)
+        launch = parse_event(letter.event, *scope)
     except MalformedEvent as error:
         return Item(letter, LEAVE, f"the dispatcher rejects this event as malformed ({error}); a replay cannot help")
     if isinstance(launch, Ignored):

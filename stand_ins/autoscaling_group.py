@@ -50,6 +50,8 @@ class AutoScalingStandIn:
     default_result: LifecycleResult = LifecycleResult.ABANDON
     actions: dict[str, LifecycleAction] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
+    #: Instance -> its group.
+    members: dict[str, str] = field(default_factory=dict)
     #: Every call that ended an action: (instance, hook, result), in order.
     completions: list[tuple[str, str, str]] = field(default_factory=list)
     no_active_answers: Counter[str] = field(default_factory=Counter)
@@ -66,6 +68,7 @@ class AutoScalingStandIn:
         hook of the group, each with its own token. Returns the events Auto Scaling sends."""
         events = []
         with self._lock:
+            self.members[instance_id] = asg_name
             self.states[instance_id] = WARMED_PENDING_WAIT if into_warm_pool else PENDING_WAIT
             for hook in self.hooks.get(asg_name, ()):
                 token = str(uuid.uuid4())
@@ -90,6 +93,7 @@ class AutoScalingStandIn:
     ) -> None:
         """One hook's pending action with a known token (for an event that was built elsewhere)."""
         with self._lock:
+            self.members[instance_id] = asg_name
             self.states[instance_id] = WARMED_PENDING_WAIT if into_warm_pool else PENDING_WAIT
             self.actions[token] = LifecycleAction(token, instance_id, asg_name, hook_name, into_warm_pool)
 
@@ -118,6 +122,15 @@ class AutoScalingStandIn:
         with self._lock:
             return self.states.get(instance_id)
 
+    def group_of(self, instance_id: str) -> str | None:
+        with self._lock:
+            return self.members.get(instance_id) if instance_id in self.states else None
+
+    def instances_of(self, asg_name: str) -> list[tuple[str, str]]:
+        """(instance, lifecycle state) of the group's instances, as DescribeAutoScalingGroups lists them."""
+        with self._lock:
+            return sorted((i, state) for i, state in self.states.items() if self.members.get(i) == asg_name)
+
     def time_out(self, instance_id: str, hook_name: str | None = None) -> None:
         """The heartbeat timeout of the instance's pending actions (of one hook, or all) passes."""
         with self._lock:
@@ -138,14 +151,30 @@ class AutoScalingStandIn:
                 if action.instance_id == instance_id and action.hook_name == hook_name and action.result
             ]
 
-    def fates(self, hook_name: str) -> dict[str, list[str]]:
-        """Instance -> how each of its actions of this hook ended (a timeout counts as the default result)."""
+    def fates(self, hook_name: str, *, into_warm_pool: bool | None = None) -> dict[str, list[str]]:
+        """Instance -> how each of its actions of this hook ended (a timeout counts as the default result);
+        ``into_warm_pool`` keeps only the warm-pool entries' actions (True) or only the launches' (False)."""
         with self._lock:
             fates: dict[str, list[str]] = {}
-            for action in self.actions.values():
-                if action.hook_name == hook_name and action.result is not None:
+            for action in self._of(hook_name, into_warm_pool):
+                if action.result is not None:
                     fates.setdefault(action.instance_id, []).append(action.result)
             return fates
+
+    def completed(self, hook_name: str, *, into_warm_pool: bool | None = None) -> dict[str, int]:
+        """Instance -> how many of its actions of this hook a completion call ended (not a timeout)."""
+        with self._lock:
+            counts: Counter[str] = Counter(
+                a.instance_id for a in self._of(hook_name, into_warm_pool) if a.ended_by == "complete"
+            )
+            return dict(counts)
+
+    def _of(self, hook_name: str, into_warm_pool: bool | None) -> list[LifecycleAction]:
+        return [
+            a
+            for a in self.actions.values()
+            if a.hook_name == hook_name and (into_warm_pool is None or a.into_warm_pool == into_warm_pool)
+        ]
 
     def timed_out(self, hook_name: str) -> list[str]:
         with self._lock:

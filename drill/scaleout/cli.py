@@ -176,6 +176,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --lifecycle: share of lifecycle actions whose heartbeat timeout passes before the tracker comes "
         "(the group abandons them itself): proves the lifecycle verdict can fail (default %(default)s)",
     )
+    lifecycle.add_argument(
+        "--warm-pool-share",
+        type=float,
+        default=defaults.warm_pool_share,
+        metavar="SHARE",
+        help="with --lifecycle: share of hook launches that first entered the warm pool; each entry must be "
+        "continued once and its late duplicate ignored (default %(default)s)",
+    )
 
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -212,6 +220,7 @@ def config_from(args: argparse.Namespace) -> DrillConfig:
         lifecycle=args.lifecycle,
         deploy_failure_rate=args.deploy_failure_rate,
         lifecycle_expire_rate=args.lifecycle_expire_rate,
+        warm_pool_share=args.warm_pool_share,
     )
 
 

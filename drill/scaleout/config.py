@@ -112,6 +112,9 @@ class DrillConfig:
     #: In lifecycle mode, the share of lifecycle actions whose heartbeat timeout passes before the tracker's first
     #: pass: the group applies the hook's default result (ABANDON) itself. Proves the verdict can fail.
     lifecycle_expire_rate: float = 0.0
+    #: In lifecycle mode, the share of hook launches that first enter the warm pool (their pool entry is continued
+    #: by the dispatcher, and a late duplicate of it arrives after the launch into the group: it must be stale).
+    warm_pool_share: float = 0.1
 
     # -- timings derived from the function timeout ----------------------------------------------------------
 
@@ -164,6 +167,7 @@ class DrillConfig:
         _share("--launch-successful-share", self.launch_successful_share)
         _share("--deploy-failure-rate", self.deploy_failure_rate)
         _share("--lifecycle-expire-rate", self.lifecycle_expire_rate)
+        _share("--warm-pool-share", self.warm_pool_share)
         total = sum(self.faults.github_faults().values())
         if total > 1:
             raise ConfigError(f"the GitHub fault rates add up to {total:g}; each launch meets at most one fault")

@@ -31,10 +31,9 @@ from deploy_trigger.lifecycle import LifecycleResult
 from deploy_trigger.tracking import Tracker, TrackerConfig
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
-from drill.scaleout.plan import LIFECYCLE_HOOK, DeliveryKind, Plan
+from drill.scaleout.plan import LIFECYCLE_HOOK, OTHER_HOOK, DeliveryKind, Plan
 from drill.scaleout.stand_ins import FAKE_CREDENTIALS, StandIns
 from stand_ins.autoscaling_events import REGION
-from stand_ins.autoscaling_group import AutoScalingStandIn
 from stand_ins.github_double import RecordedRequest
 
 #: The detail-type of a launch that waits in Pending:Wait for its lifecycle action to be completed.
@@ -46,8 +45,6 @@ TRACKER_CONFIG = TrackerConfig(run_appear_timeout=600, heartbeat_interval=300, m
 MAX_PASSES = 5
 #: Each pass runs under a Lambda-like deadline of this many seconds.
 PASS_SECONDS = 60.0
-#: The hook's DefaultResult: what Auto Scaling does when an action's heartbeat timeout passes.
-DEFAULT_RESULT = LifecycleResult.ABANDON
 SUCCESS, FAILURE = "success", "failure"
 
 
@@ -74,6 +71,10 @@ class LifecycleObserved:
     conclusions: dict[str, str]
     #: Instance -> its action's endings, in order (the tracker's completions and timeouts).
     fates: dict[str, list[str]]
+    #: Instance -> how its warm-pool entry's action ended (the dispatcher continues each, once).
+    warm_pool_fates: dict[str, list[str]]
+    #: Instances with an action still pending on any hook after the tracker's passes.
+    other_hook_pending: list[str]
     #: Instances whose action the tracker completed (answered DONE), with how often.
     completed_by_tracker: dict[str, int]
     timed_out: list[str]
@@ -98,13 +99,14 @@ def run_lifecycle_phase(config: DrillConfig, plan: Plan, local: StandIns) -> Lif
     """Finish every run, then let the tracker close the loop; call after every delivery has settled."""
     started = time.monotonic()
     hooked = frozenset(launch.instance_id for launch in plan.launches if launch.detail_type == LIFECYCLE_DETAIL_TYPE)
-    autoscaling = AutoScalingStandIn(default_result=DEFAULT_RESULT)
-    for delivery in plan.deliveries:
-        detail = delivery.event.get("detail", {})
-        if delivery.kind is DeliveryKind.ORIGINAL and delivery.instance_id in hooked:
-            autoscaling.open_action(
-                detail["AutoScalingGroupName"], LIFECYCLE_HOOK, delivery.instance_id, detail["LifecycleActionToken"]
-            )
+    autoscaling = local.autoscaling.stand_in
+    for delivery in plan.deliveries:  # the other tool completes its own hook's actions
+        if delivery.kind is DeliveryKind.OTHER_HOOK:
+            detail = delivery.event["detail"]
+            autoscaling.complete(
+                detail["AutoScalingGroupName"], OTHER_HOOK, detail["EC2InstanceId"], LifecycleResult.CONTINUE,
+                token=detail["LifecycleActionToken"],
+            )  # fmt: skip
 
     runs = local.github.runs
     with_runs = {run.inputs.get("instance_id", "") for run in runs}
@@ -117,7 +119,7 @@ def run_lifecycle_phase(config: DrillConfig, plan: Plan, local: StandIns) -> Lif
     # A tracker that comes later than the hook's heartbeat timeout (the check that can fail).
     rejected = {launch.instance_id for launch in plan.launches if launch.fault is FaultKind.REJECTED}
     for instance in seeded_share(hooked - rejected, config.lifecycle_expire_rate, f"{config.seed}/expired"):
-        autoscaling.time_out(instance)
+        autoscaling.time_out(instance, LIFECYCLE_HOOK)
 
     inbox = AlertInbox()
     tracker = Tracker(
@@ -147,12 +149,16 @@ def run_lifecycle_phase(config: DrillConfig, plan: Plan, local: StandIns) -> Lif
         observability.logger.setLevel(level)
     calls = local.moto.calls
     calls.subtract(calls_before)
-    completed = Counter(instance for instance, hook, _ in autoscaling.completions if hook == LIFECYCLE_HOOK)
+    warm_pool = {d.instance_id or "" for d in plan.deliveries if d.kind is DeliveryKind.WARM_POOL_ENTRY}
+    pooled = autoscaling.fates(LIFECYCLE_HOOK, into_warm_pool=True)
+    completed = autoscaling.completed(LIFECYCLE_HOOK, into_warm_pool=False)
     return LifecycleObserved(
         hooked=hooked,
         plain=frozenset(launch.instance_id for launch in plan.launches) - hooked,
         conclusions=conclusions,
-        fates=autoscaling.fates(LIFECYCLE_HOOK),
+        fates=autoscaling.fates(LIFECYCLE_HOOK, into_warm_pool=False),
+        warm_pool_fates={instance: pooled.get(instance, []) for instance in warm_pool},
+        other_hook_pending=sorted(i for i in autoscaling.pending_instances() if autoscaling.pending(i)),
         completed_by_tracker=dict(completed),
         timed_out=autoscaling.timed_out(LIFECYCLE_HOOK),
         still_pending=autoscaling.pending_instances(),

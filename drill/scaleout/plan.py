@@ -11,15 +11,20 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
-from stand_ins.autoscaling_events import instance_id, launch_successful, lifecycle_action
+from stand_ins.autoscaling_events import at, instance_id, launch_successful, lifecycle_action
 
 ASG_NAMES = ("web-asg", "api-asg", "worker-asg", "batch-asg", "edge-asg")
 LIFECYCLE_HOOK = "deploy-trigger-launch"
+#: In lifecycle mode the first group also has another tool's launch hook (a bootstrap hook).
+OTHER_HOOK = "bootstrap-hook"
+#: A warm-pool instance entered the pool this long before the scale-out moved it into the group.
+WARM_POOL_LEAD_SECONDS = 600.0
 
 
 class DeliveryKind(StrEnum):
@@ -27,6 +32,9 @@ class DeliveryKind(StrEnum):
     DUPLICATE = "duplicate"  # the same event again, later (EventBridge's at-least-once delivery)
     CONCURRENT = "concurrent"  # the same event twice at the same moment
     MALFORMED = "malformed"  # claims to be a launch, but cannot be dispatched
+    OTHER_HOOK = "other hook"  # the same launch's action of another tool's hook on the group: not ours
+    WARM_POOL_ENTRY = "warm pool entry"  # the instance entered the warm pool earlier: continued, never deployed
+    STALE = "stale"  # a late duplicate of the warm-pool entry, after the launch into the group
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,8 @@ def build_plan(config: DrillConfig) -> Plan:
     launches, originals = _launches(config, rng, first_number, groups)
     drafts = [*originals, *_duplicates(config, rng, originals)]
     drafts += _malformed(config, rng, first_number + config.launches, groups)
+    if config.lifecycle:
+        drafts += _other_hooks(rng, originals, groups[0]) + _warm_pool_entries(config, rng, originals)
     drafts.sort(key=lambda draft: draft.offset)
     return Plan(
         launches=tuple(launches),
@@ -150,6 +160,46 @@ def _duplicates(config: DrillConfig, rng: random.Random, originals: list[_Draft]
         )
         for number, original in enumerate(duplicated)
     ]
+
+
+def _hooked(originals: list[_Draft]) -> list[_Draft]:
+    return [d for d in originals if d.event["detail-type"] == "EC2 Instance-launch Lifecycle Action"]
+
+
+def _other_hooks(rng: random.Random, originals: list[_Draft], group: str) -> list[_Draft]:
+    """Another hook on ``group`` pauses the same launches with its own action, token and event."""
+    return [
+        _Draft(
+            DeliveryKind.OTHER_HOOK,
+            original.offset + rng.uniform(0, 0.5),
+            _with_detail(rng, original.event, LifecycleHookName=OTHER_HOOK, LifecycleActionToken=_uuid(rng)),
+            original.instance_id,
+        )
+        for original in _hooked(originals)
+        if original.event["detail"]["AutoScalingGroupName"] == group
+    ]
+
+
+def _warm_pool_entries(config: DrillConfig, rng: random.Random, originals: list[_Draft]) -> list[_Draft]:
+    """Some launches came out of the warm pool: their entry into it (earlier, its own token) arrives first, and a
+    late duplicate of that entry arrives after the launch into the group was dispatched."""
+    hooked = _hooked(originals)
+    drafts = []
+    for original in rng.sample(hooked, round(config.warm_pool_share * len(hooked))):
+        launched = datetime.fromisoformat(str(original.event["time"]).replace("Z", "+00:00")).timestamp()
+        entry = _with_detail(rng, original.event, LifecycleActionToken=_uuid(rng), Origin="EC2", Destination="WarmPool")
+        entry["time"] = at(launched - WARM_POOL_LEAD_SECONDS)
+        drafts.append(
+            _Draft(DeliveryKind.WARM_POOL_ENTRY, max(0.0, original.offset - 1.0), entry, original.instance_id)
+        )
+        late = config.burst_seconds + (config.retry_delays[-1] if config.retry_delays else config.function_timeout)
+        drafts.append(_Draft(DeliveryKind.STALE, late + rng.uniform(0, 2), entry, original.instance_id))
+    return drafts
+
+
+def _with_detail(rng: random.Random, event: dict[str, Any], **detail: str) -> dict[str, Any]:
+    """Another event about the same launch: its own ID, the detail changed as given."""
+    return {**event, "id": _uuid(rng), "detail": {**event["detail"], **detail}}
 
 
 def _malformed(config: DrillConfig, rng: random.Random, first_number: int, groups: list[str]) -> list[_Draft]:

@@ -35,6 +35,15 @@ def render(report: DrillReport) -> str:
                 f"{deliveries['total']} deliveries: {deliveries['original']} original, {deliveries['duplicate']} "
                 f"duplicated later, {deliveries['concurrent']} duplicated at the same moment, "
                 f"{deliveries['malformed']} malformed",
+                *(
+                    [
+                        f"lifecycle mode: {deliveries.get('warm pool entry', 0)} warm-pool entries, "
+                        f"{deliveries.get('stale', 0)} late duplicates of them after the launch into the group, "
+                        f"{deliveries.get('other hook', 0)} actions of another hook on the same launches"
+                    ]
+                    if report.lifecycle is not None
+                    else []
+                ),
             ],
         ),
         (
@@ -159,6 +168,7 @@ def _verdict(report: DrillReport) -> list[str]:
         ("malformed events not in the DLQ", verdict.malformed_not_dead_lettered),
         ("rejected but not FAILED+DLQ", verdict.rejected_unaccounted),
         ("ledger disagrees", [f"{i}: {why}" for i, why in verdict.ledger_disagreements.items()]),
+        ("unexpected in the DLQ", [f"{i}: {why}" for i, why in verdict.unexpected_dead_letters.items()]),
     ]
     if verdict.lifecycle is not None:
         closed = verdict.lifecycle
@@ -166,6 +176,10 @@ def _verdict(report: DrillReport) -> list[str]:
             ("lifecycle action not completed once", [f"{i} ({n}x)" for i, n in closed.not_completed_once.items()]),
             ("fate contradicts run", [f"{i}: {why}" for i, why in closed.wrong_result.items()]),
             ("ledger did not finish as its run", [f"{i}: {why}" for i, why in closed.ledger_disagreements.items()]),
+            (
+                "warm-pool entry not continued once",
+                [f"{i}: {h}" for i, h in closed.warm_pool_not_continued_once.items()],
+            ),
             ("alerts", [f"{i}: {why}" for i, why in closed.alert_mismatches.items()]),
         ]
     for what, instances in listed:
@@ -174,3 +188,7 @@ def _verdict(report: DrillReport) -> list[str]:
             more = f" and {len(instances) - SHOWN_INSTANCES} more" if len(instances) > SHOWN_INSTANCES else ""
             lines.append(f"{what}: {shown}{more}")
     return lines
+
+
+def _listed(problems: dict[str, str]) -> list[str]:
+    return [f"{instance}: {why}" for instance, why in problems.items()]

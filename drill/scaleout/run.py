@@ -24,7 +24,7 @@ def run_drill(config: DrillConfig, on_progress: Callable[[Progress], None] | Non
     plan = build_plan(config)
     kill_switch = KillSwitch()
     injector = FaultInjector(plan.faults, config, kill_switch)
-    with stand_ins(config, injector) as local:
+    with stand_ins(config, injector, plan) as local:
         environment = local.container_environment(config)
         with ContainerPool(config.workers, environment, config.handler_logs) as pool:
             pool.wait_ready()

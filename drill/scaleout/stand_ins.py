@@ -11,16 +11,23 @@ from typing import Any
 
 import boto3
 
+from deploy_trigger.events import LIFECYCLE_ACTION
 from deploy_trigger.ledger.codec import decode_entry
 from deploy_trigger.ledger.model import LedgerEntry
+from deploy_trigger.lifecycle import LifecycleResult
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.moto_process import MotoProcess
 from drill.scaleout.on_failure import OnFailureQueue
+from drill.scaleout.plan import DeliveryKind, Plan
 from stand_ins.autoscaling_events import REGION
+from stand_ins.autoscaling_group import AutoScalingStandIn
+from stand_ins.autoscaling_server import ENDPOINT_VARIABLE, AutoScalingServer
 from stand_ins.aws_resources import create_ledger_table, create_token_secret
 from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW, function_environment
 from stand_ins.github_double import FaultPolicy, GitHubDouble
 
+#: The hook's DefaultResult: what Auto Scaling does when an action's heartbeat timeout passes.
+DEFAULT_RESULT = LifecycleResult.ABANDON
 #: moto accepts any credentials; explicit fake ones keep a developer's real ones out of the drill.
 FAKE_CREDENTIALS = {"aws_access_key_id": "drill", "aws_secret_access_key": "drill"}
 
@@ -33,6 +40,8 @@ class StandIns:
     secret: str
     dead_letters: OnFailureQueue
     dynamodb: Any
+    #: Auto Scaling's lifecycle actions, behind an endpoint the containers' boto3 reaches (moto has none).
+    autoscaling: AutoScalingServer
 
     def container_environment(self, config: DrillConfig) -> dict[str, str]:
         """What the dispatcher function's configuration would hold, pointed at the stand-ins."""
@@ -53,6 +62,7 @@ class StandIns:
             # Loopback only: a proxy configured in the developer's shell must not see these calls.
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
+            ENDPOINT_VARIABLE: self.autoscaling.url,
         }
 
     def ledger(self) -> dict[str, LedgerEntry]:
@@ -73,7 +83,7 @@ class StandIns:
 
 
 @contextmanager
-def stand_ins(config: DrillConfig, fault_policy: FaultPolicy) -> Iterator[StandIns]:
+def stand_ins(config: DrillConfig, fault_policy: FaultPolicy, plan: Plan) -> Iterator[StandIns]:
     with ExitStack() as stack:
         moto = stack.enter_context(MotoProcess())
         github = stack.enter_context(
@@ -94,4 +104,23 @@ def stand_ins(config: DrillConfig, fault_policy: FaultPolicy) -> Iterator[StandI
         create_ledger_table(dynamodb, table)
         create_token_secret(secrets, secret, TOKEN)
         dead_letters = OnFailureQueue(sqs, f"deploy-trigger-dispatcher-failures-{suffix}")
-        yield StandIns(moto, github, table, secret, dead_letters, dynamodb)
+        autoscaling = stack.enter_context(AutoScalingServer(_pending_actions(plan)))
+        yield StandIns(moto, github, table, secret, dead_letters, dynamodb, autoscaling)
+
+
+def _pending_actions(plan: Plan) -> AutoScalingStandIn:
+    """Every lifecycle action the scale-out's launches wait on, before any event is delivered: warm-pool entries
+    first (they came earlier), then each hook's action on the launch into the group."""
+    group = AutoScalingStandIn(default_result=DEFAULT_RESULT)
+    order = {DeliveryKind.WARM_POOL_ENTRY: 0, DeliveryKind.ORIGINAL: 1, DeliveryKind.OTHER_HOOK: 1}
+    pausing = [d for d in plan.deliveries if d.kind in order and d.event["detail-type"] == LIFECYCLE_ACTION]
+    for delivery in sorted(pausing, key=lambda d: order[d.kind]):
+        detail = delivery.event["detail"]
+        group.open_action(
+            detail["AutoScalingGroupName"],
+            detail["LifecycleHookName"],
+            detail["EC2InstanceId"],
+            detail["LifecycleActionToken"],
+            into_warm_pool=delivery.kind is DeliveryKind.WARM_POOL_ENTRY,
+        )
+    return group

@@ -12,10 +12,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from deploy_trigger.ledger.model import LedgerEntry, Status
+from deploy_trigger.lifecycle import LifecycleResult
 from drill.scaleout.faults import FaultKind
-from drill.scaleout.lifecycle import DEFAULT_RESULT, SUCCESS, LifecycleObserved
+from drill.scaleout.lifecycle import SUCCESS, LifecycleObserved
 from drill.scaleout.on_failure import DeadLetter
 from drill.scaleout.plan import Plan
+from drill.scaleout.stand_ins import DEFAULT_RESULT
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class Verdict:
     rejected_unaccounted: list[str] = field(default_factory=list)
     #: Instance ID -> how the ledger disagrees with GitHub (status not DISPATCHED, or another run ID).
     ledger_disagreements: dict[str, str] = field(default_factory=dict)
+    #: Dead-lettered events that are neither malformed nor a launch GitHub rejected: "error: message" by event ID.
+    #: A failure that only the DLQ shows is a launch an operator must redrive by hand.
+    unexpected_dead_letters: dict[str, str] = field(default_factory=dict)
     #: Lifecycle mode only: how the tracker closed the loop.
     lifecycle: LifecycleVerdict | None = None
 
@@ -48,7 +53,8 @@ class Verdict:
             if self.lifecycle is not None:
                 text += (
                     f"; each of the {self.lifecycle.hooked} lifecycle actions was completed once, CONTINUE for the "
-                    "runs that succeeded and ABANDON for the ones that failed, one alert per failure"
+                    "runs that succeeded and ABANDON for the ones that failed, one alert per failure; each of the "
+                    f"{self.lifecycle.warm_pool_entries} warm-pool entries was continued once and never deployed"
                 )
             return text
         problems = [
@@ -58,6 +64,7 @@ class Verdict:
             (len(self.malformed_not_dead_lettered), "malformed events missing from the DLQ"),
             (len(self.rejected_unaccounted), "rejected launches not FAILED+DLQ"),
             (len(self.ledger_disagreements), "ledger items that disagree with GitHub"),
+            (len(self.unexpected_dead_letters), "dead-lettered events that are neither malformed nor rejected"),
             *(self.lifecycle.problems() if self.lifecycle is not None else []),
         ]
         return "BROKEN: " + ", ".join(f"{count} {what}" for count, what in problems if count)
@@ -79,6 +86,10 @@ class LifecycleVerdict:
     ledger_disagreements: dict[str, str] = field(default_factory=dict)
     #: Instance -> "2 alerts for a failed deployment" and the like.
     alert_mismatches: dict[str, str] = field(default_factory=dict)
+    #: Warm-pool entries (continued by the dispatcher, exactly once, never deployed).
+    warm_pool_entries: int = 0
+    #: Instance -> how its warm-pool entry's action ended, when that was not one CONTINUE.
+    warm_pool_not_continued_once: dict[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[tuple[int, str]]:
         return [
@@ -86,6 +97,7 @@ class LifecycleVerdict:
             (len(self.wrong_result), "instances whose fate contradicts their run"),
             (len(self.ledger_disagreements), "ledger items that did not finish as their run"),
             (len(self.alert_mismatches), "deployments without exactly the alerts they call for"),
+            (len(self.warm_pool_not_continued_once), "warm-pool entries not continued exactly once"),
         ]
 
 
@@ -124,13 +136,20 @@ def judge_lifecycle(
         expected_alerts, sent = (0 if conclusion == SUCCESS else 1), observed.alerts.get(instance, 0)
         if sent != expected_alerts:
             alerts[instance] = f"{sent} alerts for a deployment that ended {conclusion}"
+    warm = {
+        instance: ", then ".join(fates) or "still pending"
+        for instance, fates in observed.warm_pool_fates.items()
+        if fates != [LifecycleResult.CONTINUE.value]
+    }
     return LifecycleVerdict(
-        ok=not (not_once or wrong or ledger or alerts),
+        ok=not (not_once or wrong or ledger or alerts or warm),
         hooked=len(hooked),
         not_completed_once=not_once,
         wrong_result=wrong,
         ledger_disagreements=ledger,
         alert_mismatches=alerts,
+        warm_pool_entries=len(observed.warm_pool_fates),
+        warm_pool_not_continued_once=warm,
     )
 
 
@@ -156,6 +175,12 @@ def judge(
     multiple_runs = {i: counts[i] for i in sorted(launched) if counts[i] > 1}
     unexpected_runs = {i: n for i, n in sorted(counts.items()) if i not in launched}
     malformed_missing = sorted(d.event_id for d in plan.malformed if d.event_id not in dead_lettered_events)
+    malformed_events = {d.event_id for d in plan.malformed}
+    unexpected_letters = {
+        str(letter.event_id): f"{letter.error_type}: {letter.error_message}"[:200]
+        for letter in letters
+        if letter.event_id not in malformed_events and letter.instance_id not in rejected
+    }
 
     accounted: list[str] = []
     unaccounted: list[str] = []
@@ -177,7 +202,15 @@ def judge(
             disagreements[instance] = f"ledger run_id {item.run_id}, GitHub's run is {run_id}"
 
     closed = judge_lifecycle(lifecycle, launched - rejected, run_ids) if lifecycle is not None else None
-    ok = not (zero_runs or multiple_runs or unexpected_runs or malformed_missing or unaccounted or disagreements)
+    ok = not (
+        zero_runs
+        or multiple_runs
+        or unexpected_runs
+        or malformed_missing
+        or unaccounted
+        or disagreements
+        or unexpected_letters
+    )
     ok = ok and (closed is None or closed.ok)
     return Verdict(
         ok=ok,
@@ -189,5 +222,6 @@ def judge(
         rejected_accounted=accounted,
         rejected_unaccounted=unaccounted,
         ledger_disagreements=disagreements,
+        unexpected_dead_letters=unexpected_letters,
         lifecycle=closed,
     )

@@ -33,6 +33,8 @@ _OUTCOME_METRICS = {
     Outcome.DISPATCHED: metric_names.DISPATCHED,
     Outcome.RECONCILED: metric_names.RECONCILED_FOUND,
     Outcome.DUPLICATE: metric_names.DUPLICATE_SUPPRESSED,
+    Outcome.STALE: metric_names.STALE_EVENT_IGNORED,
+    Outcome.WARM_POOL: metric_names.WARM_POOL_CONTINUED,
 }
 #: Rate limits are counted where they happen (each one, including those waited out), in the GitHub client.
 _RETRY_METRICS: dict[type[RetryLater], str] = {

@@ -17,6 +17,8 @@ DISPATCH_REJECTED = "DispatchRejected"  # GitHub refused the dispatch for good (
 OUTCOME_UNKNOWN = "OutcomeUnknown"  # 5xx / timeout / dropped connection: reconciled before any new POST
 RATE_LIMITED = "RateLimited"  # GitHub rate limit; waited or left for Lambda's retry
 CLAIM_CONTENDED = "ClaimContended"  # another invocation holds a live lease on the instance
+STALE_EVENT_IGNORED = "StaleEventIgnored"  # a late event of an earlier launch of the instance: nothing sent
+WARM_POOL_CONTINUED = "WarmPoolContinued"  # an instance entered the warm pool: its action continued, not deployed
 GITHUB_LATENCY = "GitHubLatency"  # milliseconds per GitHub API call
 
 # The tracker (one pass a minute over unfinished deployments)

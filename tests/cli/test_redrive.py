@@ -208,13 +208,13 @@ def test_a_message_that_is_no_event_stays_and_fails_the_run(
 def test_an_ignored_event_is_replayed_to_clear_it(
     deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
 ) -> None:
-    delivery_failed(deployment, lifecycle_action(instance_ids(), destination="WarmPool"))
+    delivery_failed(deployment, lifecycle_action(instance_ids(), hook_name="bootstrap-hook"))
 
     result = run_cli("redrive", "--target", "local", "--yes", "--json")
 
     assert result.code == 0
     (message,) = messages(result)
-    assert message["detail"].startswith("ignored by the dispatcher: launch into the warm pool")
+    assert message["detail"].startswith("ignored by the dispatcher: lifecycle hook 'bootstrap-hook' is not")
     assert github.runs == []
 
 

@@ -1,5 +1,6 @@
 """The stack with only the required context: the values that make dispatches happen once and failures visible."""
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +163,7 @@ def test_environment_values(synthesized: Synthesized) -> None:
         "ALLOWED_ASG_NAMES": "",
         "WORKFLOW_EXTRA_INPUTS": "{}",
         "LEASE_MARGIN_SECONDS": "5",
+        "LIFECYCLE_HOOK_NAME": "deploy-trigger-launch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
@@ -281,6 +283,15 @@ def test_dispatcher_role_has_exactly_the_ledger_actions_on_the_table(synthesized
     ]
 
 
+def test_dispatcher_may_only_complete_lifecycle_actions_for_warm_pool_entries(synthesized: Synthesized) -> None:
+    autoscaling = [
+        s for s in synthesized.role_statements("Dispatcher") if any(a.startswith("autoscaling:") for a in actions_of(s))
+    ]
+
+    assert [actions_of(statement) for statement in autoscaling] == [["autoscaling:CompleteLifecycleAction"]]
+    assert "autoScalingGroupName/*" in json.dumps(autoscaling[0]["Resource"])  # any group: no asgNames configured
+
+
 @pytest.mark.parametrize("role", ["Dispatcher", "Tracker"])
 def test_each_function_may_read_only_the_configured_secret(synthesized: Synthesized, role: str) -> None:
     secrets = [
@@ -312,8 +323,11 @@ def test_every_role_statement_names_its_actions_and_only_x_ray_has_no_resource(s
         assert statement["Effect"] == "Allow"
         # The one wildcard action: CDK's grant to publish to an encrypted topic (GenerateDataKey[WithoutPlaintext]).
         assert all("*" not in action for action in actions_of(statement) if action != "kms:GenerateDataKey*")
-        if statement["Resource"] == "*":
-            assert actions_of(statement) == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+        if statement["Resource"] == "*":  # actions that support no resource-level permissions
+            assert actions_of(statement) in (
+                ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                ["autoscaling:DescribeAutoScalingInstances"],
+            )
     assert not synthesized.resources("AWS::IAM::ManagedPolicy")
     roles = synthesized.resources("AWS::IAM::Role")
     assert len(roles) == 2  # dispatcher and tracker; nothing else in the stack assumes a role

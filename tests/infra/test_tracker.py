@@ -193,6 +193,7 @@ def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -
             "Effect": "Allow",
             "Resource": lifecycle_resources,
         },
+        {"Action": "autoscaling:DescribeAutoScalingInstances", "Effect": "Allow", "Resource": "*"},
         {
             "Action": "dynamodb:Query",
             "Effect": "Allow",

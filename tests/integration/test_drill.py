@@ -185,6 +185,12 @@ def test_lifecycle_mode_lets_each_instance_into_service_or_has_it_replaced_once(
     assert report.verdict.lifecycle is not None
     assert report.verdict.lifecycle.hooked == lifecycle.hooked_launches
     assert json.loads(report.to_json())["lifecycle"]["in_service"] == lifecycle.in_service
+    # Auto Scaling as it really sends events: another hook's actions on the first group (ignored), warm-pool
+    # entries (continued once, never deployed) and their late duplicates (stale): one run per instance still.
+    assert report.deliveries["other hook"] >= 1
+    assert report.deliveries["stale"] == report.deliveries["warm pool entry"] >= 1
+    assert report.verdict.lifecycle.warm_pool_entries == report.deliveries["warm pool entry"]
+    assert report.verdict.unexpected_dead_letters == {}
 
 
 @pytest.mark.slow

@@ -36,6 +36,8 @@ def real_event(name: str) -> dict[str, object]:
 def test_real_launch_events_dispatch_one_run_and_record_it(
     stack: Stack, github: GitHubDouble, lambda_context: LocalLambdaContext, name: str, instance_id: str, hook_name: str
 ) -> None:
+    if hook_name:
+        stack.configure(LIFECYCLE_HOOK_NAME=hook_name)  # the stack's hook (the legacy sample names its own)
     result = handler(real_event(name), lambda_context)
 
     assert result["result"] == "dispatched"
@@ -98,7 +100,13 @@ def test_every_log_line_of_an_invocation_carries_the_event_instance_and_dispatch
 @pytest.mark.parametrize(
     "event",
     [
-        real_event("lifecycle_action_warm_pool.json"),
+        {
+            **real_event("lifecycle_action.json"),
+            "detail": {
+                **real_event("lifecycle_action.json")["detail"],  # type: ignore[dict-item]
+                "LifecycleHookName": "bootstrap-hook",
+            },
+        },
         real_event("terminate_lifecycle_action.json"),
         {**real_event("launch_successful.json"), "detail-type": "EC2 Instance Launch Unsuccessful"},
         {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}},
