@@ -103,7 +103,7 @@ def scan(
         for page in dynamodb.get_paginator("scan").paginate(**request):
             records.extend(decode_entry(item) for item in page.get("Items", []))
     except ClientError as error:
-        raise _table_error(error, table_name) from None
+        raise table_error(error, table_name) from None
     except BotoCoreError as error:
         raise failed(f"scanning table {table_name!r}", error) from None
     except UnreadableItem as error:
@@ -226,7 +226,8 @@ def _lease(record: LedgerEntry, now: datetime) -> str:
     return f"{state} (by invocation {record.lease_owner or '?'}), until {shown(lease_end, now)}{unconfirmed}"
 
 
-def _table_error(error: ClientError, table_name: str) -> Exception:
+def table_error(error: ClientError, table_name: str) -> Exception:
+    """The CLI error for a failed read of the ledger: a missing table is configuration, the rest an operation."""
     if error_code(error) == _TABLE_MISSING:
         return _no_such_table(table_name)
     return failed(f"reading table {table_name!r}", error)
