@@ -23,6 +23,7 @@ from deploy_trigger_cli.stack_outputs import StackOutputs
 
 STACK_ENV = "DEPLOY_TRIGGER_STACK"
 DLQ_URLS_ENV = "DEPLOY_TRIGGER_DLQ_URLS"
+ALLOWED_ASG_NAMES_ENV = "ALLOWED_ASG_NAMES"
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,11 @@ class Config:
         if self.region and not (environment.get("AWS_REGION") or environment.get("AWS_DEFAULT_REGION")):
             environment["AWS_REGION"] = self.region
         return environment
+
+    def allowed_asg_names(self) -> list[str]:
+        """The dispatcher's ALLOWED_ASG_NAMES (with --stack, the deployed function's), sorted; [] for "any"."""
+        listed = self.lambda_environment().get(ALLOWED_ASG_NAMES_ENV, "")
+        return sorted({name.strip() for name in listed.split(",") if name.strip()})
 
     def settings(self) -> Settings:
         """The full dispatcher settings, validated by the Lambda's own model; the error names flags too."""

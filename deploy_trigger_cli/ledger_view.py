@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from deploy_trigger.errors import LedgerUnavailable
 from deploy_trigger.events import INSTANCE_ID
 from deploy_trigger.ledger.codec import UnreadableItem, decode_entry
-from deploy_trigger.ledger.model import LedgerEntry, Status
+from deploy_trigger.ledger.model import TRACKED, LedgerEntry, Status
 from deploy_trigger.ledger.schema import iso_time
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger_cli.aws import error_code, failed
@@ -103,7 +103,7 @@ def scan(
         for page in dynamodb.get_paginator("scan").paginate(**request):
             records.extend(decode_entry(item) for item in page.get("Items", []))
     except ClientError as error:
-        raise _table_error(error, table_name) from None
+        raise table_error(error, table_name) from None
     except BotoCoreError as error:
         raise failed(f"scanning table {table_name!r}", error) from None
     except UnreadableItem as error:
@@ -131,6 +131,8 @@ def render_entry(record: LedgerEntry, now: datetime) -> str:
         ("First claimed", shown(from_epoch(record.first_claimed_at or None), now)),
         ("Dispatched", shown(record.dispatched_at, now)),
         ("Run", run),
+        ("Deployed commit", _commit(record)),
+        ("Conclusion", _conclusion(record)),
         ("Attempts", str(record.attempts)),
         ("Last error", record.last_error or "-"),
     ]
@@ -195,6 +197,22 @@ def render_list(records: Sequence[LedgerEntry], now: datetime, filters: str) -> 
     return f"{table(headers, rows)}\n\n{summary}"
 
 
+def _commit(record: LedgerEntry) -> str:
+    """The short SHA, as git shows it (``--json`` has the full one); the tracker records it when the run ends."""
+    if record.head_sha:
+        return record.head_sha[:7]
+    return "- (recorded when the run ends)" if record.status in TRACKED else "-"
+
+
+def _conclusion(record: LedgerEntry) -> str:
+    """GitHub's conclusion of the run, and the tracker's outcome when it says more (no run, stuck)."""
+    if record.conclusion and record.deploy_outcome:
+        return f"{record.conclusion} (deploy {record.deploy_outcome})"
+    if record.conclusion or record.deploy_outcome:
+        return record.conclusion or f"deploy {record.deploy_outcome}"
+    return "- (the run has not ended)" if record.status in TRACKED else "-"
+
+
 def _lease(record: LedgerEntry, now: datetime) -> str:
     lease_end = from_epoch(record.lease_expires_at)
     if lease_end is None:
@@ -208,7 +226,8 @@ def _lease(record: LedgerEntry, now: datetime) -> str:
     return f"{state} (by invocation {record.lease_owner or '?'}), until {shown(lease_end, now)}{unconfirmed}"
 
 
-def _table_error(error: ClientError, table_name: str) -> Exception:
+def table_error(error: ClientError, table_name: str) -> Exception:
+    """The CLI error for a failed read of the ledger: a missing table is configuration, the rest an operation."""
     if error_code(error) == _TABLE_MISSING:
         return _no_such_table(table_name)
     return failed(f"reading table {table_name!r}", error)

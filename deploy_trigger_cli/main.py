@@ -17,6 +17,7 @@ from deploy_trigger_cli.aws import AwsClients
 from deploy_trigger_cli.config import Config
 from deploy_trigger_cli.doctor import run_doctor
 from deploy_trigger_cli.errors import EXIT_USAGE, CliError
+from deploy_trigger_cli.fleet import run_fleet
 from deploy_trigger_cli.ledger_commands import run_list, run_reset, run_status
 from deploy_trigger_cli.output import Output
 from deploy_trigger_cli.parser import build_parser
@@ -78,6 +79,8 @@ def _run(args: argparse.Namespace, config: Config, aws: AwsClients, out: Output)
             return run_list(
                 config, aws, out, statuses=args.status, asg_name=args.asg, since=args.since, limit=args.limit
             )
+        case "fleet":
+            return run_fleet(config, aws, out, args.asg)
         case "doctor":
             return run_doctor(config, aws, out)
         case "redrive":

@@ -23,8 +23,9 @@ examples:
   deploy-trigger doctor --stack DeployTrigger
   deploy-trigger status i-0123456789abcdef0 --stack DeployTrigger
   deploy-trigger list --status FAILED --since 2h --stack DeployTrigger
-  deploy-trigger redrive --stack DeployTrigger            # dry run: what would be replayed
-  deploy-trigger redrive --stack DeployTrigger --yes      # replay, delete what succeeded
+  deploy-trigger fleet --asg web-asg --stack DeployTrigger   # which commit each instance runs
+  deploy-trigger redrive --stack DeployTrigger               # dry run: what would be replayed
+  deploy-trigger redrive --stack DeployTrigger --yes         # replay, delete what succeeded
 """
 
 STATUS_EPILOG = """\
@@ -42,6 +43,21 @@ examples:
   deploy-trigger list --stack DeployTrigger
   deploy-trigger list --status FAILED --status CLAIMED --since 2h
   deploy-trigger list --asg web-asg --since 2026-11-23T00:00:00Z --json"""
+
+FLEET_EPILOG = """\
+Lists each instance of the groups (Auto Scaling's view: lifecycle state such as InService or Pending:Wait)
+with its ledger entry: status, the commit its run deployed, and the outcome. Flags (!) every instance that
+is not on its group's newest successful deploy (the SUCCEEDED entry that finished last): an older commit,
+a failed deploy (FAILED, DEPLOY_FAILED), no ledger entry, a reset one, or no recorded commit. An instance
+whose deploy is under way (CLAIMED, DISPATCHED, RUNNING) is shown as deploying, not flagged. Groups: every
+--asg, else the dispatcher's ALLOWED_ASG_NAMES (with --stack, the deployed function's).
+
+exit code 0 when nothing is flagged, 1 when an instance is (a gate for scripts), 2 on a configuration error.
+
+examples:
+  deploy-trigger fleet --asg web-asg --stack DeployTrigger
+  deploy-trigger fleet --asg web-asg,api-asg --table deploy-trigger-ledger --json
+  deploy-trigger fleet --stack DeployTrigger && ./next-step.sh   # only when nothing is flagged"""
 
 DOCTOR_EPILOG = """\
 checks, in order: secret, token, repository, permissions, workflow, workflow-inputs, run-name, ref, table,
@@ -108,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--since", metavar="WHEN", help='only entries changed since: "30m", "2h", "7d", or ISO 8601')
     listing.add_argument("--limit", type=_positive, metavar="N", help="show at most N entries (newest first)")
     _settings(listing, sources.TABLE)
+
+    fleet = _command(commands, "fleet", "show which commit each instance of the groups runs", FLEET_EPILOG)
+    fleet.add_argument(
+        "--asg",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an Auto Scaling group; repeatable or comma-separated (default: the dispatcher's ALLOWED_ASG_NAMES)",
+    )
+    _settings(fleet, sources.TABLE)
 
     doctor = _command(commands, "doctor", "check the configuration end to end, in plain words", DOCTOR_EPILOG)
     _settings(doctor, *sources.ALL_SETTINGS)

@@ -14,7 +14,7 @@ from tests.cli.conftest import CliResult
 from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
-COMMANDS = ["status", "list", "doctor", "redrive", "reset"]
+COMMANDS = ["status", "list", "fleet", "doctor", "redrive", "reset"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from deploy_trigger import runtime
+from deploy_trigger.ledger.codec import encode_item
+from deploy_trigger.ledger.schema import iso_time
 from deploy_trigger_cli.ledger_view import scan
 from stand_ins.autoscaling_events import lifecycle_action
 from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
@@ -74,6 +77,40 @@ def test_status_json_carries_the_entry_and_its_history(
     assert [event["event"] for event in entry["history"]] == ["claimed", "dispatched"]
     assert entry["dispatched_at"].endswith("Z")
     assert "lifecycle_action_token" not in entry  # a capability, never shown
+
+
+def test_status_shows_the_commit_the_run_deployed_and_its_conclusion(
+    deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
+) -> None:
+    finished, in_progress = instance_ids(), instance_ids()
+    head_sha = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+    item = {
+        "instance_id": finished,
+        "status": "DEPLOY_FAILED",
+        "launch_key": "launch-1",
+        "dispatch_id": "d-1",
+        "asg_name": "web-asg",
+        "run_id": 4242,
+        "run_url": "https://github.com/acme/web/actions/runs/4242",
+        "head_sha": head_sha,
+        "conclusion": "cancelled",
+        "deploy_outcome": "failed",
+        "finished_at": iso_time(datetime.now(UTC).timestamp()),
+    }
+    deployment.dynamodb.put_item(TableName=deployment.table, Item=encode_item(item))
+    dispatched(deployment, in_progress)
+
+    text = run_cli("status", finished).out
+    as_json = run_cli("status", finished, "--json").json()
+    running = run_cli("status", in_progress).out
+
+    rows, running_rows = (dict(re.findall(r"^  (\S.*?) {2,}(.*)$", out, flags=re.MULTILINE)) for out in (text, running))
+    assert rows["Deployed commit"] == "a1b2c3d"
+    assert rows["Conclusion"] == "cancelled (deploy failed)"
+    assert text.index("Run ") < text.index("Deployed commit") < text.index("Attempts")  # beside the run
+    assert (as_json["head_sha"], as_json["conclusion"], as_json["deploy_outcome"]) == (head_sha, "cancelled", "failed")
+    assert running_rows["Deployed commit"] == "- (recorded when the run ends)"
+    assert running_rows["Conclusion"] == "- (the run has not ended)"
 
 
 def test_status_of_a_failed_instance_shows_the_error_and_what_to_do(

@@ -156,6 +156,7 @@ def decode_entry(item: Mapping[str, Any]) -> LedgerEntry:
         run_url=text("run_url"),
         run_status=text("run_status"),
         conclusion=text("conclusion"),
+        head_sha=text("head_sha"),
         deploy_outcome=text("deploy_outcome"),
         last_error=text("last_error"),
         failure_reason=text("failure_reason"),

@@ -91,6 +91,7 @@ class LedgerEntry:
     run_url: str | None = None
     run_status: str | None = None
     conclusion: str | None = None
+    head_sha: str | None = None
     deploy_outcome: str | None = None
     last_error: str | None = None
     failure_reason: str | None = None
