@@ -232,36 +232,39 @@ class Tracker:
             if age > self._config.run_appear_timeout:
                 detail = f"GitHub listed no run for dispatch {entry.dispatch_id} within {age:.0f}s"
                 self._finish(entry, None, DeployOutcome.NO_RUN, detail, report)
-            else:
-                self._ledger.record_run_progress(entry, None, next_check_at=now + self._config.check_interval)
-            return
-        if run.finished:
+                return
+        elif run.finished:
             outcome = DeployOutcome.SUCCEEDED if run.succeeded else DeployOutcome.FAILED
             self._finish(entry, run, outcome, f"run {run.run_id} ended {run.status}/{run.conclusion}", report)
             return
-        if age > self._config.max_deploy:
+        elif age > self._config.max_deploy:
             detail = f"run {run.run_id} still {run.status} after {age:.0f}s (limit {self._config.max_deploy:.0f}s)"
             self._finish(entry, run, DeployOutcome.STUCK, detail, report)
             return
-        heartbeat_at, note = None, None
-        # The hook's heartbeat timeout runs from when Auto Scaling started the action (the event's time), not
-        # from our claim: a claim that came late must not let the action expire before its first heartbeat.
-        last_heartbeat = entry.last_heartbeat_at or entry.launch_time or entry.first_claimed_at
-        if (
-            entry.lifecycle_hook_name
-            and entry.lifecycle_intent is None
-            and now - last_heartbeat >= self._config.heartbeat_interval
-        ):
-            answer = self._lifecycle.heartbeat(
-                entry.asg_name, entry.lifecycle_hook_name, entry.instance_id, token=entry.lifecycle_action_token
-            )
-            heartbeat_at = now
-            report.add(metric_names.HEARTBEATS)
-            if answer is LifecycleAnswer.NO_ACTIVE_ACTION:
-                note = "heartbeat: no active lifecycle action (the workflow completed it, or it timed out)"
+        # Waiting for the run to appear or to end: keep the lifecycle action alive either way.
+        heartbeat_at, note = self._heartbeat_if_due(entry, now, report)
         self._ledger.record_run_progress(
             entry, run, next_check_at=now + self._config.check_interval, heartbeat_at=heartbeat_at, note=note
         )
+
+    def _heartbeat_if_due(self, entry: LedgerEntry, now: float, report: PassReport) -> tuple[float | None, str | None]:
+        """Heartbeat the action when an interval has passed since the last one. The hook's heartbeat timeout runs
+        from when Auto Scaling started the action (the event's time), not from our claim: a claim that came late
+        must not let the action expire before its first heartbeat."""
+        last_heartbeat = entry.last_heartbeat_at or entry.launch_time or entry.first_claimed_at
+        if (
+            not entry.lifecycle_hook_name
+            or entry.lifecycle_intent is not None
+            or now - last_heartbeat < self._config.heartbeat_interval
+        ):
+            return None, None
+        answer = self._lifecycle.heartbeat(
+            entry.asg_name, entry.lifecycle_hook_name, entry.instance_id, token=entry.lifecycle_action_token
+        )
+        report.add(metric_names.HEARTBEATS)
+        if answer is LifecycleAnswer.NO_ACTIVE_ACTION:
+            return now, "heartbeat: no active lifecycle action (the workflow completed it, or it timed out)"
+        return now, None
 
     def _finish(
         self, entry: LedgerEntry, run: WorkflowRun | None, outcome: DeployOutcome, detail: str, report: PassReport

@@ -27,7 +27,7 @@ from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
 from deploy_trigger.tracking import Tracker, TrackerConfig
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
-from stand_ins.autoscaling_events import launch_successful
+from stand_ins.autoscaling_events import at, launch_successful
 from stand_ins.autoscaling_group import AutoScalingStandIn
 from stand_ins.deployment import TOKEN
 from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
@@ -104,12 +104,15 @@ class Harness:
         assert isinstance(claim, Claimed)
         assert self.ledger.record_dispatched(claim.entry, "invocation", RunRef(), reconciled=False)
 
-    def fast_launch(self, instance: str) -> str:
-        """What a dispatch leaves behind (a run, a DISPATCHED entry), without a handler invocation's cost."""
+    def fast_launch(self, instance: str, *, claimed_ago: float = 0.0) -> str:
+        """What a dispatch leaves behind (a run, a DISPATCHED entry), without a handler invocation's cost;
+        ``claimed_ago``: the first claim was that long before the dispatch (a launch retried hours later)."""
         launch = parse_event(self.autoscaling.launch("web-asg", instance)[0])
         assert isinstance(launch, InstanceLaunch)
         dispatch_id = uuid.uuid4().hex
+        offset, self.clock.offset = self.clock.offset, self.clock.offset - claimed_ago
         claim = self.ledger.claim(launch, dispatch_id, "invocation", lease_until=time.time() + 30)
+        self.clock.offset = offset
         assert isinstance(claim, Claimed)
         answer = requests.post(
             f"{self.github.url}/repos/{self.github.repository}/actions/workflows/{self.github.workflow}/dispatches",
@@ -347,3 +350,114 @@ def test_tracker_handler_emits_its_pass_as_metrics(
     assert (emitted["TrackerBacklog"], emitted["DeployFailed"], emitted["LifecycleAbandoned"]) == (1, 1, 1)
     assert emitted["UnresolvedOutcomes"] == 0
     assert "DeployDuration" in emitted  # the finished run's duration was recorded
+
+
+def test_the_first_heartbeat_is_due_from_when_the_action_started_not_from_the_claim(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    (event,) = harness.autoscaling.launch("web-asg", instance, time=at(time.time() - 290))  # a late delivery
+    assert invoke(event).result is not None
+
+    harness.clock.offset = 15  # 305 s after the action started, 15 s after the claim
+    harness.tracker_pass()
+
+    assert harness.autoscaling.heartbeats[instance] == 1
+
+
+def test_the_action_is_heartbeaten_while_the_run_has_not_appeared_yet(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    harness.record_dispatch_without_a_run(instance)
+
+    harness.clock.offset = 301
+    report = harness.tracker_pass()
+
+    assert harness.autoscaling.heartbeats[instance] == 1
+    assert report["LifecycleHeartbeats"] == 1
+    assert harness.item(instance).status is Status.DISPATCHED  # still waiting, within runAppearTimeout
+
+
+def test_stuck_is_measured_from_the_dispatch_not_from_a_first_claim_hours_earlier(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    harness.fast_launch(instance, claimed_ago=2 * 3600)  # retried for hours, dispatched just now
+
+    report = harness.tracker_pass()
+
+    assert "DeployStuck" not in report
+    assert harness.item(instance).status is Status.RUNNING
+    assert harness.autoscaling.ended() == []
+
+
+def test_a_finished_dispatch_of_a_replaced_launch_touches_neither_the_new_action_nor_the_inbox(
+    harness: Harness, instance_ids: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = instance_ids()
+    old_run = harness.launch(instance)
+    seen_by_the_pass = harness.ledger.due_for_tracking(harness.clock(), 10)  # the pass read this entry...
+    (newer,) = harness.autoscaling.launch("web-asg", instance, time=at(time.time() + 60))
+    assert invoke(newer).result is not None  # ...then the instance launched again: a new dispatch
+    harness.finish_run(old_run, "failure")
+    monkeypatch.setattr(harness.ledger, "due_for_tracking", lambda now, limit: seen_by_the_pass)
+
+    report = harness.tracker_pass()
+
+    assert harness.autoscaling.ended() == []  # the fence (the intent write) lost: no Auto Scaling call
+    assert harness.inbox.alerts == []
+    assert "DeployFailed" not in report
+    assert harness.item(instance).status is Status.DISPATCHED  # the newer launch, untouched
+
+
+def test_a_failed_deploy_the_workflow_abandoned_itself_counts_as_an_abandon(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    run_id = harness.launch(instance)
+    harness.autoscaling.complete("web-asg", HOOK, instance, LifecycleResult.ABANDON)  # the workflow, via OIDC
+    harness.finish_run(run_id, "failure")
+
+    report = harness.tracker_pass()
+
+    assert (report["LifecycleAbandoned"], report["LifecycleAlreadyEnded"]) == (1, 1)  # the crash-loop alarm sees it
+    assert (harness.item(instance).lifecycle_result or "").startswith("ABANDON")
+    assert len(harness.inbox.alerts) == 1
+
+
+def test_a_success_after_the_hook_had_timed_out_is_a_failure_to_alert_on(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    run_id = harness.launch(instance)
+    harness.autoscaling.time_out(instance, HOOK)  # the default result, ABANDON: the instance is terminated
+    harness.finish_run(run_id, "success")
+
+    report = harness.tracker_pass()
+
+    item = harness.item(instance)
+    assert (item.status, item.deploy_outcome) == (Status.DEPLOY_FAILED, "succeeded too late")
+    assert [alert.outcome for alert in harness.inbox.alerts] == ["succeeded too late"]
+    assert "DeploySucceeded" not in report
+    assert report["LifecycleAbandoned"] == 1
+
+
+def test_with_a_second_hook_on_the_group_one_run_and_only_our_action_is_completed(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    harness.autoscaling.add_group("multi-asg", HOOK, "bootstrap-hook")
+    ours, theirs = harness.autoscaling.launch("multi-asg", instance)
+    result = invoke(ours).result
+    assert result is not None
+    ignored = invoke(theirs).result
+    assert ignored is not None
+    assert ignored["result"] == "ignored"
+    assert len(harness.github.runs) == 1
+    harness.finish_run(str(result["run_id"]), "success")
+
+    harness.tracker_pass()
+
+    assert harness.autoscaling.completions == [(instance, HOOK, "CONTINUE")]
+    assert [a.hook_name for a in harness.autoscaling.pending(instance)] == ["bootstrap-hook"]  # not ours to end
