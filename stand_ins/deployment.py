@@ -9,6 +9,8 @@ TOKEN = made_up_token()  # a made-up classic PAT: only the local GitHub double a
 REPOSITORY = "acme/app"
 WORKFLOW = "deploy.yml"
 REF = "main"
+#: How long past a lease a takeover waits before reconciling, against the double's listing delay.
+RUN_LISTING_DELAY_SECONDS = 1.0
 #: The account moto answers for (its default).
 ACCOUNT = "123456789012"
 
@@ -26,6 +28,9 @@ def function_environment(
         "GITHUB_REF": REF,
         "GITHUB_CREDENTIALS_SECRET": secret,
         "LEASE_MARGIN_SECONDS": f"{lease_margin_seconds:g}",
+        # The GitHub double lists a run it created after LISTING_DELAY_SECONDS (time compressed like the
+        # rest): a takeover waits a little longer than that before it believes "no run listed".
+        "RUN_LISTING_DELAY_SECONDS": f"{RUN_LISTING_DELAY_SECONDS:g}",
     }
     if github_api_url is not None:
         environment["GITHUB_API_URL"] = github_api_url

@@ -105,6 +105,8 @@ class DispatchConfig:
     aws_region: str
     extra_inputs: Mapping[str, str]
     lease_margin_seconds: float
+    #: A takeover that must reconcile waits this long past the lease: GitHub may list a new run late.
+    run_listing_delay_seconds: float = 10.0
 
 
 def new_dispatch_id() -> str:
@@ -143,9 +145,18 @@ class Dispatcher:
         settled = self._settled(launch, current)
         if settled is not None:
             return settled
-        if current.lease_live(self._clock()):
+        now = self._clock()
+        if current.lease_live(now):
             raise ClaimContended(
                 f"{launch.instance_id}: another invocation holds the claim until {current.lease_expires_at:.0f}"
+            )
+        listable_at = (current.lease_expires_at or 0.0) + self._config.run_listing_delay_seconds
+        if current.launch_key == launch.launch_key and current.post_unconfirmed and now < listable_at:
+            # A POST may have been sent just before the lease ended; a listing now could miss its run, and
+            # "no run listed" would send it again. Whoever retries (Lambda, or a duplicate delivery) waits.
+            raise ClaimContended(
+                f"{launch.instance_id}: GitHub may not list a run of dispatch {current.dispatch_id} yet; "
+                f"reconciling from {listable_at:.0f}"
             )
         if current.launch_key == launch.launch_key:
             entry = self._ledger.take_over(current, owner, lease_until)

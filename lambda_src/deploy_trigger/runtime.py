@@ -60,6 +60,7 @@ def dispatcher() -> Dispatcher:
             aws_region=config.aws_region,
             extra_inputs=config.workflow_extra_inputs,
             lease_margin_seconds=config.lease_margin_seconds,
+            run_listing_delay_seconds=config.run_listing_delay_seconds,
         ),
         lifecycle=LifecycleActions(autoscaling_client),
     )

@@ -29,6 +29,7 @@ REPOSITORY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 # Inclusive limits, in seconds.
 LEASE_MARGIN_RANGE = (1, 10)
+LISTING_DELAY_RANGE = (0, 60)
 RUN_APPEAR_TIMEOUT_RANGE = (60, 24 * 3600)
 HEARTBEAT_INTERVAL_RANGE = (30, 3600)
 MAX_DEPLOY_RANGE = (60, 48 * 3600)
@@ -88,6 +89,9 @@ class Settings:
     workflow_extra_inputs: Mapping[str, str] = field(default_factory=dict)
     #: How long a claim outlives its holder's deadline.
     lease_margin_seconds: float = 5.0
+    #: How long after a POST whose answer was lost GitHub may still not list the run it created: a takeover
+    #: waits this long past the lease before it reconciles, so "no run listed" can be believed.
+    run_listing_delay_seconds: float = 10.0
     #: Our launch hook: the dispatcher deploys (or, into the warm pool, continues) only its actions.
     lifecycle_hook_name: str = DEFAULT_LIFECYCLE_HOOK_NAME
 
@@ -101,6 +105,7 @@ class Settings:
         "WORKFLOW_EXTRA_INPUTS": "workflow_extra_inputs",
         "LEASE_MARGIN_SECONDS": "lease_margin_seconds",
         "LIFECYCLE_HOOK_NAME": "lifecycle_hook_name",
+        "RUN_LISTING_DELAY_SECONDS": "run_listing_delay_seconds",
     }
     #: Variables without a default.
     REQUIRED: ClassVar[tuple[str, ...]] = ("LEDGER_TABLE_NAME", *GitHubTarget.REQUIRED, "GITHUB_REF")
@@ -121,6 +126,9 @@ class Settings:
             workflow_extra_inputs=_extra_inputs(environ.get("WORKFLOW_EXTRA_INPUTS", "")),
             lease_margin_seconds=_lease_margin(environ.get("LEASE_MARGIN_SECONDS", str(cls.lease_margin_seconds))),
             lifecycle_hook_name=environ.get("LIFECYCLE_HOOK_NAME", "").strip() or cls.lifecycle_hook_name,
+            run_listing_delay_seconds=_seconds_between(
+                environ, "RUN_LISTING_DELAY_SECONDS", cls.run_listing_delay_seconds, LISTING_DELAY_RANGE
+            ),
         )
 
     def to_environment(self) -> dict[str, str]:
@@ -274,6 +282,18 @@ def _extra_inputs(value: str) -> dict[str, str]:
             f"{len(RESERVED_INPUTS)} of which the dispatcher uses"
         )
     return parsed
+
+
+def _seconds_between(environ: Mapping[str, str], name: str, default: float, limits: tuple[int, int]) -> float:
+    value = environ.get(name, "").strip() or f"{default:g}"
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}") from None
+    low, high = limits
+    if not low <= seconds <= high:
+        raise ConfigurationError(f"{name} must be between {low} and {high} seconds, got {value!r}")
+    return seconds
 
 
 def _lease_margin(value: str) -> float:

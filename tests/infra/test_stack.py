@@ -164,6 +164,7 @@ def test_environment_values(synthesized: Synthesized) -> None:
         "WORKFLOW_EXTRA_INPUTS": "{}",
         "LEASE_MARGIN_SECONDS": "5",
         "LIFECYCLE_HOOK_NAME": "deploy-trigger-launch",
+        "RUN_LISTING_DELAY_SECONDS": "10",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 

@@ -480,3 +480,21 @@ def test_a_warm_pool_entry_whose_first_attempt_died_is_continued_by_the_retry(
     assert dispatcher.handle(pooled, deadline(clock)).outcome is Outcome.WARM_POOL
     assert autoscaling.completions == [(INSTANCE, HOOK, "CONTINUE")]
     assert entry(ledger).lifecycle_result == "CONTINUE"
+
+
+def test_a_takeover_waits_until_github_can_list_the_run_before_it_reconciles(
+    dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock
+) -> None:
+    github.answers = [OutcomeUnknown("HTTP 502")]
+    with pytest.raises(OutcomeUnknown):
+        dispatcher.handle(launch(), deadline(clock))
+    clock.advance(MARGIN + 1)  # the lease has expired: a duplicate delivery arrives
+
+    with pytest.raises(ClaimContended, match="may not list"):
+        dispatcher.handle(launch(), deadline(clock))
+    assert github.searched == []  # a listing now could miss the run, and "no run" would POST again
+    clock.advance(10)
+    result = dispatcher.handle(launch(), deadline(clock))
+
+    assert result.outcome is Outcome.RECONCILED
+    assert len(github.dispatched) == 1
