@@ -280,8 +280,11 @@ class GitHubDouble:
         with self._lock:
             self._state.faults.extend([fault] * times)
 
-    def set_run_status(self, run_id: int, status: str = "completed", conclusion: str | None = "success") -> None:
-        """Move a run along, as the Actions runner would; ``KeyError`` for an unknown run."""
+    def set_run_status(self, run_id: int, status: str | None = "completed", conclusion: str | None = "success") -> None:
+        """Move a run along, as the Actions runner would; ``KeyError`` for an unknown run.
+
+        ``status=None`` serves ``"status": null``, which GitHub's OpenAPI description allows for a run.
+        """
         with self._lock:
             run = self._state.runs[run_id]
             self._state.runs[run_id] = replace(run, status=status, conclusion=conclusion, updated_at=self._now())

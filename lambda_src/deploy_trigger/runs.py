@@ -10,8 +10,9 @@ from typing import Any
 #: Dispatch IDs are uuid4 hex; the run-name contract puts one into each run's display_title.
 DISPATCH_ID = re.compile(r"\b[0-9a-f]{32}\b")
 
-#: GitHub's run statuses that mean "not finished yet".
-UNFINISHED = frozenset({"queued", "in_progress", "waiting", "requested", "pending"})
+#: The one run status that means "finished". GitHub's OpenAPI description lets ``status`` be null and lists
+#: more unfinished statuses than any client can enumerate (``action_required``...): anything else is going.
+FINISHED = "completed"
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,14 @@ class RunRef:
 class WorkflowRun:
     run_id: int
     display_title: str
+    #: ``""`` when GitHub showed ``null`` (its schema allows it): not finished.
     status: str
     conclusion: str | None
     html_url: str | None
     created_at: float | None
     updated_at: float | None
+    #: The commit the run deploys (the API's ``head_sha``).
+    head_sha: str | None = None
 
     @classmethod
     def from_api(cls, run: dict[str, Any]) -> WorkflowRun:
@@ -42,15 +46,16 @@ class WorkflowRun:
             html_url=run.get("html_url"),
             created_at=_epoch(run.get("created_at")),
             updated_at=_epoch(run.get("updated_at")),
+            head_sha=run.get("head_sha"),
         )
 
     @property
     def finished(self) -> bool:
-        return self.status not in UNFINISHED
+        return self.status == FINISHED
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "completed" and self.conclusion == "success"
+        return self.finished and self.conclusion == "success"
 
     def dispatch_ids(self) -> list[str]:
         return DISPATCH_ID.findall(self.display_title)

@@ -326,6 +326,19 @@ def test_status_and_event_filters(github: GitHubDouble) -> None:
     assert list_runs(github, event="push").json()["total_count"] == 0
 
 
+def test_a_run_can_be_served_with_a_null_status_and_its_head_sha(github: GitHubDouble) -> None:
+    run_id = dispatch(github).json()["workflow_run_id"]
+    github.set_run_status(run_id, status=None, conclusion=None)
+
+    shown = requests.get(f"{github.url}/repos/acme/app/actions/runs/{run_id}", headers=api_headers(), timeout=10)
+    [listed] = list_runs(github).json()["workflow_runs"]
+
+    assert shown.json()["status"] is None
+    assert listed["status"] is None
+    assert re.fullmatch(r"[0-9a-f]{40}", shown.json()["head_sha"])
+    assert list_runs(github, status="queued").json()["total_count"] == 0
+
+
 def test_paging_with_link_header_returns_every_run_once_newest_first(github: GitHubDouble) -> None:
     created = [dispatch(github).json()["workflow_run_id"] for _ in range(7)]
 
