@@ -34,6 +34,7 @@ from stand_ins.github_dispatch_rules import (
     CURRENT_API_VERSION,
     LEGACY_API_VERSION,
     dispatch_problem,
+    ghes_release,
     render_run_name,
     short_ref,
 )
@@ -104,6 +105,7 @@ _WORKFLOWS_DOCS = "https://docs.github.com/rest/actions/workflows#get-a-workflow
 _CONTENTS_DOCS = "https://docs.github.com/rest/repos/contents#get-repository-content"
 _BRANCHES_DOCS = "https://docs.github.com/rest/branches/branches#get-a-branch"
 _GIT_REFS_DOCS = "https://docs.github.com/rest/git/refs#get-a-reference"
+_META_DOCS = "https://docs.github.com/rest/meta/meta#get-github-meta-information"
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
 Params = dict[str, str]
@@ -141,7 +143,7 @@ class GitHubDouble:
         refs: Iterable[str] = ("main",),
         declared_inputs: Iterable[str] = DEFAULT_DECLARED_INPUTS,
         run_name: str | None = DEFAULT_RUN_NAME,
-        legacy_ghes: bool = False,
+        ghes_version: str | None = None,
         api_prefix: str = "",
         installation_token_ttl: float = 3600.0,
         fault_policy: FaultPolicy | None = None,
@@ -159,8 +161,9 @@ class GitHubDouble:
         """Describe the repository the double serves.
 
         ``run_name`` is the workflow's ``run-name`` template (``${{ inputs.X }}`` is substituted; None means no
-        ``run-name``, so ``display_title`` is just the workflow name). ``legacy_ghes`` models GitHub Enterprise
-        Server before 3.21: only API version 2022-11-28 and no ``return_run_details``. ``api_prefix`` is
+        ``run-name``, so ``display_title`` is just the workflow name). ``ghes_version`` (e.g. ``"3.20"``) makes it a
+        GitHub Enterprise Server of that release: only API version 2022-11-28 is served, a 400 answers any other
+        ``X-GitHub-Api-Version``, and before 3.21 ``return_run_details`` is refused with 400, not 422. ``api_prefix`` is
         ``"/api/v3"`` to mimic a GHES base URL. ``clock`` stamps the runs (tokens and JWTs use the real time,
         since clients sign with it).
 
@@ -182,7 +185,8 @@ class GitHubDouble:
         self.workflow_name = workflow_name
         self.declared_inputs = frozenset(declared_inputs)
         self.run_name = run_name
-        self.legacy_ghes = legacy_ghes
+        self.ghes_version = ghes_version
+        self._ghes = None if ghes_version is None else ghes_release(ghes_version)
         self.api_prefix = api_prefix.rstrip("/")
         self.installation_token_ttl = installation_token_ttl
         self._pats = frozenset(tokens)
@@ -224,6 +228,7 @@ class GitHubDouble:
             ("GET", re.compile(rf"^{repo}/workflows/(?P<workflow>[^/]+)/runs$"), self._list_runs),
             ("GET", re.compile(rf"^{repo}/runs/(?P<run_id>[^/]+)$"), self._get_run),
             ("POST", re.compile(r"^/app/installations/(?P<installation_id>[^/]+)/access_tokens$"), self._mint_token),
+            ("GET", re.compile(r"^/meta$"), self._meta),
         ]
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -357,9 +362,15 @@ class GitHubDouble:
                 "https://docs.github.com/rest/overview/resources-in-the-rest-api#user-agent-required",
             )
         version = self._api_version(incoming)
-        supported = {LEGACY_API_VERSION} if self.legacy_ghes else {LEGACY_API_VERSION, CURRENT_API_VERSION}
+        # GitHub Enterprise Server does not serve 2026-03-10 (github/rest-api-description); any server answers an
+        # unknown X-GitHub-Api-Version with 400 before looking at the request.
+        supported = [LEGACY_API_VERSION] if self._ghes else [LEGACY_API_VERSION, CURRENT_API_VERSION]
         if version not in supported:
-            return _error(400, f"API version {version!r} is not supported.", docs)
+            message = (
+                f"Unsupported 'X-GitHub-Api-Version' header value: API version {version!r} is not supported. "
+                f"Supported versions: {', '.join(supported)}."
+            )
+            return _error(400, message, docs)
         return None
 
     def _check_repository(self, params: Params, docs: str) -> Reply | None:
@@ -437,10 +448,10 @@ class GitHubDouble:
             return _error(400, "Problems parsing JSON", _DISPATCH_DOCS), False
         version = self._api_version(incoming)
         problem = dispatch_problem(
-            body, version, legacy_ghes=self.legacy_ghes, refs=self._refs, declared_inputs=self.declared_inputs
+            body, version, ghes=self._ghes, refs=self._refs, declared_inputs=self.declared_inputs
         )
         if problem is not None:
-            return _error(422, problem, _DISPATCH_DOCS), False
+            return _error(*problem, _DISPATCH_DOCS), False
         run = self._create_run(short_ref(body["ref"]), body.get("inputs") or {})
         details = {"workflow_run_id": run.id, "run_url": run.url, "html_url": run.html_url}
         if version == CURRENT_API_VERSION or body.get("return_run_details") is True:
@@ -509,6 +520,16 @@ class GitHubDouble:
         with self._lock:
             run = self._state.runs.get(int(run_id)) if run_id.isdigit() else None
         return Reply(200, run.to_api()) if run else _error(404, "Not Found", _RUNS_DOCS)
+
+    def _meta(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        """``GET /meta`` needs no credentials; GitHub Enterprise Server tells its release there."""
+        refusal = self._check_client(incoming, _META_DOCS)
+        if refusal is not None:
+            return refusal
+        body: dict[str, object] = {"verifiable_password_authentication": False}
+        if self.ghes_version is not None:
+            body["installed_version"] = self.ghes_version
+        return Reply(200, body)
 
     # -- the repository, read-only ---------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ does not know. Each answer is classified (the README's "Exactly once: the rules"
 
 - accepted: 2xx (200 with the run's ID and URLs, or 204 from servers that do not return them);
 - refused for now, GitHub did not act: 429 or a rate-limit 403 -> wait if the wait fits in the time left,
-  else :class:`RateLimited`; 401 with an App token -> mint a new token once and send again;
+  else :class:`RateLimited`; 401 with an App token -> mint a new token once and send again; 400 or 422 naming
+  ``return_run_details`` (GitHub Enterprise Server before 3.21) -> send once more without it;
 - refused for good, GitHub did not act: any other 4xx -> :class:`DispatchRejected`;
 - outcome unknown: 5xx, a timeout, a connection lost after sending -> :class:`OutcomeUnknown`, which the
   dispatcher answers by listing runs, never by sending again.
@@ -104,8 +105,10 @@ class GitHubClient:
                 self._tokens.invalidate()
                 continue
             message = _message(response)
-            if status == 422 and "return_run_details" in body and "return_run_details" in message:
-                # GitHub Enterprise Server before 3.21 does not know the parameter; a 422 means it did not act.
+            if status in (400, 422) and "return_run_details" in body and "return_run_details" in message:
+                # GitHub Enterprise Server before 3.21 does not know the parameter. It refuses the unknown key with
+                # 400 ("\"return_run_details\" is not a permitted key.", cli/cli#12672), a validation error like
+                # 422: either way GitHub did not act, so the one resend without the key cannot duplicate a run.
                 self._omit_run_details = True
                 continue
             if 400 <= status < 500:

@@ -141,6 +141,7 @@ def test_rate_limit_longer_than_the_time_left_fails_for_a_later_retry_that_posts
     [
         (Reject(422, 'Unexpected inputs provided: ["aws_region"]'), "Unexpected inputs provided"),
         (Reject(404, "Not Found"), "HTTP 404"),
+        (Reject(400, "Problems parsing JSON"), "HTTP 400"),  # only a 400 naming return_run_details is resent
         (Unauthorized(), "Bad credentials"),
     ],
 )

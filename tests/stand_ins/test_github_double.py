@@ -136,30 +136,33 @@ def test_fetched_run_has_github_timestamps_and_no_inputs(github: GitHubDouble) -
 
 
 @pytest.mark.parametrize(
-    ("legacy_ghes", "version", "return_run_details", "expected_status"),
+    ("ghes_version", "version", "return_run_details", "expected_status"),
     [
-        (False, CURRENT, None, 200),
-        (False, CURRENT, True, 422),
-        (False, CURRENT, False, 422),
-        (False, LEGACY, True, 200),
-        (False, LEGACY, False, 204),
-        (False, LEGACY, None, 204),
-        (False, None, True, 200),
-        (False, None, None, 204),
-        (False, "2099-01-01", None, 400),
-        (True, LEGACY, True, 422),
-        (True, LEGACY, None, 204),
-        (True, CURRENT, None, 400),
+        (None, CURRENT, None, 200),
+        (None, CURRENT, True, 422),
+        (None, CURRENT, False, 422),
+        (None, LEGACY, True, 200),
+        (None, LEGACY, False, 204),
+        (None, LEGACY, None, 204),
+        (None, None, True, 200),
+        (None, None, None, 204),
+        (None, "2099-01-01", None, 400),
+        ("3.20", LEGACY, True, 400),
+        ("3.20", LEGACY, None, 204),
+        ("3.20", CURRENT, None, 400),
+        ("3.21", LEGACY, True, 200),
+        ("3.21", LEGACY, None, 204),
+        ("3.21", CURRENT, None, 400),
     ],
 )
 def test_api_version_decides_how_the_dispatch_answers(
-    legacy_ghes: bool, version: str | None, return_run_details: bool | None, expected_status: int
+    ghes_version: str | None, version: str | None, return_run_details: bool | None, expected_status: int
 ) -> None:
     body: dict[str, Any] = {"ref": "main", "inputs": deploy_inputs()}
     if return_run_details is not None:
         body["return_run_details"] = return_run_details
 
-    with GitHubDouble(tokens={PAT}, legacy_ghes=legacy_ghes) as github:
+    with GitHubDouble(tokens={PAT}, ghes_version=ghes_version) as github:
         response = dispatch(github, body, api_headers(version))
 
         assert response.status_code == expected_status
@@ -170,6 +173,25 @@ def test_api_version_decides_how_the_dispatch_answers(
             assert response.content == b""
         if expected_status == 422:
             assert "return_run_details" in response.json()["message"]
+
+
+def test_ghes_before_3_21_refuses_return_run_details_with_400_and_no_ghes_serves_2026_03_10() -> None:
+    body = {"ref": "main", "inputs": deploy_inputs(), "return_run_details": True}
+    with GitHubDouble(tokens={PAT}, ghes_version="3.20", api_prefix="/api/v3") as ghes:
+        refused = dispatch(ghes, body, api_headers(LEGACY))
+        current = dispatch(ghes, {"ref": "main", "inputs": deploy_inputs()}, api_headers(CURRENT))
+        meta = requests.get(f"{ghes.url}/meta", headers={"X-GitHub-Api-Version": LEGACY}, timeout=10)
+
+        assert (refused.status_code, refused.json()["message"]) == (400, '"return_run_details" is not a permitted key.')
+        assert current.status_code == 400
+        assert "X-GitHub-Api-Version" in current.json()["message"]
+        assert "2026-03-10" in current.json()["message"]
+        assert ghes.runs == []
+        assert meta.json()["installed_version"] == "3.20"
+    with GitHubDouble(tokens={PAT}) as dotcom:
+        meta = requests.get(f"{dotcom.url}/meta", headers={"X-GitHub-Api-Version": CURRENT}, timeout=10)
+        assert meta.status_code == 200
+        assert "installed_version" not in meta.json()
 
 
 def test_undeclared_input_is_rejected_and_declared_extra_accepted() -> None:
