@@ -16,6 +16,7 @@ It serves hundreds of concurrent requests, so the scale-out drill can use it too
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import secrets
@@ -39,14 +40,17 @@ from stand_ins.github_dispatch_rules import (
     short_ref,
 )
 from stand_ins.github_faults import (
+    CloseMidBody,
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
     Fault,
+    GarbageAfterAccept,
     HangAfterAccept,
     HangBeforeAccept,
     RateLimited,
     Reject,
+    ResetAfterReceive,
     Unauthorized,
 )
 from stand_ins.github_http import IncomingRequest, Reply, serve
@@ -70,11 +74,13 @@ __all__ = [
     "DEFAULT_REPOSITORY_PERMISSIONS",
     "DEFAULT_RUN_NAME",
     "DEFAULT_TOKEN_SCOPES",
+    "CloseMidBody",
     "Delay",
     "DropAfterAccept",
     "ErrorAfterAccept",
     "Fault",
     "FaultPolicy",
+    "GarbageAfterAccept",
     "GitHubApp",
     "GitHubDouble",
     "HangAfterAccept",
@@ -82,6 +88,7 @@ __all__ = [
     "RateLimited",
     "RecordedRequest",
     "Reject",
+    "ResetAfterReceive",
     "Unauthorized",
     "WorkflowRun",
 ]
@@ -313,11 +320,11 @@ class GitHubDouble:
             self._state.requests.append(record)
         reply = self._route(incoming, record)
         scopes = self._oauth_scopes(incoming)
-        if scopes is not None and not reply.drop_connection:
+        if scopes is not None and reply.answered:
             # GitHub lists a classic token's scopes on every answer to a request it authenticated.
             reply = replace(reply, headers={**reply.headers, "x-oauth-scopes": ", ".join(scopes)})
         with self._lock:
-            status = None if reply.drop_connection else reply.status
+            status = reply.status if reply.answered else None
             self._state.requests[index] = replace(record, status=status)
         return reply
 
@@ -392,14 +399,29 @@ class GitHubDouble:
         refusal = self._refuse_before_accept(fault)
         if refusal is not None:
             return refusal
+        if isinstance(fault, ResetAfterReceive) and not fault.create_run:
+            return Reply(0, reset_connection=True)
         reply, accepted = self._accept_dispatch(incoming, params)
-        if not accepted:
-            return reply
+        return self._after_accept(fault, reply) if accepted else reply
+
+    def _after_accept(self, fault: Fault | None, reply: Reply) -> Reply:
+        """What the client gets once the run exists: the answer, or the fault that loses it."""
         match fault:
             case ErrorAfterAccept(status=status):
                 return _error(status, responses.get(status, "Server Error"), _DISPATCH_DOCS)
             case DropAfterAccept():
                 return Reply(0, drop_connection=True)
+            case ResetAfterReceive():
+                return Reply(0, reset_connection=True)
+            case GarbageAfterAccept(answer=answer):
+                return Reply(0, raw_answer=answer)
+            case CloseMidBody():
+                payload = json.dumps(reply.body or {}).encode()
+                head = (
+                    f"HTTP/1.1 {reply.status} {responses.get(reply.status, '')}\r\n"
+                    f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(payload)}\r\n\r\n"
+                )
+                return Reply(0, raw_answer=head.encode() + payload[: len(payload) // 2])
             case HangAfterAccept(seconds=seconds):
                 self._pause(seconds)
         return reply

@@ -8,8 +8,10 @@ does not know. Each answer is classified (the README's "Exactly once: the rules"
   else :class:`RateLimited`; 401 with an App token -> mint a new token once and send again; 400 or 422 naming
   ``return_run_details`` (GitHub Enterprise Server before 3.21) -> send once more without it;
 - refused for good, GitHub did not act: any other 4xx -> :class:`DispatchRejected`;
-- outcome unknown: 5xx, a timeout, a connection lost after sending -> :class:`OutcomeUnknown`, which the
-  dispatcher answers by listing runs, never by sending again.
+- never sent: the connection was never made (DNS, refused, connect timeout) -> :class:`GitHubUnavailable`;
+- outcome unknown: 5xx, a read timeout, and every other transport failure (a TLS error, a reset, a broken or
+  truncated answer: each can come after GitHub received the whole request) -> :class:`OutcomeUnknown`, which
+  the dispatcher answers by listing runs, never by sending again.
 
 A plain ``requests`` session with no automatic retries: a retrying HTTP client (PyGithub's default) can
 itself duplicate a dispatch. Every call's timeout comes from the invocation's :class:`Deadline`.
@@ -273,11 +275,19 @@ def _session() -> requests.Session:
 
 
 def _never_sent(error: requests.RequestException) -> bool:
-    """True when the request provably never reached GitHub (no connection, or TLS never completed)."""
-    if isinstance(error, requests.ConnectTimeout | requests.exceptions.SSLError):
+    """True only when no connection was made, so no byte of the request left: DNS, refused, connect timeout.
+
+    Everything after the connection was made proves nothing: a TLS alert, a reset, or a garbled or truncated
+    answer can come after GitHub received the whole request and created the run. requests' ``SSLError`` is
+    raised for a TLS failure while reading the answer too, so it counts as sent.
+    """
+    if isinstance(error, requests.exceptions.SSLError):
+        return False
+    if isinstance(error, requests.ConnectTimeout):
         return True
     if isinstance(error, requests.ConnectionError) and error.args:
         cause = error.args[0]
+        # urllib3's NewConnectionError (NameResolutionError is one) means the socket never connected.
         return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
     return False
 

@@ -11,14 +11,17 @@ from deploy_trigger.ledger.model import Status
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import lifecycle_action
 from stand_ins.github_double import (
+    CloseMidBody,
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
+    GarbageAfterAccept,
     GitHubDouble,
     HangAfterAccept,
     HangBeforeAccept,
     RateLimited,
     Reject,
+    ResetAfterReceive,
     Unauthorized,
 )
 from stand_ins.invoke import ChildInvocation, invoke
@@ -99,6 +102,40 @@ def test_answer_lost_after_github_accepted_is_reconciled_into_one_run(
     assert len(github.runs) == 1
     emitted = metrics(capsys.readouterr().out)
     assert (emitted["OutcomeUnknown"], emitted["ReconciledFound"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("fault", "retry_does"),
+    [
+        (ResetAfterReceive(create_run=False), "dispatched"),
+        (ResetAfterReceive(create_run=True), "reconciled"),
+        (GarbageAfterAccept(), "reconciled"),
+        (GarbageAfterAccept(b"HTTP/1.1 2"), "reconciled"),
+        (CloseMidBody(), "reconciled"),
+    ],
+    ids=["reset before the run", "reset after the run", "garbage", "truncated status line", "close mid-body"],
+)
+def test_transport_failure_after_the_request_was_sent_is_reconciled_before_any_resend(
+    stack: Stack,
+    github: GitHubDouble,
+    instance_ids: Callable[[], str],
+    fault: ResetAfterReceive | GarbageAfterAccept | CloseMidBody,
+    retry_does: str,
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    github.inject(fault)
+
+    first = invoke(event)
+    time.sleep(1.1)  # LEASE_MARGIN_SECONDS
+    retry = invoke(event)
+
+    assert first.error == "OutcomeUnknown"  # the request was sent: only a listing can tell what GitHub did
+    assert retry.result is not None
+    assert retry.result["result"] == retry_does
+    assert github.count(*LIST) == 1  # it looked before it (maybe) sent
+    assert len(github.runs) == 1
+    assert stack.status(instance) == "DISPATCHED"
 
 
 def test_rate_limit_that_fits_in_the_time_left_is_waited_out(

@@ -23,15 +23,18 @@ from urllib3.util import SKIP_HEADER
 from stand_ins.github_double import (
     DEFAULT_DECLARED_INPUTS,
     DEFAULT_RUN_NAME,
+    CloseMidBody,
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
+    GarbageAfterAccept,
     GitHubDouble,
     HangAfterAccept,
     HangBeforeAccept,
     RateLimited,
     RecordedRequest,
     Reject,
+    ResetAfterReceive,
     Unauthorized,
 )
 
@@ -422,6 +425,30 @@ def test_drop_after_accept_is_a_connection_error_but_the_run_exists(github: GitH
 
     assert len(github.runs) == 1
     assert github.requests[-1].status is None
+
+
+@pytest.mark.parametrize(
+    ("fault", "runs", "seen_as"),
+    [
+        (ResetAfterReceive(create_run=False), 0, requests.ConnectionError),
+        (ResetAfterReceive(create_run=True), 1, requests.ConnectionError),
+        (GarbageAfterAccept(), 1, requests.ConnectionError),
+        (GarbageAfterAccept(b"HTTP/1.1 2"), 1, requests.ConnectionError),
+        (CloseMidBody(), 1, requests.exceptions.ChunkedEncodingError),
+    ],
+    ids=["reset before the run", "reset after the run", "garbage", "truncated status line", "close mid-body"],
+)
+def test_transport_faults_after_the_request_arrived_leave_the_client_without_an_answer(
+    github: GitHubDouble, fault: ResetAfterReceive | GarbageAfterAccept | CloseMidBody, runs: int, seen_as: type
+) -> None:
+    github.inject(fault)
+
+    with pytest.raises(seen_as):
+        dispatch(github)
+
+    assert len(github.runs) == runs
+    assert github.requests[-1].status is None  # the double gave no whole answer
+    assert dispatch(github).status_code == 200  # and the next connection works
 
 
 def test_hang_after_accept_creates_the_run_before_the_client_gives_up(github: GitHubDouble) -> None:
