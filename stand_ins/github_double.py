@@ -54,7 +54,14 @@ from stand_ins.github_faults import (
     Unauthorized,
 )
 from stand_ins.github_http import IncomingRequest, Reply, serve
-from stand_ins.github_listing import last_page, link_header, page_window, run_predicate
+from stand_ins.github_listing import (
+    FILTERED_LISTING_CAP,
+    is_filtered,
+    last_page,
+    link_header,
+    page_window,
+    run_predicate,
+)
 from stand_ins.github_model import GitHubApp, RecordedRequest, WorkflowRun, iso_z
 from stand_ins.github_repository import (
     DEFAULT_REPOSITORY_PERMISSIONS,
@@ -164,6 +171,7 @@ class GitHubDouble:
         token_scopes: Mapping[str, Iterable[str]] | None = None,
         token_permissions: Mapping[str, Mapping[str, str]] | None = None,
         installation_permissions: Mapping[str, str] | None = None,
+        filtered_listing_cap: int = FILTERED_LISTING_CAP,
     ) -> None:
         """Describe the repository the double serves.
 
@@ -216,6 +224,7 @@ class GitHubDouble:
         self._installation_permissions = dict(
             DEFAULT_INSTALLATION_PERMISSIONS if installation_permissions is None else installation_permissions
         )
+        self.filtered_listing_cap = filtered_listing_cap
         self._fault_policy = fault_policy
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -526,10 +535,13 @@ class GitHubDouble:
             return _error(422, str(error), _RUNS_DOCS)
         runs = [run for run in self.runs if matches(run)]
         runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
+        total = len(runs)
+        if is_filtered(incoming.query):
+            runs = runs[: self.filtered_listing_cap]  # the rest cannot be paged to; total_count still counts it
         page, per_page = page_window(incoming.query)
         shown = runs[(page - 1) * per_page : page * per_page]
         link = link_header(self._require_origin() + incoming.path, incoming.query, page, last_page(len(runs), per_page))
-        body = {"total_count": len(runs), "workflow_runs": [run.to_api() for run in shown]}
+        body = {"total_count": total, "workflow_runs": [run.to_api() for run in shown]}
         return Reply(200, body, {"Link": link} if link else {})
 
     def _get_run(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:

@@ -64,6 +64,19 @@ class WorkflowRun:
         return RunRef(run_id=self.run_id, html_url=self.html_url)
 
 
+@dataclass(frozen=True)
+class RunListing:
+    """Runs GitHub listed, and whether that was all of them.
+
+    A filtered listing stops at 1,000 runs (10 pages of 100, then no ``next`` link) while ``total_count`` says
+    how many matched (GitHub docs, "List workflow runs for a workflow"); a reader that stopped early is not
+    complete either. Only a complete listing can prove that a run does not exist.
+    """
+
+    runs: list[WorkflowRun]
+    complete: bool
+
+
 def _epoch(value: object) -> float | None:
     if not isinstance(value, str) or not value:
         return None

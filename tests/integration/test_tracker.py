@@ -215,7 +215,7 @@ def test_listed_runs_carry_the_commit_they_run(harness: Harness, instance_ids: C
                           credentials=SecretCredentials(harness.stack.secret))  # fmt: skip
     [served] = harness.github.runs
 
-    [listed] = client.list_runs(time.time() - 60, Deadline(30))
+    [listed] = client.list_runs(time.time() - 60, Deadline(30)).runs
     read = client.get_run(served.id, Deadline(30))
 
     assert listed.head_sha == served.head_sha

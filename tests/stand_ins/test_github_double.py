@@ -387,6 +387,44 @@ def test_paging_with_link_header_returns_every_run_once_newest_first(github: Git
     assert seen == sorted(created, reverse=True)
 
 
+def _pages(github: GitHubDouble, **params: str) -> tuple[list[int], int, int]:
+    """Follow ``next`` from page 1 at 100 a page: ``(run ids seen, pages read, last total_count)``."""
+    query = "&".join(f"{name}={value}" for name, value in {"per_page": "100", **params}.items())
+    next_url: str | None = f"{github.url}/repos/acme/app/actions/workflows/deploy.yml/runs?{query}"
+    seen: list[int] = []
+    pages = total = 0
+    while next_url:
+        response = requests.get(next_url, headers=api_headers(), timeout=10)
+        seen += [run["id"] for run in response.json()["workflow_runs"]]
+        total, pages = response.json()["total_count"], pages + 1
+        next_url = response.links.get("next", {}).get("url")
+    return seen, pages, total
+
+
+def test_filtered_listings_stop_at_1000_runs_while_total_count_tells_the_truth(github: GitHubDouble) -> None:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda _: dispatch(github), range(1001)))
+
+    for filters in ({"event": "workflow_dispatch"}, {"status": "queued"}, {"branch": "main"},
+                    {"created": ">=2000-01-01"}):  # fmt: skip
+        seen, pages, total = _pages(github, **filters)
+        assert (len(seen), pages, total) == (1000, 10, 1001), filters
+        assert github.runs[0].id not in seen  # the oldest is out of reach
+    unfiltered, pages, total = _pages(github)
+    assert (len(unfiltered), pages, total) == (1001, 11, 1001)
+
+
+def test_the_filtered_listing_cap_is_configurable() -> None:
+    with GitHubDouble(tokens={PAT}, filtered_listing_cap=2) as github:
+        for _ in range(3):
+            dispatch(github)
+        answer = list_runs(github, event="workflow_dispatch", per_page=100)
+
+        assert [run["id"] for run in answer.json()["workflow_runs"]] == [run.id for run in github.runs[:0:-1]]
+        assert answer.json()["total_count"] == 3
+        assert "next" not in answer.links
+
+
 def test_per_page_defaults_to_30_and_is_capped_at_100(github: GitHubDouble) -> None:
     for _ in range(101):
         dispatch(github)
