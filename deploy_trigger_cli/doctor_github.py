@@ -13,7 +13,7 @@ import binascii
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from deploy_trigger.github_auth import AppCredentials, Credentials
 from deploy_trigger.settings import Settings
@@ -40,12 +40,18 @@ from deploy_trigger_cli.workflow_contract import (
     run_name_problem,
 )
 
+API_VERSION = "api-version"
 REPOSITORY = "repository"
 WORKFLOW = "workflow"
 WORKFLOW_INPUTS = "workflow-inputs"
 RUN_NAME = "run-name"
 REF = "ref"
-CHECKS = (SECRET, TOKEN, REPOSITORY, PERMISSIONS, WORKFLOW, WORKFLOW_INPUTS, RUN_NAME, REF)
+CHECKS = (SECRET, API_VERSION, TOKEN, REPOSITORY, PERMISSIONS, WORKFLOW, WORKFLOW_INPUTS, RUN_NAME, REF)
+
+
+#: The API version every GitHub Enterprise Server serves; none serves 2026-03-10 (github/rest-api-description).
+GHES_API_VERSION = "2022-11-28"
+_DOTCOM_API_HOST = "api.github.com"
 
 
 class _Stop(Exception):
@@ -85,6 +91,9 @@ class GitHubChecks:
 
     def _run(self) -> None:
         credentials = self._check_secret()
+        self._current = API_VERSION
+        if not self._check_api_version():
+            raise _Stop("not checked: GitHub refuses the configured API version")
         if isinstance(credentials, AppCredentials):
             token, app_permissions = self._check_app_token(credentials)
             repository = self._check_repository(token)
@@ -102,6 +111,40 @@ class GitHubChecks:
             self._record(skipped(WORKFLOW_INPUTS, reason))
             self._record(skipped(RUN_NAME, reason))
         self._check_ref(token)
+
+    # -- API version ---------------------------------------------------------------------------------------
+
+    def _check_api_version(self) -> bool:
+        """Whether the server serves the configured ``X-GitHub-Api-Version``; ``GET /meta`` needs no token.
+
+        A server refuses an API version it does not serve with 400 on every request, so every later check would
+        fail for a reason that has nothing to do with it; GitHub Enterprise Server does not serve 2026-03-10.
+        """
+        version, url = self._settings.github_api_version, self._settings.github_api_url
+        answer = self._reader.get("/meta", None)
+        release = answer.body.get("installed_version") if isinstance(answer.body, dict) else None
+        server = f"GitHub Enterprise Server {release}" if release else f"GitHub at {url}"
+        if answer.status == 200:
+            self._record(passed(API_VERSION, f"{server} serves API version {version}"))
+            return True
+        enterprise = urlsplit(url).hostname != _DOTCOM_API_HOST
+        if answer.status == 400 and "version" in answer.message.lower():
+            fix = f"set GITHUB_API_VERSION (CDK context githubApiVersion) to a version {url} serves"
+            if enterprise and version != GHES_API_VERSION:
+                fix = (
+                    f"GitHub Enterprise Server does not serve API version {version}: set GITHUB_API_VERSION "
+                    f"(CDK context githubApiVersion) to {GHES_API_VERSION}"
+                )
+            self._record(
+                failed(
+                    API_VERSION,
+                    f"{server} refuses API version {version} ({answer.summary}): every dispatch would fail",
+                    fix,
+                )
+            )
+            return False
+        self._record(warned(API_VERSION, f"could not ask {url} which API versions it serves ({answer.summary})"))
+        return True
 
     # -- secret and token --------------------------------------------------------------------------------
 

@@ -54,19 +54,21 @@ class GitHubReader:
     def close(self) -> None:
         self._session.close()
 
-    def get(self, path: str, token: str, params: Mapping[str, str | int] | None = None) -> Answer:
+    def get(self, path: str, token: str | None, params: Mapping[str, str | int] | None = None) -> Answer:
+        """``token=None`` sends no credentials (``GET /meta`` needs none)."""
         return self._call("GET", path, token, params)
 
     def post(self, path: str, token: str) -> Answer:
         return self._call("POST", path, token, None)
 
-    def _call(self, method: str, path: str, token: str, params: Mapping[str, str | int] | None) -> Answer:
+    def _call(self, method: str, path: str, token: str | None, params: Mapping[str, str | int] | None) -> Answer:
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": self._api_version,
             "User-Agent": USER_AGENT,
-            "Authorization": f"Bearer {token}",
         }
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             response = self._session.request(
                 method, f"{self.api_url}{path}", headers=headers, params=params, timeout=_TIMEOUT

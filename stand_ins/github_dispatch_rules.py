@@ -31,29 +31,55 @@ def render_run_name(template: str, inputs: Mapping[str, str]) -> str:
     return _RUN_NAME_INPUT.sub(lambda match: inputs.get(match.group(1), ""), template)
 
 
+#: The first GitHub Enterprise Server release that knows ``return_run_details`` (github/rest-api-description).
+GHES_RUN_DETAILS_SINCE = (3, 21)
+
+
+def ghes_release(version: str) -> tuple[int, int]:
+    """``"3.20"`` (or ``"3.20.4"``) as ``(3, 20)``; ``ValueError`` for anything else."""
+    major, minor, *_ = version.split(".")
+    return int(major), int(minor)
+
+
 def dispatch_problem(
-    body: Mapping[str, Any], version: str, *, legacy_ghes: bool, refs: Set[str], declared_inputs: Set[str]
-) -> str | None:
-    """The 422 message for an unacceptable dispatch body, or None when GitHub would create the run."""
+    body: Mapping[str, Any], version: str, *, ghes: tuple[int, int] | None, refs: Set[str], declared_inputs: Set[str]
+) -> tuple[int, str] | None:
+    """``(status, message)`` for an unacceptable dispatch body, or None when GitHub would create the run.
+
+    ``ghes`` is the GitHub Enterprise Server release, None for github.com.
+    """
+    unknown = _unknown_key_problem(body, version, ghes)
+    if unknown is not None:
+        return unknown
+    if not isinstance(body.get("return_run_details", False), bool):
+        return 422, "Invalid request.\n\nFor 'properties/return_run_details', value is not a boolean."
+    ref = body.get("ref")
+    if not isinstance(ref, str) or not ref:
+        return 422, 'Invalid request.\n\n"ref" wasn\'t supplied.'
+    if short_ref(ref) not in refs:
+        return 422, f"No ref found for: {ref}"
+    inputs = body.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        return 422, "Invalid request.\n\nFor 'properties/inputs', value is not an object."
+    problem = _inputs_problem(inputs, declared_inputs)
+    return None if problem is None else (422, problem)
+
+
+def _unknown_key_problem(body: Mapping[str, Any], version: str, ghes: tuple[int, int] | None) -> tuple[int, str] | None:
     # return_run_details exists only for API version 2022-11-28 on github.com and GHES >= 3.21; 2026-03-10
     # answers with the run details unasked and rejects the parameter, like any unknown key.
+    old_ghes = ghes is not None and ghes < GHES_RUN_DETAILS_SINCE
     permitted = {"ref", "inputs"}
-    if version == LEGACY_API_VERSION and not legacy_ghes:
+    if version == LEGACY_API_VERSION and not old_ghes:
         permitted.add("return_run_details")
     for key in body:
         if key not in permitted:
-            return f'Invalid request.\n\n"{key}" is not a permitted key.'
-    if not isinstance(body.get("return_run_details", False), bool):
-        return "Invalid request.\n\nFor 'properties/return_run_details', value is not a boolean."
-    ref = body.get("ref")
-    if not isinstance(ref, str) or not ref:
-        return 'Invalid request.\n\n"ref" wasn\'t supplied.'
-    if short_ref(ref) not in refs:
-        return f"No ref found for: {ref}"
-    inputs = body.get("inputs") or {}
-    if not isinstance(inputs, dict):
-        return "Invalid request.\n\nFor 'properties/inputs', value is not an object."
-    return _inputs_problem(inputs, declared_inputs)
+            if old_ghes:
+                # GHES 3.20 and older refuse an unknown key with 400, not 422 (cli/cli#12672;
+                # benc-uk/workflow-dispatch#86 on GHES 3.19).
+                return 400, f'"{key}" is not a permitted key.'
+            return 422, f'Invalid request.\n\n"{key}" is not a permitted key.'
+    return None
 
 
 def _inputs_problem(inputs: Mapping[str, Any], declared_inputs: Set[str]) -> str | None:

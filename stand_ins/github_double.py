@@ -16,6 +16,7 @@ It serves hundreds of concurrent requests, so the scale-out drill can use it too
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import secrets
@@ -35,22 +36,33 @@ from stand_ins.github_dispatch_rules import (
     CURRENT_API_VERSION,
     LEGACY_API_VERSION,
     dispatch_problem,
+    ghes_release,
     render_run_name,
     short_ref,
 )
 from stand_ins.github_faults import (
+    CloseMidBody,
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
     Fault,
+    GarbageAfterAccept,
     HangAfterAccept,
     HangBeforeAccept,
     RateLimited,
     Reject,
+    ResetAfterReceive,
     Unauthorized,
 )
 from stand_ins.github_http import IncomingRequest, Reply, serve
-from stand_ins.github_listing import last_page, link_header, page_window, run_predicate
+from stand_ins.github_listing import (
+    FILTERED_LISTING_CAP,
+    is_filtered,
+    last_page,
+    link_header,
+    page_window,
+    run_predicate,
+)
 from stand_ins.github_model import GitHubApp, RecordedRequest, WorkflowRun, iso_z
 from stand_ins.github_repository import (
     DEFAULT_REPOSITORY_PERMISSIONS,
@@ -70,11 +82,13 @@ __all__ = [
     "DEFAULT_REPOSITORY_PERMISSIONS",
     "DEFAULT_RUN_NAME",
     "DEFAULT_TOKEN_SCOPES",
+    "CloseMidBody",
     "Delay",
     "DropAfterAccept",
     "ErrorAfterAccept",
     "Fault",
     "FaultPolicy",
+    "GarbageAfterAccept",
     "GitHubApp",
     "GitHubDouble",
     "HangAfterAccept",
@@ -82,6 +96,7 @@ __all__ = [
     "RateLimited",
     "RecordedRequest",
     "Reject",
+    "ResetAfterReceive",
     "Unauthorized",
     "WorkflowRun",
 ]
@@ -105,6 +120,7 @@ _WORKFLOWS_DOCS = "https://docs.github.com/rest/actions/workflows#get-a-workflow
 _CONTENTS_DOCS = "https://docs.github.com/rest/repos/contents#get-repository-content"
 _BRANCHES_DOCS = "https://docs.github.com/rest/branches/branches#get-a-branch"
 _GIT_REFS_DOCS = "https://docs.github.com/rest/git/refs#get-a-reference"
+_META_DOCS = "https://docs.github.com/rest/meta/meta#get-github-meta-information"
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
 Params = dict[str, str]
@@ -142,7 +158,7 @@ class GitHubDouble:
         refs: Iterable[str] = ("main",),
         declared_inputs: Iterable[str] = DEFAULT_DECLARED_INPUTS,
         run_name: str | None = DEFAULT_RUN_NAME,
-        legacy_ghes: bool = False,
+        ghes_version: str | None = None,
         api_prefix: str = "",
         installation_token_ttl: float = 3600.0,
         fault_policy: FaultPolicy | None = None,
@@ -156,12 +172,14 @@ class GitHubDouble:
         token_scopes: Mapping[str, Iterable[str]] | None = None,
         token_permissions: Mapping[str, Mapping[str, str]] | None = None,
         installation_permissions: Mapping[str, str] | None = None,
+        filtered_listing_cap: int = FILTERED_LISTING_CAP,
     ) -> None:
         """Describe the repository the double serves.
 
         ``run_name`` is the workflow's ``run-name`` template (``${{ inputs.X }}`` is substituted; None means no
-        ``run-name``, so ``display_title`` is just the workflow name). ``legacy_ghes`` models GitHub Enterprise
-        Server before 3.21: only API version 2022-11-28 and no ``return_run_details``. ``api_prefix`` is
+        ``run-name``, so ``display_title`` is just the workflow name). ``ghes_version`` (e.g. ``"3.20"``) makes it a
+        GitHub Enterprise Server of that release: only API version 2022-11-28 is served, a 400 answers any other
+        ``X-GitHub-Api-Version``, and before 3.21 ``return_run_details`` is refused with 400, not 422. ``api_prefix`` is
         ``"/api/v3"`` to mimic a GHES base URL. ``clock`` stamps the runs (tokens and JWTs use the real time,
         since clients sign with it).
 
@@ -183,7 +201,8 @@ class GitHubDouble:
         self.workflow_name = workflow_name
         self.declared_inputs = frozenset(declared_inputs)
         self.run_name = run_name
-        self.legacy_ghes = legacy_ghes
+        self.ghes_version = ghes_version
+        self._ghes = None if ghes_version is None else ghes_release(ghes_version)
         self.api_prefix = api_prefix.rstrip("/")
         self.installation_token_ttl = installation_token_ttl
         self._pats = frozenset(tokens)
@@ -206,6 +225,7 @@ class GitHubDouble:
         self._installation_permissions = dict(
             DEFAULT_INSTALLATION_PERMISSIONS if installation_permissions is None else installation_permissions
         )
+        self.filtered_listing_cap = filtered_listing_cap
         self._fault_policy = fault_policy
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -225,6 +245,7 @@ class GitHubDouble:
             ("GET", re.compile(rf"^{repo}/workflows/(?P<workflow>[^/]+)/runs$"), self._list_runs),
             ("GET", re.compile(rf"^{repo}/runs/(?P<run_id>[^/]+)$"), self._get_run),
             ("POST", re.compile(r"^/app/installations/(?P<installation_id>[^/]+)/access_tokens$"), self._mint_token),
+            ("GET", re.compile(r"^/meta$"), self._meta),
         ]
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -281,8 +302,11 @@ class GitHubDouble:
         with self._lock:
             self._state.faults.extend([fault] * times)
 
-    def set_run_status(self, run_id: int, status: str = "completed", conclusion: str | None = "success") -> None:
-        """Move a run along, as the Actions runner would; ``KeyError`` for an unknown run."""
+    def set_run_status(self, run_id: int, status: str | None = "completed", conclusion: str | None = "success") -> None:
+        """Move a run along, as the Actions runner would; ``KeyError`` for an unknown run.
+
+        ``status=None`` serves ``"status": null``, which GitHub's OpenAPI description allows for a run.
+        """
         with self._lock:
             run = self._state.runs[run_id]
             self._state.runs[run_id] = replace(run, status=status, conclusion=conclusion, updated_at=self._now())
@@ -306,11 +330,11 @@ class GitHubDouble:
             self._state.requests.append(record)
         reply = self._route(incoming, record)
         scopes = self._oauth_scopes(incoming)
-        if scopes is not None and not reply.drop_connection:
+        if scopes is not None and reply.answered:
             # GitHub lists a classic token's scopes on every answer to a request it authenticated.
             reply = replace(reply, headers={**reply.headers, "x-oauth-scopes": ", ".join(scopes)})
         with self._lock:
-            status = None if reply.drop_connection else reply.status
+            status = reply.status if reply.answered else None
             self._state.requests[index] = replace(record, status=status)
         return reply
 
@@ -355,9 +379,15 @@ class GitHubDouble:
                 "https://docs.github.com/rest/overview/resources-in-the-rest-api#user-agent-required",
             )
         version = self._api_version(incoming)
-        supported = {LEGACY_API_VERSION} if self.legacy_ghes else {LEGACY_API_VERSION, CURRENT_API_VERSION}
+        # GitHub Enterprise Server does not serve 2026-03-10 (github/rest-api-description); any server answers an
+        # unknown X-GitHub-Api-Version with 400 before looking at the request.
+        supported = [LEGACY_API_VERSION] if self._ghes else [LEGACY_API_VERSION, CURRENT_API_VERSION]
         if version not in supported:
-            return _error(400, f"API version {version!r} is not supported.", docs)
+            message = (
+                f"Unsupported 'X-GitHub-Api-Version' header value: API version {version!r} is not supported. "
+                f"Supported versions: {', '.join(supported)}."
+            )
+            return _error(400, message, docs)
         return None
 
     def _check_repository(self, params: Params, docs: str) -> Reply | None:
@@ -379,14 +409,29 @@ class GitHubDouble:
         refusal = self._refuse_before_accept(fault)
         if refusal is not None:
             return refusal
+        if isinstance(fault, ResetAfterReceive) and not fault.create_run:
+            return Reply(0, reset_connection=True)
         reply, accepted = self._accept_dispatch(incoming, params)
-        if not accepted:
-            return reply
+        return self._after_accept(fault, reply) if accepted else reply
+
+    def _after_accept(self, fault: Fault | None, reply: Reply) -> Reply:
+        """What the client gets once the run exists: the answer, or the fault that loses it."""
         match fault:
             case ErrorAfterAccept(status=status):
                 return _error(status, responses.get(status, "Server Error"), _DISPATCH_DOCS)
             case DropAfterAccept():
                 return Reply(0, drop_connection=True)
+            case ResetAfterReceive():
+                return Reply(0, reset_connection=True)
+            case GarbageAfterAccept(answer=answer):
+                return Reply(0, raw_answer=answer)
+            case CloseMidBody():
+                payload = json.dumps(reply.body or {}).encode()
+                head = (
+                    f"HTTP/1.1 {reply.status} {responses.get(reply.status, '')}\r\n"
+                    f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(payload)}\r\n\r\n"
+                )
+                return Reply(0, raw_answer=head.encode() + payload[: len(payload) // 2])
             case HangAfterAccept(seconds=seconds):
                 self._pause(seconds)
         return reply
@@ -435,10 +480,10 @@ class GitHubDouble:
             return _error(400, "Problems parsing JSON", _DISPATCH_DOCS), False
         version = self._api_version(incoming)
         problem = dispatch_problem(
-            body, version, legacy_ghes=self.legacy_ghes, refs=self._refs, declared_inputs=self.declared_inputs
+            body, version, ghes=self._ghes, refs=self._refs, declared_inputs=self.declared_inputs
         )
         if problem is not None:
-            return _error(422, problem, _DISPATCH_DOCS), False
+            return _error(*problem, _DISPATCH_DOCS), False
         run = self._create_run(short_ref(body["ref"]), body.get("inputs") or {})
         details = {"workflow_run_id": run.id, "run_url": run.url, "html_url": run.html_url}
         if version == CURRENT_API_VERSION or body.get("return_run_details") is True:
@@ -491,10 +536,13 @@ class GitHubDouble:
             return _error(422, str(error), _RUNS_DOCS)
         runs = [run for run in self.runs if matches(run)]
         runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
+        total = len(runs)
+        if is_filtered(incoming.query):
+            runs = runs[: self.filtered_listing_cap]  # the rest cannot be paged to; total_count still counts it
         page, per_page = page_window(incoming.query)
         shown = runs[(page - 1) * per_page : page * per_page]
         link = link_header(self._require_origin() + incoming.path, incoming.query, page, last_page(len(runs), per_page))
-        body = {"total_count": len(runs), "workflow_runs": [run.to_api() for run in shown]}
+        body = {"total_count": total, "workflow_runs": [run.to_api() for run in shown]}
         return Reply(200, body, {"Link": link} if link else {})
 
     def _get_run(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
@@ -507,6 +555,16 @@ class GitHubDouble:
         with self._lock:
             run = self._state.runs.get(int(run_id)) if run_id.isdigit() else None
         return Reply(200, run.to_api()) if run else _error(404, "Not Found", _RUNS_DOCS)
+
+    def _meta(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        """``GET /meta`` needs no credentials; GitHub Enterprise Server tells its release there."""
+        refusal = self._check_client(incoming, _META_DOCS)
+        if refusal is not None:
+            return refusal
+        body: dict[str, object] = {"verifiable_password_authentication": False}
+        if self.ghes_version is not None:
+            body["installed_version"] = self.ghes_version
+        return Reply(200, body)
 
     # -- the repository, read-only ---------------------------------------------------------------------------
 

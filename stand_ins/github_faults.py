@@ -31,6 +31,32 @@ class DropAfterAccept:
 
 
 @dataclass(frozen=True)
+class ResetAfterReceive:
+    """Read the whole request, then reset the connection (TCP RST), after creating the run or without one.
+
+    What a client sees when a connection dies between GitHub receiving a POST and answering it: a reset proves
+    nothing about whether GitHub acted.
+    """
+
+    create_run: bool = True
+
+
+@dataclass(frozen=True)
+class GarbageAfterAccept:
+    """Create the run, then answer bytes that are no HTTP answer, and close: a broken proxy, a cut-off status line.
+
+    The default is a TLS alert record, what a client reads when a TLS-terminating proxy fails mid-connection.
+    """
+
+    answer: bytes = b"\x15\x03\x03\x00\x02\x02\x28"
+
+
+@dataclass(frozen=True)
+class CloseMidBody:
+    """Create the run, send the status line, the headers and half the body, then close the connection."""
+
+
+@dataclass(frozen=True)
 class HangAfterAccept:
     """Create the run, then wait before answering normally: lets a drill kill the client mid-call."""
 
@@ -75,6 +101,9 @@ Fault: TypeAlias = (
     Delay
     | ErrorAfterAccept
     | DropAfterAccept
+    | ResetAfterReceive
+    | GarbageAfterAccept
+    | CloseMidBody
     | HangAfterAccept
     | HangBeforeAccept
     | RateLimited

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 import sys
 import threading
 import time
@@ -49,12 +51,23 @@ class IncomingRequest:
 
 @dataclass
 class Reply:
-    """What to answer; ``drop_connection`` closes the socket without writing anything instead."""
+    """What to answer; the last three are transport faults instead of an answer.
+
+    ``drop_connection`` closes the socket without writing anything; ``reset_connection`` aborts it with a TCP
+    reset; ``raw_answer`` writes those bytes as they are (garbage, or an answer cut short) and then closes.
+    """
 
     status: int
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     drop_connection: bool = False
+    reset_connection: bool = False
+    raw_answer: bytes | None = None
+
+    @property
+    def answered(self) -> bool:
+        """Whether the client gets a whole HTTP answer (a status it can read)."""
+        return not (self.drop_connection or self.reset_connection or self.raw_answer is not None)
 
 
 Handler = Callable[[IncomingRequest], Reply]
@@ -121,6 +134,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             _log.exception("GitHub double failed on %s %s", self.command, url.path)
             reply = Reply(500, {"message": f"GitHub double error: {error!r}"})
         if reply.drop_connection:
+            self.close_connection = True
+            return
+        if reply.reset_connection:
+            # SO_LINGER with a zero timeout turns close() into a TCP RST: the client's read fails with a reset.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        if reply.raw_answer is not None:
+            self.wfile.write(reply.raw_answer)
+            self.wfile.flush()
             self.close_connection = True
             return
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()

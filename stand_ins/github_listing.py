@@ -19,6 +19,11 @@ from stand_ins.github_model import WorkflowRun
 
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
+#: A filtered listing returns at most this many runs in all: 10 pages of 100, no ``next`` after the tenth, while
+#: ``total_count`` keeps the true count (GitHub docs, "List workflow runs for a workflow").
+FILTERED_LISTING_CAP = 1000
+#: The query parameters that make a listing "filtered" and so capped.
+FILTERS = frozenset({"actor", "branch", "check_suite_id", "created", "event", "head_sha", "status"})
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,10 @@ def page_window(query: Mapping[str, Sequence[str]]) -> tuple[int, int]:
 
 def last_page(total: int, per_page: int) -> int:
     return max(1, math.ceil(total / per_page))
+
+
+def is_filtered(query: Mapping[str, Sequence[str]]) -> bool:
+    return any(query.get(name) for name in FILTERS)
 
 
 def link_header(base_url: str, query: Mapping[str, Sequence[str]], page: int, last: int) -> str | None:

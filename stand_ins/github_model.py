@@ -48,7 +48,8 @@ class WorkflowRun:
     name: str
     display_title: str
     event: str
-    status: str
+    #: None is what GitHub's OpenAPI description allows (``status`` is nullable); a client must not read it as done.
+    status: str | None
     conclusion: str | None
     created_at: datetime
     updated_at: datetime

@@ -5,10 +5,13 @@ does not know. Each answer is classified (the README's "Exactly once: the rules"
 
 - accepted: 2xx (200 with the run's ID and URLs, or 204 from servers that do not return them);
 - refused for now, GitHub did not act: 429 or a rate-limit 403 -> wait if the wait fits in the time left,
-  else :class:`RateLimited`; 401 with an App token -> mint a new token once and send again;
+  else :class:`RateLimited`; 401 with an App token -> mint a new token once and send again; 400 or 422 naming
+  ``return_run_details`` (GitHub Enterprise Server before 3.21) -> send once more without it;
 - refused for good, GitHub did not act: any other 4xx -> :class:`DispatchRejected`;
-- outcome unknown: 5xx, a timeout, a connection lost after sending -> :class:`OutcomeUnknown`, which the
-  dispatcher answers by listing runs, never by sending again.
+- never sent: the connection was never made (DNS, refused, connect timeout) -> :class:`GitHubUnavailable`;
+- outcome unknown: 5xx, a read timeout, and every other transport failure (a TLS error, a reset, a broken or
+  truncated answer: each can come after GitHub received the whole request) -> :class:`OutcomeUnknown`, which
+  the dispatcher answers by listing runs, never by sending again.
 
 A plain ``requests`` session with no automatic retries: a retrying HTTP client (PyGithub's default) can
 itself duplicate a dispatch. Every call's timeout comes from the invocation's :class:`Deadline`.
@@ -16,6 +19,7 @@ itself duplicate a dispatch. Every call's timeout comes from the invocation's :c
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -35,16 +39,19 @@ from deploy_trigger.errors import (
     RateLimited,
 )
 from deploy_trigger.github_auth import AppCredentials, SecretCredentials, TokenCache
-from deploy_trigger.runs import RunRef, WorkflowRun
+from deploy_trigger.runs import RunListing, RunRef, WorkflowRun
 
 USER_AGENT = "deploy-trigger/0.1.0"
 LEGACY_API_VERSION = "2022-11-28"
 #: Without retry-after or x-ratelimit-reset, GitHub asks clients to wait at least a minute.
 DEFAULT_RATE_LIMIT_WAIT = 60.0
-#: Listing stops after this many pages (100 runs each) since the dispatch was first claimed.
+#: Listing stops after this many pages (100 runs each): GitHub's own end for a filtered listing.
 MAX_RUN_PAGES = 10
-#: Runs are listed from this long before the first claim, for clock skew between Lambda and GitHub.
+#: Runs are listed from this long before the first claim (and up to this long after now), for clock skew
+#: between Lambda and GitHub.
 CLOCK_SKEW_SECONDS = 120
+#: Reconciliation reads at most this many narrowed listings before it gives up for a later retry.
+MAX_RECONCILE_LISTINGS = 16
 _CONNECT_TIMEOUT_CAP = 3.05
 
 
@@ -104,8 +111,10 @@ class GitHubClient:
                 self._tokens.invalidate()
                 continue
             message = _message(response)
-            if status == 422 and "return_run_details" in body and "return_run_details" in message:
-                # GitHub Enterprise Server before 3.21 does not know the parameter; a 422 means it did not act.
+            if status in (400, 422) and "return_run_details" in body and "return_run_details" in message:
+                # GitHub Enterprise Server before 3.21 does not know the parameter. It refuses the unknown key with
+                # 400 ("\"return_run_details\" is not a permitted key.", cli/cli#12672), a validation error like
+                # 422: either way GitHub did not act, so the one resend without the key cannot duplicate a run.
                 self._omit_run_details = True
                 continue
             if 400 <= status < 500:
@@ -113,36 +122,61 @@ class GitHubClient:
             raise OutcomeUnknown(f"dispatch answered HTTP {status}: {message}")
 
     def find_run(self, dispatch_id: str, created_since: float, deadline: Deadline) -> RunRef | None:
-        """The run whose name carries ``dispatch_id``, or None when GitHub lists none.
+        """The run whose name carries ``dispatch_id``, or None when GitHub provably lists none.
 
-        Lists the workflow's ``workflow_dispatch`` runs created since the dispatch was first claimed, every
-        status (a fresh run is ``queued``), following pagination; the run-name contract puts the dispatch ID
-        into each run's ``display_title``.
+        Lists the workflow's ``workflow_dispatch`` runs created between the first claim and now (the run can
+        only have been created in that window), every status (a fresh run is ``queued``); the run-name contract
+        puts the dispatch ID into each run's ``display_title``. A filtered listing stops at 1,000 runs, so
+        "not found" is only concluded from complete listings: a truncated window is halved until each part is
+        complete. ``created`` has one-second precision, so a window of one second that is still truncated
+        cannot be narrowed: then, or after ``MAX_RECONCILE_LISTINGS`` listings, :class:`GitHubUnavailable`
+        makes the event retry later rather than answer None and dispatch a second run.
         """
-        for run in self.list_runs(created_since, deadline):
-            if dispatch_id in run.display_title:
-                return run.ref()
+        windows = [(math.floor(created_since - CLOCK_SKEW_SECONDS), math.ceil(self._clock() + CLOCK_SKEW_SECONDS))]
+        listings = 0
+        while windows:
+            low, high = windows.pop()
+            if listings >= MAX_RECONCILE_LISTINGS:
+                raise GitHubUnavailable(
+                    f"more than {MAX_RECONCILE_LISTINGS} listings of runs to search; retrying later"
+                )
+            listings += 1
+            listing = self._list(f"{_created(low)}..{_created(high)}", deadline, MAX_RUN_PAGES)
+            for run in listing.runs:
+                if dispatch_id in run.display_title:
+                    return run.ref()
+            if listing.complete:
+                continue
+            if high <= low:
+                raise GitHubUnavailable("more runs created within one second than GitHub lists; retrying later")
+            middle = (low + high) // 2
+            windows += [(low, middle), (middle + 1, high)]
         return None
 
-    def list_runs(self, created_since: float, deadline: Deadline, max_pages: int = MAX_RUN_PAGES) -> list[WorkflowRun]:
+    def list_runs(self, created_since: float, deadline: Deadline, max_pages: int = MAX_RUN_PAGES) -> RunListing:
         """Every ``workflow_dispatch`` run of the workflow created since then (newest first), all statuses.
 
-        Raises :class:`GitHubUnavailable` rather than return a partial list when more than ``max_pages`` pages
-        exist: a caller deciding "not found" must have seen everything.
+        ``complete`` is False when GitHub had more than the listing shows (its 1,000-run cap) or more than
+        ``max_pages`` pages: a caller deciding "no run" must look at it.
         """
-        since = datetime.fromtimestamp(created_since - CLOCK_SKEW_SECONDS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._list(f">={_created(created_since - CLOCK_SKEW_SECONDS)}", deadline, max_pages)
+
+    def _list(self, created: str, deadline: Deadline, max_pages: int) -> RunListing:
         url: str | None = f"{self._workflow_url}/runs"
-        params: dict[str, Any] | None = {"event": "workflow_dispatch", "created": f">={since}", "per_page": 100}
-        runs: list[WorkflowRun] = []
-        pages = 0
-        while url:
+        params: dict[str, Any] | None = {"event": "workflow_dispatch", "created": created, "per_page": 100}
+        runs: dict[int, WorkflowRun] = {}
+        pages, total = 0, 0
+        while url and pages < max_pages:
             answer = self._get(url, deadline, params=params, what="listing runs")
-            runs += [WorkflowRun.from_api(run) for run in answer.json().get("workflow_runs", [])]
+            body = answer.json()
+            for run in body.get("workflow_runs", []):
+                listed = WorkflowRun.from_api(run)
+                runs.setdefault(listed.run_id, listed)  # a run created meanwhile shifts the pages: keep each once
+            total = int(body.get("total_count") or 0)
             pages += 1
             url, params = answer.links.get("next", {}).get("url"), None
-            if url and pages >= max_pages:
-                raise GitHubUnavailable(f"more than {max_pages} pages of runs to search; retrying later")
-        return runs
+        # GitHub ends a filtered listing after 1,000 runs without a next link; total_count still counts all.
+        return RunListing(runs=list(runs.values()), complete=url is None and len(runs) >= total)
 
     def get_run(self, run_id: int, deadline: Deadline) -> WorkflowRun | None:
         """One run by its ID; None when GitHub does not know it (deleted, or another repository's)."""
@@ -270,13 +304,26 @@ def _session() -> requests.Session:
 
 
 def _never_sent(error: requests.RequestException) -> bool:
-    """True when the request provably never reached GitHub (no connection, or TLS never completed)."""
-    if isinstance(error, requests.ConnectTimeout | requests.exceptions.SSLError):
+    """True only when no connection was made, so no byte of the request left: DNS, refused, connect timeout.
+
+    Everything after the connection was made proves nothing: a TLS alert, a reset, or a garbled or truncated
+    answer can come after GitHub received the whole request and created the run. requests' ``SSLError`` is
+    raised for a TLS failure while reading the answer too, so it counts as sent.
+    """
+    if isinstance(error, requests.exceptions.SSLError):
+        return False
+    if isinstance(error, requests.ConnectTimeout):
         return True
     if isinstance(error, requests.ConnectionError) and error.args:
         cause = error.args[0]
+        # urllib3's NewConnectionError (NameResolutionError is one) means the socket never connected.
         return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
     return False
+
+
+def _created(epoch: float) -> str:
+    """A ``created`` qualifier's time: UTC, whole seconds (the filter's precision)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _run_ref(response: requests.Response) -> RunRef:

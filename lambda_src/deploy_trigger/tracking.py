@@ -30,7 +30,7 @@ from deploy_trigger.deadline import Deadline
 from deploy_trigger.errors import RetryLater
 from deploy_trigger.ledger.model import LedgerEntry
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
-from deploy_trigger.runs import WorkflowRun
+from deploy_trigger.runs import RunListing, WorkflowRun
 
 #: A pass stops starting checks when less than this is left of its invocation.
 PASS_RESERVE_SECONDS = 5.0
@@ -64,7 +64,7 @@ class LedgerPort(Protocol):
 
 
 class RunsPort(Protocol):
-    def list_runs(self, created_since: float, deadline: Deadline, max_pages: int = ...) -> list[WorkflowRun]: ...
+    def list_runs(self, created_since: float, deadline: Deadline, max_pages: int = ...) -> RunListing: ...
     def get_run(self, run_id: int, deadline: Deadline) -> WorkflowRun | None: ...
 
 
@@ -196,7 +196,7 @@ class Tracker:
     def _runs_for(self, entries: list[LedgerEntry], deadline: Deadline) -> dict[str, WorkflowRun]:
         """Each entry's run by dispatch ID: one listing for all, single reads for the few it misses."""
         since = min(entry.first_claimed_at for entry in entries)
-        listed = self._github.list_runs(since, deadline, self._config.max_run_pages)
+        listed = self._github.list_runs(since, deadline, self._config.max_run_pages).runs
         by_dispatch = {dispatch_id: run for run in listed for dispatch_id in run.dispatch_ids()}
         by_run_id = {run.run_id: run for run in listed}
         for entry in entries:

@@ -21,6 +21,7 @@ from tests.stand_in_fixtures import Deployment
 Run = Callable[..., CliResult]
 CHECKS = [
     "secret",
+    "api-version",
     "token",
     "repository",
     "permissions",
@@ -127,6 +128,13 @@ def _extra_input(setup: Setup, broken: bool) -> None:
     setup.double["declared_inputs"] = declared
 
 
+def _ghes_api_version(setup: Setup, broken: bool) -> None:
+    """GitHub Enterprise Server 3.20 with the default API version (broken) or the one it serves."""
+    setup.double.update(ghes_version="3.20", api_prefix="/api/v3")
+    if not broken:
+        setup.deployment.configure(GITHUB_API_VERSION="2022-11-28")
+
+
 def _table(setup: Setup, broken: bool) -> None:
     setup.table(key="pk" if broken else "instance_id")
 
@@ -204,6 +212,7 @@ BREAKAGES = [
         _double({}, {"run_name": "Deploy ${{ inputs.instance_id }}"}),
     ),
     Breakage("no run-name", "run-name", "has no run-name", _double({}, {"run_name": None})),
+    Breakage("ghes with the default api version", "api-version", "refuses API version 2026-03-10", _ghes_api_version),
     Breakage("missing ref", "ref", "'release' is neither a branch nor a tag", _flag("--ref", "release")),
     Breakage("table with wrong key", "table", "is keyed on pk (HASH, S)", _table),
     Breakage("table missing", "table", "'no-such-table' does not exist", _flag("--table", "no-such-table")),
@@ -273,7 +282,7 @@ def test_checks_that_depend_on_a_failed_one_are_skipped_not_failed(deployment: D
 
     assert outcomes == {
         "secret": "fail",
-        **dict.fromkeys(CHECKS[1:8], "skip"),
+        **dict.fromkeys(CHECKS[1:9], "skip"),
         "table": "pass",
         "ttl": "pass",
         "rule": "pass",
@@ -288,8 +297,8 @@ def test_text_output_is_one_line_per_check_with_marks_and_fixes(deployment: Depl
 
     good_lines = good.out.splitlines()
     assert good_lines[0].startswith(f"deploy-trigger doctor: {REPOSITORY}, workflow {WORKFLOW} at main")
-    assert [line.split()[:2] for line in good_lines[2:13]] == [["✓", name] for name in CHECKS]
-    assert good_lines[-1] == "All 11 checks passed."
+    assert [line.split()[:2] for line in good_lines[2:14]] == [["✓", name] for name in CHECKS]
+    assert good_lines[-1] == "All 12 checks passed."
     (ref_line,) = [line for line in bad.out.splitlines() if line.startswith("✗")]
     assert ref_line.split()[1] == "ref"
     assert "Fix: create it, or set GITHUB_REF / --ref" in ref_line
@@ -393,9 +402,9 @@ def test_github_unreachable_fails_the_check_it_stopped_and_skips_the_rest(deploy
     outcomes = {name: v["outcome"] for name, v in verdicts(result).items()}
     assert result.code == 1
     assert outcomes["secret"] == "pass"
-    assert outcomes["token"] == "fail"
-    assert "could not reach GitHub at http://127.0.0.1:9" in verdicts(result)["token"]["reason"]
-    assert all(outcomes[name] == "skip" for name in CHECKS[2:8])
+    assert outcomes["api-version"] == "fail"  # the first check that calls GitHub
+    assert "could not reach GitHub at http://127.0.0.1:9" in verdicts(result)["api-version"]["reason"]
+    assert all(outcomes[name] == "skip" for name in CHECKS[2:9])
 
 
 def test_incomplete_configuration_is_a_usage_error_naming_flags_and_variables(
@@ -417,3 +426,18 @@ def test_invalid_setting_is_a_usage_error_naming_the_flag(deployment: Deployment
     assert result.code == 2
     assert "GITHUB_REPOSITORY must be 'owner/repo'" in result.err
     assert "(flag: --repository)" in result.err
+
+
+def test_ghes_left_on_the_default_api_version_is_told_to_set_2022_11_28(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    _ghes_api_version(setup, broken=True)
+
+    result = run_doctor(setup, run_cli, "--json")
+
+    verdict = verdicts(result)["api-version"]
+    assert result.code == 1
+    assert "refuses API version 2026-03-10" in verdict["reason"]
+    assert "GITHUB_API_VERSION" in verdict["fix"]
+    assert "githubApiVersion" in verdict["fix"]
+    assert "to 2022-11-28" in verdict["fix"]
+    assert verdicts(result)["token"]["outcome"] == "skip"  # not a token problem: the version is

@@ -10,15 +10,19 @@ from deploy_trigger.handler import handler
 from deploy_trigger.ledger.model import Status
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import lifecycle_action
+from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
 from stand_ins.github_double import (
+    CloseMidBody,
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
+    GarbageAfterAccept,
     GitHubDouble,
     HangAfterAccept,
     HangBeforeAccept,
     RateLimited,
     Reject,
+    ResetAfterReceive,
     Unauthorized,
 )
 from stand_ins.invoke import ChildInvocation, invoke
@@ -101,6 +105,60 @@ def test_answer_lost_after_github_accepted_is_reconciled_into_one_run(
     assert (emitted["OutcomeUnknown"], emitted["ReconciledFound"]) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    ("fault", "retry_does"),
+    [
+        (ResetAfterReceive(create_run=False), "dispatched"),
+        (ResetAfterReceive(create_run=True), "reconciled"),
+        (GarbageAfterAccept(), "reconciled"),
+        (GarbageAfterAccept(b"HTTP/1.1 2"), "reconciled"),
+        (CloseMidBody(), "reconciled"),
+    ],
+    ids=["reset before the run", "reset after the run", "garbage", "truncated status line", "close mid-body"],
+)
+def test_transport_failure_after_the_request_was_sent_is_reconciled_before_any_resend(
+    stack: Stack,
+    github: GitHubDouble,
+    instance_ids: Callable[[], str],
+    fault: ResetAfterReceive | GarbageAfterAccept | CloseMidBody,
+    retry_does: str,
+) -> None:
+    instance = instance_ids()
+    event = lifecycle_action(instance)
+    github.inject(fault)
+
+    first = invoke(event)
+    time.sleep(1.1)  # LEASE_MARGIN_SECONDS
+    retry = invoke(event)
+
+    assert first.error == "OutcomeUnknown"  # the request was sent: only a listing can tell what GitHub did
+    assert retry.result is not None
+    assert retry.result["result"] == retry_does
+    assert github.count(*LIST) == 1  # it looked before it (maybe) sent
+    assert len(github.runs) == 1
+    assert stack.status(instance) == "DISPATCHED"
+
+
+def test_a_truncated_run_listing_never_lets_the_retry_post_again(stack: Stack, instance_ids: Callable[[], str]) -> None:
+    # GitHub stops a filtered listing at 1,000 runs; a cap of 2 makes the same truncation with a few runs.
+    with GitHubDouble(repository=REPOSITORY, workflow=WORKFLOW, tokens={TOKEN}, filtered_listing_cap=2) as github:
+        stack.use_github(github)
+        instance = instance_ids()
+        event = lifecycle_action(instance)
+        github.inject(ErrorAfterAccept(502))
+        first = invoke(event)
+        for _ in range(3):  # other launches' runs, newer than this one's
+            assert invoke(lifecycle_action(instance_ids())).result is not None
+        time.sleep(1.1)  # LEASE_MARGIN_SECONDS
+
+        retry = invoke(event)
+
+        assert first.error == "OutcomeUnknown"
+        assert retry.error == "GitHubUnavailable"  # cannot see every run in its window: retried later
+        assert [run.inputs["instance_id"] for run in github.runs].count(instance) == 1
+        assert stack.item(instance).post_unconfirmed is True
+
+
 def test_rate_limit_that_fits_in_the_time_left_is_waited_out(
     stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -141,6 +199,7 @@ def test_rate_limit_longer_than_the_time_left_fails_for_a_later_retry_that_posts
     [
         (Reject(422, 'Unexpected inputs provided: ["aws_region"]'), "Unexpected inputs provided"),
         (Reject(404, "Not Found"), "HTTP 404"),
+        (Reject(400, "Problems parsing JSON"), "HTTP 400"),  # only a 400 naming return_run_details is resent
         (Unauthorized(), "Bad credentials"),
     ],
 )

@@ -167,7 +167,7 @@ def test_older_enterprise_server_answering_204_is_a_dispatch_the_run_id_of_which
     stack: Stack, instance_ids: Callable[[], str]
 ) -> None:
     with GitHubDouble(
-        repository=REPOSITORY, workflow=WORKFLOW, tokens={TOKEN}, legacy_ghes=True, api_prefix="/api/v3"
+        repository=REPOSITORY, workflow=WORKFLOW, tokens={TOKEN}, ghes_version="3.20", api_prefix="/api/v3"
     ) as ghes:
         stack.configure(GITHUB_API_URL=ghes.url, GITHUB_API_VERSION="2022-11-28")
         assert ghes.url.endswith("/api/v3")
@@ -177,6 +177,8 @@ def test_older_enterprise_server_answering_204_is_a_dispatch_the_run_id_of_which
 
         assert result["result"] == "dispatched"
         assert len(ghes.runs) == 1  # the refused return_run_details did not create a run; the resend did
+        posted = [r.body or {} for r in ghes.requests if r.method == "POST"]
+        assert [body.get("return_run_details") for body in posted] == [True, None]  # then resent without it
         assert stack.item(instance).status is Status.DISPATCHED
         assert stack.item(instance).run_id is None
 

@@ -190,6 +190,36 @@ def test_failed_run_abandons_once_and_alerts_once(
     assert (report["DeployFailed"], report["LifecycleAbandoned"]) == (1, 1)
 
 
+def test_a_run_whose_status_github_shows_as_null_is_not_finished(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    run_id = harness.launch(instance)
+    harness.github.set_run_status(int(run_id), status=None, conclusion=None)  # GitHub's schema allows it
+
+    report = harness.tracker_pass()
+
+    assert harness.autoscaling.completions == []
+    assert harness.inbox.alerts == []
+    assert harness.item(instance).status == Status.RUNNING
+    assert report.get("DeployFailed", 0) == report.get("DeploySucceeded", 0) == 0
+
+
+def test_listed_runs_carry_the_commit_they_run(harness: Harness, instance_ids: Callable[[], str]) -> None:
+    harness.launch(instance_ids())
+    client = GitHubClient(api_url=harness.github.url, repository=harness.github.repository,
+                          workflow=harness.github.workflow, api_version="2026-03-10",
+                          credentials=SecretCredentials(harness.stack.secret))  # fmt: skip
+    [served] = harness.github.runs
+
+    [listed] = client.list_runs(time.time() - 60, Deadline(30)).runs
+    read = client.get_run(served.id, Deadline(30))
+
+    assert listed.head_sha == served.head_sha
+    assert read is not None
+    assert read.head_sha == served.head_sha
+
+
 def test_run_that_never_appears_is_abandoned_after_the_deadline(
     harness: Harness, instance_ids: Callable[[], str]
 ) -> None:

@@ -23,15 +23,18 @@ from urllib3.util import SKIP_HEADER
 from stand_ins.github_double import (
     DEFAULT_DECLARED_INPUTS,
     DEFAULT_RUN_NAME,
+    CloseMidBody,
     Delay,
     DropAfterAccept,
     ErrorAfterAccept,
+    GarbageAfterAccept,
     GitHubDouble,
     HangAfterAccept,
     HangBeforeAccept,
     RateLimited,
     RecordedRequest,
     Reject,
+    ResetAfterReceive,
     Unauthorized,
 )
 
@@ -136,30 +139,33 @@ def test_fetched_run_has_github_timestamps_and_no_inputs(github: GitHubDouble) -
 
 
 @pytest.mark.parametrize(
-    ("legacy_ghes", "version", "return_run_details", "expected_status"),
+    ("ghes_version", "version", "return_run_details", "expected_status"),
     [
-        (False, CURRENT, None, 200),
-        (False, CURRENT, True, 422),
-        (False, CURRENT, False, 422),
-        (False, LEGACY, True, 200),
-        (False, LEGACY, False, 204),
-        (False, LEGACY, None, 204),
-        (False, None, True, 200),
-        (False, None, None, 204),
-        (False, "2099-01-01", None, 400),
-        (True, LEGACY, True, 422),
-        (True, LEGACY, None, 204),
-        (True, CURRENT, None, 400),
+        (None, CURRENT, None, 200),
+        (None, CURRENT, True, 422),
+        (None, CURRENT, False, 422),
+        (None, LEGACY, True, 200),
+        (None, LEGACY, False, 204),
+        (None, LEGACY, None, 204),
+        (None, None, True, 200),
+        (None, None, None, 204),
+        (None, "2099-01-01", None, 400),
+        ("3.20", LEGACY, True, 400),
+        ("3.20", LEGACY, None, 204),
+        ("3.20", CURRENT, None, 400),
+        ("3.21", LEGACY, True, 200),
+        ("3.21", LEGACY, None, 204),
+        ("3.21", CURRENT, None, 400),
     ],
 )
 def test_api_version_decides_how_the_dispatch_answers(
-    legacy_ghes: bool, version: str | None, return_run_details: bool | None, expected_status: int
+    ghes_version: str | None, version: str | None, return_run_details: bool | None, expected_status: int
 ) -> None:
     body: dict[str, Any] = {"ref": "main", "inputs": deploy_inputs()}
     if return_run_details is not None:
         body["return_run_details"] = return_run_details
 
-    with GitHubDouble(tokens={PAT}, legacy_ghes=legacy_ghes) as github:
+    with GitHubDouble(tokens={PAT}, ghes_version=ghes_version) as github:
         response = dispatch(github, body, api_headers(version))
 
         assert response.status_code == expected_status
@@ -170,6 +176,25 @@ def test_api_version_decides_how_the_dispatch_answers(
             assert response.content == b""
         if expected_status == 422:
             assert "return_run_details" in response.json()["message"]
+
+
+def test_ghes_before_3_21_refuses_return_run_details_with_400_and_no_ghes_serves_2026_03_10() -> None:
+    body = {"ref": "main", "inputs": deploy_inputs(), "return_run_details": True}
+    with GitHubDouble(tokens={PAT}, ghes_version="3.20", api_prefix="/api/v3") as ghes:
+        refused = dispatch(ghes, body, api_headers(LEGACY))
+        current = dispatch(ghes, {"ref": "main", "inputs": deploy_inputs()}, api_headers(CURRENT))
+        meta = requests.get(f"{ghes.url}/meta", headers={"X-GitHub-Api-Version": LEGACY}, timeout=10)
+
+        assert (refused.status_code, refused.json()["message"]) == (400, '"return_run_details" is not a permitted key.')
+        assert current.status_code == 400
+        assert "X-GitHub-Api-Version" in current.json()["message"]
+        assert "2026-03-10" in current.json()["message"]
+        assert ghes.runs == []
+        assert meta.json()["installed_version"] == "3.20"
+    with GitHubDouble(tokens={PAT}) as dotcom:
+        meta = requests.get(f"{dotcom.url}/meta", headers={"X-GitHub-Api-Version": CURRENT}, timeout=10)
+        assert meta.status_code == 200
+        assert "installed_version" not in meta.json()
 
 
 def test_undeclared_input_is_rejected_and_declared_extra_accepted() -> None:
@@ -326,6 +351,19 @@ def test_status_and_event_filters(github: GitHubDouble) -> None:
     assert list_runs(github, event="push").json()["total_count"] == 0
 
 
+def test_a_run_can_be_served_with_a_null_status_and_its_head_sha(github: GitHubDouble) -> None:
+    run_id = dispatch(github).json()["workflow_run_id"]
+    github.set_run_status(run_id, status=None, conclusion=None)
+
+    shown = requests.get(f"{github.url}/repos/acme/app/actions/runs/{run_id}", headers=api_headers(), timeout=10)
+    [listed] = list_runs(github).json()["workflow_runs"]
+
+    assert shown.json()["status"] is None
+    assert listed["status"] is None
+    assert re.fullmatch(r"[0-9a-f]{40}", shown.json()["head_sha"])
+    assert list_runs(github, status="queued").json()["total_count"] == 0
+
+
 def test_paging_with_link_header_returns_every_run_once_newest_first(github: GitHubDouble) -> None:
     created = [dispatch(github).json()["workflow_run_id"] for _ in range(7)]
 
@@ -347,6 +385,44 @@ def test_paging_with_link_header_returns_every_run_once_newest_first(github: Git
 
     assert pages == 3
     assert seen == sorted(created, reverse=True)
+
+
+def _pages(github: GitHubDouble, **params: str) -> tuple[list[int], int, int]:
+    """Follow ``next`` from page 1 at 100 a page: ``(run ids seen, pages read, last total_count)``."""
+    query = "&".join(f"{name}={value}" for name, value in {"per_page": "100", **params}.items())
+    next_url: str | None = f"{github.url}/repos/acme/app/actions/workflows/deploy.yml/runs?{query}"
+    seen: list[int] = []
+    pages = total = 0
+    while next_url:
+        response = requests.get(next_url, headers=api_headers(), timeout=10)
+        seen += [run["id"] for run in response.json()["workflow_runs"]]
+        total, pages = response.json()["total_count"], pages + 1
+        next_url = response.links.get("next", {}).get("url")
+    return seen, pages, total
+
+
+def test_filtered_listings_stop_at_1000_runs_while_total_count_tells_the_truth(github: GitHubDouble) -> None:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda _: dispatch(github), range(1001)))
+
+    for filters in ({"event": "workflow_dispatch"}, {"status": "queued"}, {"branch": "main"},
+                    {"created": ">=2000-01-01"}):  # fmt: skip
+        seen, pages, total = _pages(github, **filters)
+        assert (len(seen), pages, total) == (1000, 10, 1001), filters
+        assert github.runs[0].id not in seen  # the oldest is out of reach
+    unfiltered, pages, total = _pages(github)
+    assert (len(unfiltered), pages, total) == (1001, 11, 1001)
+
+
+def test_the_filtered_listing_cap_is_configurable() -> None:
+    with GitHubDouble(tokens={PAT}, filtered_listing_cap=2) as github:
+        for _ in range(3):
+            dispatch(github)
+        answer = list_runs(github, event="workflow_dispatch", per_page=100)
+
+        assert [run["id"] for run in answer.json()["workflow_runs"]] == [run.id for run in github.runs[:0:-1]]
+        assert answer.json()["total_count"] == 3
+        assert "next" not in answer.links
 
 
 def test_per_page_defaults_to_30_and_is_capped_at_100(github: GitHubDouble) -> None:
@@ -387,6 +463,30 @@ def test_drop_after_accept_is_a_connection_error_but_the_run_exists(github: GitH
 
     assert len(github.runs) == 1
     assert github.requests[-1].status is None
+
+
+@pytest.mark.parametrize(
+    ("fault", "runs", "seen_as"),
+    [
+        (ResetAfterReceive(create_run=False), 0, requests.ConnectionError),
+        (ResetAfterReceive(create_run=True), 1, requests.ConnectionError),
+        (GarbageAfterAccept(), 1, requests.ConnectionError),
+        (GarbageAfterAccept(b"HTTP/1.1 2"), 1, requests.ConnectionError),
+        (CloseMidBody(), 1, requests.exceptions.ChunkedEncodingError),
+    ],
+    ids=["reset before the run", "reset after the run", "garbage", "truncated status line", "close mid-body"],
+)
+def test_transport_faults_after_the_request_arrived_leave_the_client_without_an_answer(
+    github: GitHubDouble, fault: ResetAfterReceive | GarbageAfterAccept | CloseMidBody, runs: int, seen_as: type
+) -> None:
+    github.inject(fault)
+
+    with pytest.raises(seen_as):
+        dispatch(github)
+
+    assert len(github.runs) == runs
+    assert github.requests[-1].status is None  # the double gave no whole answer
+    assert dispatch(github).status_code == 200  # and the next connection works
 
 
 def test_hang_after_accept_creates_the_run_before_the_client_gives_up(github: GitHubDouble) -> None:
