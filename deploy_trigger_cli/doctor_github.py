@@ -120,7 +120,7 @@ class GitHubChecks:
         A server refuses an API version it does not serve with 400 on every request, so every later check would
         fail for a reason that has nothing to do with it; GitHub Enterprise Server does not serve 2026-03-10.
         """
-        version, url = self._settings.github_api_version, self._settings.github_api_url
+        version, url = self._settings.github.api_version, self._settings.github.api_url
         answer = self._reader.get("/meta", None)
         release = answer.body.get("installed_version") if isinstance(answer.body, dict) else None
         server = f"GitHub Enterprise Server {release}" if release else f"GitHub at {url}"

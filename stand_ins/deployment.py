@@ -10,7 +10,7 @@ REPOSITORY = "acme/app"
 WORKFLOW = "deploy.yml"
 REF = "main"
 #: How long past a lease a takeover waits before reconciling, against the double's listing delay.
-RUN_LISTING_DELAY_SECONDS = 1.0
+RUN_LISTING_DELAY_SECONDS = 1.5
 #: The account moto answers for (its default).
 ACCOUNT = "123456789012"
 

@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.client import responses
 from types import TracebackType
 
@@ -57,6 +57,7 @@ from stand_ins.github_faults import (
 from stand_ins.github_http import IncomingRequest, Reply, serve
 from stand_ins.github_listing import (
     FILTERED_LISTING_CAP,
+    LISTING_DELAY_SECONDS,
     is_filtered,
     last_page,
     link_header,
@@ -173,6 +174,7 @@ class GitHubDouble:
         token_permissions: Mapping[str, Mapping[str, str]] | None = None,
         installation_permissions: Mapping[str, str] | None = None,
         filtered_listing_cap: int = FILTERED_LISTING_CAP,
+        listing_delay: float = LISTING_DELAY_SECONDS,
     ) -> None:
         """Describe the repository the double serves.
 
@@ -226,6 +228,9 @@ class GitHubDouble:
             DEFAULT_INSTALLATION_PERMISSIONS if installation_permissions is None else installation_permissions
         )
         self.filtered_listing_cap = filtered_listing_cap
+        self.listing_delay = listing_delay
+        #: Run ID -> when run listings start to show it (a single-run read sees it at once).
+        self._listable_at: dict[int, datetime] = {}
         self._fault_policy = fault_policy
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -517,6 +522,7 @@ class GitHubDouble:
                 inputs=dict(inputs),
             )
             self._state.runs[run_id] = run
+            self._listable_at[run_id] = self._clock() + timedelta(seconds=self.listing_delay)
         return run
 
     def _now(self) -> datetime:
@@ -534,7 +540,10 @@ class GitHubDouble:
             matches = run_predicate(incoming.query)
         except ValueError as error:
             return _error(422, str(error), _RUNS_DOCS)
-        runs = [run for run in self.runs if matches(run)]
+        now = self._clock()
+        with self._lock:
+            listable = {run_id for run_id, at in self._listable_at.items() if at <= now}
+        runs = [run for run in self.runs if matches(run) and run.id in listable]
         runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
         total = len(runs)
         if is_filtered(incoming.query):

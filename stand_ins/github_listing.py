@@ -21,6 +21,9 @@ DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 #: A filtered listing returns at most this many runs in all: 10 pages of 100, no ``next`` after the tenth, while
 #: ``total_count`` keeps the true count (GitHub docs, "List workflow runs for a workflow").
+#: A run GitHub just created may take a few seconds to show in listings (a single-run read sees it at once): the
+#: double waits this long, compressed like the drill's other times. A test that needs instant listings sets 0.
+LISTING_DELAY_SECONDS = 1.0
 FILTERED_LISTING_CAP = 1000
 #: The query parameters that make a listing "filtered" and so capped.
 FILTERS = frozenset({"actor", "branch", "check_suite_id", "created", "event", "head_sha", "status"})

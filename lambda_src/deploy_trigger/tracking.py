@@ -60,6 +60,7 @@ class LedgerPort(Protocol):
         conclusion: str | None,
         lifecycle_result: str | None,
         detail: str,
+        head_sha: str | None = ...,
     ) -> bool: ...
 
 
@@ -182,21 +183,30 @@ class Tracker:
         if not entries:
             return report
         try:
-            runs = self._runs_for(entries, deadline)
+            runs, complete = self._runs_for(entries, deadline)
         except RetryLater as error:
             # Without GitHub's answer nothing can be decided; the entries stay due for the next pass.
             observability.logger.warning("tracker pass skipped: GitHub unavailable", extra={"error": str(error)})
             report.add(metric_names.TRACKER_ERRORS, len(entries))
             return report
+        if not complete:
+            observability.logger.warning(
+                "GitHub's run listing was cut short (at most 1,000 results): an entry whose run is not in it is "
+                "kept for a later pass, never finished as 'no run'",
+                extra={"due": len(entries)},
+            )
         with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
             for entry in entries:
-                pool.submit(self._check_safely, entry, runs.get(entry.dispatch_id), deadline, report)
+                run = runs.get(entry.dispatch_id)
+                pool.submit(self._check_safely, entry, run, deadline, report, listed_all=complete)
         return report
 
-    def _runs_for(self, entries: list[LedgerEntry], deadline: Deadline) -> dict[str, WorkflowRun]:
-        """Each entry's run by dispatch ID: one listing for all, single reads for the few it misses."""
+    def _runs_for(self, entries: list[LedgerEntry], deadline: Deadline) -> tuple[dict[str, WorkflowRun], bool]:
+        """Each entry's run by dispatch ID (one listing for all, single reads for the few it misses), and whether
+        the listing was complete: a cut-off listing cannot show that a run does not exist."""
         since = min(entry.first_claimed_at for entry in entries)
-        listed = self._github.list_runs(since, deadline, self._config.max_run_pages).runs
+        listing = self._github.list_runs(since, deadline, self._config.max_run_pages)
+        listed = listing.runs
         by_dispatch = {dispatch_id: run for run in listed for dispatch_id in run.dispatch_ids()}
         by_run_id = {run.run_id: run for run in listed}
         for entry in entries:
@@ -207,15 +217,15 @@ class Tracker:
             run = self._github.get_run(run_id, deadline)
             if run is not None:
                 by_dispatch[dispatch_id] = run
-        return by_dispatch
+        return by_dispatch, listing.complete
 
     def _check_safely(
-        self, entry: LedgerEntry, run: WorkflowRun | None, deadline: Deadline, report: PassReport
+        self, entry: LedgerEntry, run: WorkflowRun | None, deadline: Deadline, report: PassReport, *, listed_all: bool
     ) -> None:
         if deadline.remaining() < PASS_RESERVE_SECONDS:
             return  # still due: the next pass picks it up first
         try:
-            self._check(entry, run, report)
+            self._check(entry, run, report, listed_all=listed_all)
         except RetryLater as error:
             report.add(metric_names.TRACKER_ERRORS)
             observability.logger.warning(
@@ -223,13 +233,13 @@ class Tracker:
                 extra={"instance_id": entry.instance_id, "error": str(error)},
             )
 
-    def _check(self, entry: LedgerEntry, run: WorkflowRun | None, report: PassReport) -> None:
+    def _check(self, entry: LedgerEntry, run: WorkflowRun | None, report: PassReport, *, listed_all: bool) -> None:
         now = self._clock()
         # From this dispatch, not the first claim: a launch retried or redriven hours later is followed to its
         # real end, not declared stuck (or run-less) on sight.
         age = now - _dispatched_at(entry)
         if run is None:
-            if age > self._config.run_appear_timeout:
+            if age > self._config.run_appear_timeout and listed_all:
                 detail = f"GitHub listed no run for dispatch {entry.dispatch_id} within {age:.0f}s"
                 self._finish(entry, None, DeployOutcome.NO_RUN, detail, report)
                 return
@@ -300,6 +310,7 @@ class Tracker:
             conclusion=run.conclusion if run else None,
             lifecycle_result=lifecycle_result,
             detail=detail,
+            head_sha=run.head_sha if run else None,
         )
         if not finished:
             return  # a newer launch of the instance replaced this dispatch meanwhile: nothing to count

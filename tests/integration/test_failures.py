@@ -28,7 +28,7 @@ from stand_ins.github_double import (
 from stand_ins.invoke import ChildInvocation, invoke
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
-from tests.integration.waiting import wait_for_lease_expiry, wait_until
+from tests.integration.waiting import RECONCILE_WAIT, wait_for_lease_expiry, wait_until
 
 POST = ("POST", "/dispatches")
 LIST = ("GET", "/runs")
@@ -93,7 +93,7 @@ def test_answer_lost_after_github_accepted_is_reconciled_into_one_run(
 
     first = invoke(event)
     too_soon = invoke(event)  # a duplicate delivery while the claim is still held
-    time.sleep(1.1)  # LEASE_MARGIN_SECONDS
+    time.sleep(RECONCILE_WAIT)  # LEASE_MARGIN_SECONDS, then the listing delay
     retry = invoke(event)
 
     assert (first.error, too_soon.error) == ("OutcomeUnknown", "ClaimContended")
@@ -128,7 +128,7 @@ def test_transport_failure_after_the_request_was_sent_is_reconciled_before_any_r
     github.inject(fault)
 
     first = invoke(event)
-    time.sleep(1.1)  # LEASE_MARGIN_SECONDS
+    time.sleep(RECONCILE_WAIT)  # LEASE_MARGIN_SECONDS, then the listing delay
     retry = invoke(event)
 
     assert first.error == "OutcomeUnknown"  # the request was sent: only a listing can tell what GitHub did
@@ -149,7 +149,7 @@ def test_a_truncated_run_listing_never_lets_the_retry_post_again(stack: Stack, i
         first = invoke(event)
         for _ in range(3):  # other launches' runs, newer than this one's
             assert invoke(lifecycle_action(instance_ids())).result is not None
-        time.sleep(1.1)  # LEASE_MARGIN_SECONDS
+        time.sleep(RECONCILE_WAIT)  # LEASE_MARGIN_SECONDS, then the listing delay
 
         retry = invoke(event)
 

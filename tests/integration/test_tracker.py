@@ -24,7 +24,7 @@ from deploy_trigger.handler import tracker_handler
 from deploy_trigger.ledger.model import Claimed, Status
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
-from deploy_trigger.runs import RunRef
+from deploy_trigger.runs import RunListing, RunRef
 from deploy_trigger.tracking import Tracker, TrackerConfig
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import at, launch_successful
@@ -34,6 +34,7 @@ from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
 from stand_ins.invoke import invoke
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
+from tests.integration.waiting import RECONCILE_WAIT
 
 
 class Killed(BaseException):
@@ -163,6 +164,8 @@ def test_success_continues_the_lifecycle_action_once(harness: Harness, instance_
         "SUCCEEDED", "CONTINUE", "success",
     )  # fmt: skip
     assert "tracking" not in harness.stack.raw_item(instance)  # left the index: no later pass looks at it
+    (run,) = harness.github.runs
+    assert item.head_sha == run.head_sha  # the commit this instance runs, for `deploy-trigger fleet`
     assert first["DeploySucceeded"] == 1
     assert second["due"] == 0
     assert harness.inbox.alerts == []
@@ -358,7 +361,7 @@ def test_outcome_unknown_that_no_retry_settles_is_reported_after_fifteen_minutes
     harness.clock.offset = 15 * 60 + 1
     assert harness.tracker_pass()["unresolved"] == [instance]
 
-    time.sleep(1.1)  # the lease margin, then Lambda's retry settles it
+    time.sleep(RECONCILE_WAIT)  # the lease margin and the listing delay, then Lambda's retry settles it
     assert invoke(event).result is not None
     assert harness.tracker_pass()["unresolved"] == []
 
@@ -491,3 +494,21 @@ def test_with_a_second_hook_on_the_group_one_run_and_only_our_action_is_complete
 
     assert harness.autoscaling.completions == [(instance, HOOK, "CONTINUE")]
     assert [a.hook_name for a in harness.autoscaling.pending(instance)] == ["bootstrap-hook"]  # not ours to end
+
+
+def test_a_cut_off_run_listing_never_finishes_an_entry_as_no_run(
+    harness: Harness, instance_ids: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = instance_ids()
+    harness.record_dispatch_without_a_run(instance)
+    harness.clock.offset = 601  # past runAppearTimeoutSeconds
+    listing = GitHubClient.list_runs
+    monkeypatch.setattr(GitHubClient, "list_runs", lambda *_, **__: RunListing(runs=[], complete=False))
+
+    cut_off = harness.tracker_pass()
+
+    assert "DeployNoRun" not in cut_off
+    assert harness.item(instance).status is Status.DISPATCHED  # kept for a pass that can see every run
+    monkeypatch.setattr(GitHubClient, "list_runs", listing)
+    harness.tracker_pass()
+    assert harness.item(instance).deploy_outcome == "no run"  # a complete listing can conclude it

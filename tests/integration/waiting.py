@@ -3,7 +3,12 @@
 import time
 from collections.abc import Callable
 
+from stand_ins.deployment import RUN_LISTING_DELAY_SECONDS
 from tests.integration.conftest import Stack
+
+#: How long after a lease a retry that must reconcile waits (the lease margin, then GitHub's listing delay):
+#: what Lambda's retry, a minute later in production, always waits out.
+RECONCILE_WAIT = 1.0 + RUN_LISTING_DELAY_SECONDS + 0.1
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
@@ -15,7 +20,8 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str =
 
 
 def wait_for_lease_expiry(stack: Stack, instance_id: str) -> float:
-    """Sleep until the instance's lease has expired, as Lambda's retry would; returns the lease's end."""
+    """Sleep until the instance's lease has expired and GitHub could list a run made before it, as Lambda's retry
+    would; returns the lease's end."""
     lease = stack.item(instance_id).lease_expires_at or 0.0
-    time.sleep(max(0.0, lease - time.time()) + 0.05)
+    time.sleep(max(0.0, lease - time.time()) + RUN_LISTING_DELAY_SECONDS + 0.05)
     return lease

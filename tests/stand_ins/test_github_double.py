@@ -59,8 +59,8 @@ class ManualClock:
 
 @pytest.fixture
 def github() -> Iterator[GitHubDouble]:
-    with GitHubDouble(repository="acme/app", workflow="deploy.yml", tokens={PAT}) as double:
-        yield double
+    with GitHubDouble(repository="acme/app", workflow="deploy.yml", tokens={PAT}, listing_delay=0) as double:
+        yield double  # listings at once: these tests are about what is listed, not when
 
 
 def api_headers(version: str | None = CURRENT, token: str | None = PAT) -> dict[str, str]:
@@ -415,7 +415,7 @@ def test_filtered_listings_stop_at_1000_runs_while_total_count_tells_the_truth(g
 
 
 def test_the_filtered_listing_cap_is_configurable() -> None:
-    with GitHubDouble(tokens={PAT}, filtered_listing_cap=2) as github:
+    with GitHubDouble(tokens={PAT}, filtered_listing_cap=2, listing_delay=0) as github:
         for _ in range(3):
             dispatch(github)
         answer = list_runs(github, event="workflow_dispatch", per_page=100)
@@ -841,3 +841,16 @@ def test_200_concurrent_dispatches_create_200_distinct_runs(github: GitHubDouble
     assert len(set(run_ids)) == 200
     assert sorted(run_ids) == [run.id for run in github.runs]
     assert sorted(run.inputs["dispatch_id"] for run in github.runs) == sorted(f"d-{n}" for n in range(200))
+
+
+def test_a_new_run_is_listed_only_after_the_listing_delay_but_read_by_id_at_once() -> None:
+    with GitHubDouble(repository="acme/app", workflow="deploy.yml", tokens={PAT}, listing_delay=0.5) as double:
+        run_id = dispatch(double).json()["workflow_run_id"]
+        listed_at_once = list_runs(double, event="workflow_dispatch").json()["total_count"]
+        read_at_once = requests.get(
+            f"{double.url}/repos/acme/app/actions/runs/{run_id}", headers=api_headers(), timeout=10
+        ).status_code
+        time.sleep(0.6)
+
+        assert (listed_at_once, read_at_once) == (0, 200)
+        assert [run["id"] for run in list_runs(double, event="workflow_dispatch").json()["workflow_runs"]] == [run_id]

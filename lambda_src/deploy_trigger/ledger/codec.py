@@ -39,6 +39,7 @@ PER_LAUNCH_ATTRIBUTES = (
     TRACKING_SORT_KEY,
     "run_status",
     "conclusion",
+    "head_sha",
     "deploy_outcome",
     "lifecycle_intent",
     "lifecycle_result",

@@ -293,13 +293,15 @@ class Ledger:
         conclusion: str | None,
         lifecycle_result: str | None,
         detail: str,
+        head_sha: str | None = None,
     ) -> bool:
-        """The deployment ended: the item leaves the tracking index."""
+        """The deployment ended: the item leaves the tracking index. ``head_sha``: the commit the run deployed."""
         now = self._clock()
         update = (
             Update(entry.instance_id, now)
             .set(status=(Status.SUCCEEDED if succeeded else Status.DEPLOY_FAILED).value, deploy_outcome=outcome)
             .set(finished_at=iso_time(now), conclusion=conclusion or None, lifecycle_result=lifecycle_result or None)
+            .set(head_sha=head_sha)
             .set(**{TTL_ATTRIBUTE: expiry(now)})
             .remove(TRACKING_KEY, TRACKING_SORT_KEY, "lifecycle_intent")
             .history("deploy_" + outcome.replace(" ", "_"), detail)
