@@ -17,6 +17,7 @@ DISPATCH_REJECTED = "DispatchRejected"  # GitHub refused the dispatch for good (
 OUTCOME_UNKNOWN = "OutcomeUnknown"  # 5xx / timeout / dropped connection: reconciled before any new POST
 RATE_LIMITED = "RateLimited"  # GitHub rate limit; waited or left for Lambda's retry
 CLAIM_CONTENDED = "ClaimContended"  # another invocation holds a live lease on the instance
+LAUNCHES_FOUND_BY_SWEEP = "LaunchesFoundBySweep"  # dispatched for a launch whose event never came (the sweep)
 GITHUB_LATENCY = "GitHubLatency"  # milliseconds per GitHub API call
 
 # The tracker (one pass a minute over unfinished deployments)
