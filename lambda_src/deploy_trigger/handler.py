@@ -30,10 +30,14 @@ from deploy_trigger.errors import (
 from deploy_trigger.events import Ignored, parse_event
 from deploy_trigger.observability import count, logger, metrics, seconds
 
-_OUTCOME_METRICS = {
+#: Every outcome has its entry: a missing one would fail the invocation after the work was done. A stale event (a late
+#: one of an earlier launch) is a duplicate too: nothing sent; a warm-pool entry is counted by its lifecycle result.
+_OUTCOME_METRICS: dict[Outcome, str | None] = {
     Outcome.DISPATCHED: metric_names.DISPATCHED,
     Outcome.RECONCILED: metric_names.RECONCILED_FOUND,
     Outcome.DUPLICATE: metric_names.DUPLICATE_SUPPRESSED,
+    Outcome.STALE: metric_names.DUPLICATE_SUPPRESSED,
+    Outcome.WARM_POOL: None,
 }
 #: Rate limits are counted where they happen (each one, including those waited out), in the GitHub client.
 _RETRY_METRICS: dict[type[RetryLater], str] = {
@@ -77,7 +81,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.error("dispatch failed for good; the event goes to the dead-letter queue", extra=details)
         raise
 
-    count(_OUTCOME_METRICS[result.outcome])
+    metric = _OUTCOME_METRICS[result.outcome]
+    if metric:
+        count(metric)
     if launch.found_by_sweep and result.outcome in (Outcome.DISPATCHED, Outcome.RECONCILED):
         count(metric_names.LAUNCHES_FOUND_BY_SWEEP)
     if result.reconciled_not_found:

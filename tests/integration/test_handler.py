@@ -189,3 +189,11 @@ def test_bad_configuration_fails_at_cold_start_naming_the_variable(
     with pytest.raises(ConfigurationError, match=message):
         handler(lifecycle_action("i-0123456789abcdef0"), lambda_context)
     assert github.requests == []
+
+
+def test_every_dispatch_outcome_has_its_metric_entry() -> None:
+    # A missing one failed the invocation after the work was done: a stale event was retried, then dead-lettered.
+    from deploy_trigger import handler
+    from deploy_trigger.dispatch import Outcome
+
+    assert set(handler._OUTCOME_METRICS) == set(Outcome)
