@@ -162,6 +162,7 @@ def test_environment_values(synthesized: Synthesized) -> None:
         "ALLOWED_ASG_NAMES": "",
         "WORKFLOW_EXTRA_INPUTS": "{}",
         "LEASE_MARGIN_SECONDS": "5",
+        "LIFECYCLE_HOOK_NAME": "deploy-trigger-launch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
@@ -531,6 +532,8 @@ def test_dashboard_marks_the_timeout_on_the_duration_graph(synthesized: Synthesi
         metric_names.EVENT_REJECTED,
     ):
         assert f'"{metric_names.NAMESPACE}","{name}","service","{metric_names.SERVICE}"' in body
+    sweep = f'"{metric_names.NAMESPACE}","{metric_names.LAUNCHES_FOUND_BY_SWEEP}","service","{metric_names.SERVICE}"'
+    assert f'{sweep},{{"label":"found by the sweep"' in body
 
 
 # --- Outputs ------------------------------------------------------------------------------------------
