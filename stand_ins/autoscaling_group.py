@@ -9,7 +9,9 @@ lifecycle hooks", "Warm pool instance lifecycle"):
 - completing by token ends exactly that action; by instance ID, the hook's action active for the instance now;
   an action that already ended answers "No active Lifecycle Action found" (terminal);
 - an action whose heartbeat timeout passes ends with the hook's default result; ABANDON on launch terminates
-  the instance (it leaves the group).
+  the instance (it leaves the group);
+- ``describe_auto_scaling_groups`` and ``describe_lifecycle_hooks`` answer in boto3's shape (the sweep's reads):
+  a group's ``Instances`` with their ``LifecycleState``, never its warm pool, paginated by ``NextToken``.
 """
 
 from __future__ import annotations
@@ -50,12 +52,14 @@ class AutoScalingStandIn:
     default_result: LifecycleResult = LifecycleResult.ABANDON
     actions: dict[str, LifecycleAction] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
-    #: Instance -> its group.
-    members: dict[str, str] = field(default_factory=dict)
     #: Every call that ended an action: (instance, hook, result), in order.
     completions: list[tuple[str, str, str]] = field(default_factory=list)
     no_active_answers: Counter[str] = field(default_factory=Counter)
     heartbeats: Counter[str] = field(default_factory=Counter)
+    #: Instance -> its group, while it is in one (a terminated instance leaves it).
+    members: dict[str, str] = field(default_factory=dict)
+    #: Every describe call made, by operation name.
+    describe_calls: Counter[str] = field(default_factory=Counter)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def add_group(self, asg_name: str, *hook_names: str) -> None:
@@ -70,6 +74,7 @@ class AutoScalingStandIn:
         with self._lock:
             self.members[instance_id] = asg_name
             self.states[instance_id] = WARMED_PENDING_WAIT if into_warm_pool else PENDING_WAIT
+            self.members[instance_id] = asg_name
             for hook in self.hooks.get(asg_name, ()):
                 token = str(uuid.uuid4())
                 self.actions[token] = LifecycleAction(token, instance_id, asg_name, hook, into_warm_pool)
@@ -95,6 +100,7 @@ class AutoScalingStandIn:
         with self._lock:
             self.members[instance_id] = asg_name
             self.states[instance_id] = WARMED_PENDING_WAIT if into_warm_pool else PENDING_WAIT
+            self.members[instance_id] = asg_name
             self.actions[token] = LifecycleAction(token, instance_id, asg_name, hook_name, into_warm_pool)
 
     def complete(
@@ -130,6 +136,53 @@ class AutoScalingStandIn:
         """(instance, lifecycle state) of the group's instances, as DescribeAutoScalingGroups lists them."""
         with self._lock:
             return sorted((i, state) for i, state in self.states.items() if self.members.get(i) == asg_name)
+
+    def describe_auto_scaling_groups(
+        self, *, AutoScalingGroupNames: Sequence[str] | None = None, NextToken: str | None = None, MaxRecords: int = 50
+    ) -> dict[str, Any]:
+        """Like the API: the named groups (or all), ``MaxRecords`` a page, each with its instances in the group
+        (not its warm pool); a name with no group is left out, not an error."""
+        with self._lock:
+            self.describe_calls["describe_auto_scaling_groups"] += 1
+            names = sorted(self.hooks) if AutoScalingGroupNames is None else sorted(set(AutoScalingGroupNames))
+            names = [name for name in names if name in self.hooks]
+            start = int(NextToken or 0)
+            page = names[start : start + MaxRecords]
+            groups = [
+                {
+                    "AutoScalingGroupName": name,
+                    "Instances": [
+                        {"InstanceId": instance, "LifecycleState": self.states[instance]}
+                        for instance, group in sorted(self.members.items())
+                        if group == name and instance in self.states and not self.states[instance].startswith("Warmed")
+                    ],
+                }
+                for name in page
+            ]
+            answer: dict[str, Any] = {"AutoScalingGroups": groups}
+            if start + MaxRecords < len(names):
+                answer["NextToken"] = str(start + MaxRecords)
+            return answer
+
+    def describe_lifecycle_hooks(
+        self, *, AutoScalingGroupName: str, LifecycleHookNames: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        with self._lock:
+            self.describe_calls["describe_lifecycle_hooks"] += 1
+            hooks = [
+                h for h in self.hooks.get(AutoScalingGroupName, ()) if not LifecycleHookNames or h in LifecycleHookNames
+            ]
+            return {
+                "LifecycleHooks": [
+                    {
+                        "LifecycleHookName": hook,
+                        "AutoScalingGroupName": AutoScalingGroupName,
+                        "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+                        "DefaultResult": self.default_result.value,
+                    }
+                    for hook in hooks
+                ]
+            }
 
     def time_out(self, instance_id: str, hook_name: str | None = None) -> None:
         """The heartbeat timeout of the instance's pending actions (of one hook, or all) passes."""
@@ -211,6 +264,7 @@ class AutoScalingStandIn:
         action.result, action.ended_by = result, how
         if result == LifecycleResult.ABANDON.value:
             self.states.pop(action.instance_id, None)  # terminated; it leaves the group
+            self.members.pop(action.instance_id, None)
             for other in self._pending(action.instance_id):
                 other.result, other.ended_by = result, "terminated"
         elif not self._pending(action.instance_id):

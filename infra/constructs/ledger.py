@@ -16,6 +16,8 @@ DISPATCHER_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
 #: conditional UpdateItem; it never reads the table itself.
 TRACKER_INDEX_ACTIONS = ("dynamodb:Query",)
 TRACKER_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
+#: The sweep asks which waiting instances the ledger has never seen (``Ledger.known``), in lifecycle-hook mode only.
+TRACKER_SWEEP_ACTIONS = ("dynamodb:BatchGetItem",)
 
 
 class LedgerTable(Construct):
@@ -63,13 +65,15 @@ class LedgerTable(Construct):
             grantee=grantee, actions=list(DISPATCHER_ACTIONS), resource_arns=[self.table.table_arn]
         )
 
-    def grant_tracker_access(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Query on the tracking index only, UpdateItem on the table only: nothing else the tracker calls."""
+    def grant_tracker_access(self, grantee: iam.IGrantable, *, sweeps: bool = False) -> iam.Grant:
+        """Query on the tracking index only, UpdateItem (and, when it ``sweeps``, BatchGetItem) on the table only:
+        nothing else the tracker calls."""
         query = iam.Grant.add_to_principal(
             grantee=grantee, actions=list(TRACKER_INDEX_ACTIONS), resource_arns=[self.tracking_index_arn]
         )
+        table_actions = TRACKER_TABLE_ACTIONS + (TRACKER_SWEEP_ACTIONS if sweeps else ())
         update = iam.Grant.add_to_principal(
-            grantee=grantee, actions=list(TRACKER_TABLE_ACTIONS), resource_arns=[self.table.table_arn]
+            grantee=grantee, actions=list(table_actions), resource_arns=[self.table.table_arn]
         )
         return query.combine(update)
 

@@ -235,6 +235,8 @@ class Monitoring(Construct):
                 left=[
                     count(metric_names.DISPATCHED, "dispatched"),
                     count(metric_names.RECONCILED_FOUND, "found by reconciling"),
+                    # Launches whose event never came: a few are Auto Scaling's best effort, many a broken rule.
+                    count(metric_names.LAUNCHES_FOUND_BY_SWEEP, "found by the sweep"),
                 ],
                 width=8,
             ),

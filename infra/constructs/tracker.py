@@ -2,7 +2,8 @@
 
 Each pass reads the due entries from the ledger's tracking index, asks GitHub about their runs,
 heartbeats the lifecycle action of a run still going, and completes it when the run ends (CONTINUE on
-success, ABANDON on failure, no run or a stuck run, with an alert to the alarm topic).
+success, ABANDON on failure, no run or a stuck run, with an alert to the alarm topic). In lifecycle-hook mode
+each pass then sweeps for launches whose event never came and hands them to the dispatcher (``deploy_trigger.sweep``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ RESERVED_CONCURRENCY = 1
 LIFECYCLE_ACTIONS = ("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat")
 #: What became of an instance whose action had already ended; this call has no resource-level permissions.
 INSTANCE_READS = ("autoscaling:DescribeAutoScalingInstances",)
+#: The sweep's reads (``deploy_trigger.sweep``): the groups' waiting instances, and whether a group has our hook.
+#: Neither supports resource-level permissions.
+SWEEP_READS = ("autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks")
+#: The sweep hands a lost launch to the dispatcher as EventBridge does: an asynchronous invocation.
+SWEEP_INVOKE = ("lambda:InvokeFunction",)
 
 
 class TrackerFunction(ServiceFunction):
@@ -54,7 +60,8 @@ class TrackerFunction(ServiceFunction):
     Grants made here: its own log group, publishing to the alert topic, and, when
     ``completes_lifecycle_actions`` (lifecycle-hook mode), the two lifecycle actions on the configured groups
     (``asg_names``; any group of this account and region when empty). In launch-successful mode no launch
-    has a hook, so the tracker never calls Auto Scaling and gets no Auto Scaling permission at all. The
+    has a hook, so the tracker never calls Auto Scaling and gets no Auto Scaling permission at all. With
+    ``sweep_dispatcher``, the sweep's reads (``SWEEP_READS``) and the asynchronous invocation of that function. The
     ledger and the credentials secret are granted by their own constructs (``LedgerTable.grant_tracker_access``,
     ``GitHubCredentials.grant_read``).
     """
@@ -69,6 +76,7 @@ class TrackerFunction(ServiceFunction):
         alert_topic: sns.ITopic,
         asg_names: Sequence[str],
         completes_lifecycle_actions: bool,
+        sweep_dispatcher: lambda_.IFunction | None = None,
         reserved_concurrency: int | None = RESERVED_CONCURRENCY,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -105,8 +113,16 @@ class TrackerFunction(ServiceFunction):
             if completes_lifecycle_actions
             else []
         )
-        if completes_lifecycle_actions:
-            self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(INSTANCE_READS), resources=["*"]))
+        self.sweeps = sweep_dispatcher is not None
+        if completes_lifecycle_actions or self.sweeps:
+            reads: tuple[str, ...] = INSTANCE_READS if completes_lifecycle_actions else ()
+            reads += SWEEP_READS if self.sweeps else ()
+            self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(reads), resources=["*"]))
+        if sweep_dispatcher is not None:
+            # The unqualified ARN only: the sweep invokes $LATEST by name, like the launch rule does.
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=list(SWEEP_INVOKE), resources=[sweep_dispatcher.function_arn])
+            )
         self._suppress()
 
     def _suppress(self) -> None:
@@ -135,13 +151,18 @@ class TrackerFunction(ServiceFunction):
                 applies_to=["Action::kms:GenerateDataKey*"],
             ),
         ]
-        if self.lifecycle_resources:
-            wildcard_reasons.append(
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason="DescribeAutoScalingInstances supports no resource-level permissions; it only reads "
-                    "an instance's lifecycle state, to tell how an action the tracker did not complete ended.",
-                    applies_to=["Resource::*"],
+        if self.lifecycle_resources or self.sweeps:
+            reason = (
+                "DescribeAutoScalingInstances supports no resource-level permissions; it only reads an instance's "
+                "lifecycle state, to tell how an action the tracker did not complete ended."
+            )
+            if self.sweeps:
+                reason += (
+                    " DescribeAutoScalingGroups and DescribeLifecycleHooks support none either; the sweep only "
+                    "reads which instances wait in Pending:Wait and whether their group has the launch hook, to "
+                    "find launches whose event never came."
                 )
+            wildcard_reasons.append(
+                NagPackSuppression(id="AwsSolutions-IAM5", reason=reason, applies_to=["Resource::*"])
             )
         NagSuppressions.add_resource_suppressions(self.role, wildcard_reasons, apply_to_children=True)

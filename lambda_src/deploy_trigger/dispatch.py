@@ -179,7 +179,11 @@ class Dispatcher:
         """What a lost claim means when nothing more is to be sent, or None when this launch still needs its
         dispatch (an expired claim to take over). Raises for a launch GitHub rejected before."""
         if current.launch_key != launch.launch_key:
-            if is_newer_launch(current, launch.launch_key, launch.started_at(self._clock())):
+            # A swept launch is never newer than an item an event wrote (``may_sweep_claim_again``): that event
+            # may be this launch's own, and replacing its dispatch could start a second run.
+            if not launch.found_by_sweep and is_newer_launch(
+                current, launch.launch_key, launch.started_at(self._clock())
+            ):
                 return None
             observability.logger.info(
                 "late event of an earlier launch: ignored", extra={"current_launch_time": current.launch_time}

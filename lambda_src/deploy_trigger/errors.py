@@ -79,5 +79,9 @@ class LifecycleUnavailable(RetryLater):
     """Auto Scaling could not be reached or refused a lifecycle call; the tracker's next pass retries it."""
 
 
+class DispatcherUnreachable(RetryLater):
+    """The sweep could not hand a swept launch to the dispatcher function; its next pass sends it again."""
+
+
 class CredentialsInvalid(PermanentFailure):
     """The credentials secret does not hold a usable token or GitHub App key (its value is never shown)."""

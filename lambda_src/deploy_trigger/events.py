@@ -23,6 +23,10 @@ LIFECYCLE_ACTION = "EC2 Instance-launch Lifecycle Action"
 LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
 WARM_POOL = "WarmPool"
+#: The key of deploy-trigger's own part of an event: ``{"foundBySweep": true}`` marks a launch action the tracker's
+#: sweep synthesized for an instance whose event never came (``deploy_trigger.sweep``). Auto Scaling never sends it.
+OWN_PART = "deploy-trigger"
+FOUND_BY_SWEEP = "foundBySweep"
 
 #: An EC2 instance ID, matched whole (no surrounding whitespace); the CLI checks its arguments with it too.
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
@@ -48,6 +52,10 @@ class InstanceLaunch:
     time: float | None = None
     #: A launch hook's action for an instance entering the warm pool: continued, never deployed.
     into_warm_pool: bool = False
+    #: Synthesized by the sweep for an instance the ledger had never seen: no token (the action is completed by
+    #: instance ID), the sweep's time, and launch key ``sweep:<instance_id>``. It claims only an instance no event
+    #: claimed (``ledger.model.may_sweep_claim_again``): a real event that came first always wins.
+    found_by_sweep: bool = False
 
     def started_at(self, now: float) -> float:
         """The launch's own time; one built without it (never a parsed event) counts as happening ``now``."""
@@ -85,12 +93,15 @@ def parse_event(
     if not asg_name.strip():
         raise MalformedEvent("detail.AutoScalingGroupName is missing")
 
+    found_by_sweep = _found_by_sweep(event)
     if detail_type == LIFECYCLE_ACTION:
-        action = _lifecycle_action(detail, lifecycle_hook_name)
+        action = _lifecycle_action(detail, lifecycle_hook_name, found_by_sweep=found_by_sweep)
         if isinstance(action, Ignored):
             return action
         token, hook_name = action
-        launch_key = token
+        # An instance ID launches into a group once (a warm-pool return is a new action, but its instance is then
+        # known to the ledger, so never swept): one key for every sweep of it, and every sweep is a duplicate.
+        launch_key = f"sweep:{instance_id}" if found_by_sweep else token
     else:
         token, hook_name = "", ""
         # Every scaling activity has its own ID; without one, the instance ID itself keys the launch.
@@ -114,6 +125,7 @@ def parse_event(
         notification_metadata=_metadata(detail.get("NotificationMetadata")),
         time=_event_time(event),
         into_warm_pool=into_warm_pool,
+        found_by_sweep=found_by_sweep,
     )
 
 
@@ -133,17 +145,32 @@ def _optional_text(event: Mapping[str, Any], key: str) -> str | None:
     return value[:_MAX_FIELD_LENGTH] if isinstance(value, str) and value else None
 
 
-def _lifecycle_action(detail: Mapping[str, Any], ours: str | None) -> tuple[str, str] | Ignored:
-    """The action's token and hook name, or why it is not a launch action of our hook."""
+def _lifecycle_action(
+    detail: Mapping[str, Any], ours: str | None, *, found_by_sweep: bool = False
+) -> tuple[str, str] | Ignored:
+    """The action's token and hook name, or why it is not a launch action of our hook. A swept action has no
+    token (nothing but the lost event carried it)."""
     transition = detail.get("LifecycleTransition")
     if transition is not None and transition != LAUNCH_TRANSITION:
         return Ignored(f"lifecycle transition {_shown(transition)} is not a launch")
     token, hook_name = _text(detail, "LifecycleActionToken"), _text(detail, "LifecycleHookName")
-    if not token.strip() or not hook_name.strip():
+    if found_by_sweep:
+        if token or not hook_name.strip():
+            raise MalformedEvent("a swept lifecycle action names its hook and carries no LifecycleActionToken")
+    elif not token.strip() or not hook_name.strip():
         raise MalformedEvent("lifecycle action without LifecycleActionToken or LifecycleHookName")
     if ours and hook_name != ours:
         return Ignored(f"lifecycle hook {_shown(hook_name)} is not {ours!r}, the one deploy-trigger owns")
     return token, hook_name
+
+
+def _found_by_sweep(event: Mapping[str, Any]) -> bool:
+    own = event.get(OWN_PART)
+    if own is None:
+        return False
+    if not isinstance(own, Mapping) or own.get(FOUND_BY_SWEEP) not in (True, False):
+        raise MalformedEvent(f"{OWN_PART} must be an object with a boolean {FOUND_BY_SWEEP}, got {_shown(own)}")
+    return own[FOUND_BY_SWEEP] is True
 
 
 def _event_time(event: Mapping[str, Any]) -> float:

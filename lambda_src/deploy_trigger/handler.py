@@ -5,7 +5,8 @@ exception fails the invocation on purpose: Lambda retries it (the ledger makes t
 are spent, sends the event with the error to the on-failure queue, where an alarm sees it. Returning means
 the event is done with.
 
-``tracker_handler`` is invoked every minute by a schedule and runs one tracking pass.
+``tracker_handler`` is invoked every minute by a schedule and runs one tracking pass, then the sweep for
+launches whose event never came (``deploy_trigger.sweep``), which hands them to the dispatcher.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from deploy_trigger.errors import (
 from deploy_trigger.events import Ignored, parse_event
 from deploy_trigger.observability import count, logger, metrics, seconds
 
-_OUTCOME_METRICS = {
+#: Every outcome has its entry (tests/unit/test_outcome_metrics.py): a missing one would fail the invocation after
+#: the work was done, and Lambda would retry, then dead-letter, a settled event.
+_OUTCOME_METRICS: dict[Outcome, str] = {
     Outcome.DISPATCHED: metric_names.DISPATCHED,
     Outcome.RECONCILED: metric_names.RECONCILED_FOUND,
     Outcome.DUPLICATE: metric_names.DUPLICATE_SUPPRESSED,
@@ -79,6 +82,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise
 
     count(_OUTCOME_METRICS[result.outcome])
+    if launch.found_by_sweep and result.outcome in (Outcome.DISPATCHED, Outcome.RECONCILED):
+        count(metric_names.LAUNCHES_FOUND_BY_SWEEP)
     if result.reconciled_not_found:
         count(metric_names.RECONCILED_NOT_FOUND)
     logger.info(f"launch {result.outcome.value}", extra=result.as_dict())
@@ -88,13 +93,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def tracker_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    tracker = runtime.tracker()
-    report = tracker.run_pass(Deadline.from_context(context))
+    tracker, sweeper = runtime.tracker(), runtime.sweeper()
+    deadline = Deadline.from_context(context)
+    report = tracker.run_pass(deadline)
     count(metric_names.TRACKER_BACKLOG, report.due)
     count(metric_names.UNRESOLVED_OUTCOMES, len(report.unresolved))
     for name, value in report.counts.items():
         count(name, value)
     for duration in report.durations:
         seconds(metric_names.DEPLOY_DURATION, duration)
-    logger.info("tracking pass done", extra={"pass": report.as_dict()})
-    return report.as_dict()
+    result = report.as_dict()
+    if sweeper is not None:
+        # After the pass: following the deployments already dispatched comes first, the sweep takes what is left.
+        sweep = sweeper.sweep(deadline)
+        for name, value in sweep.counts.items():
+            count(name, value)
+        result["sweep"] = sweep.as_dict()
+    logger.info("tracking pass done", extra={"pass": result})
+    return result

@@ -19,6 +19,7 @@ RATE_LIMITED = "RateLimited"  # GitHub rate limit; waited or left for Lambda's r
 CLAIM_CONTENDED = "ClaimContended"  # another invocation holds a live lease on the instance
 STALE_EVENT_IGNORED = "StaleEventIgnored"  # a late event of an earlier launch of the instance: nothing sent
 WARM_POOL_CONTINUED = "WarmPoolContinued"  # an instance entered the warm pool: its action continued, not deployed
+LAUNCHES_FOUND_BY_SWEEP = "LaunchesFoundBySweep"  # dispatched for a launch whose event never came (the sweep)
 GITHUB_LATENCY = "GitHubLatency"  # milliseconds per GitHub API call
 
 # The tracker (one pass a minute over unfinished deployments)

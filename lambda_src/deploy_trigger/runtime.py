@@ -21,6 +21,7 @@ from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleActions
 from deploy_trigger.settings import GitHubTarget, Settings, TrackerSettings
+from deploy_trigger.sweep import AutoScalingGroups, DispatcherFunction, SweepConfig, Sweeper
 from deploy_trigger.tracking import Tracker, TrackerConfig
 
 #: DynamoDB answers in milliseconds; short timeouts and few retries keep a ledger write inside the
@@ -83,6 +84,28 @@ def tracker() -> Tracker:
     )
 
 
+@cache
+def sweeper() -> Sweeper | None:
+    """The tracker's sweep for launches whose event never came; None when no dispatcher is configured for it.
+    Cached like the rest: the sweeper remembers its first sightings across the container's passes."""
+    config = tracker_settings()
+    if not config.dispatcher_function_name:
+        return None
+    return Sweeper(
+        AutoScalingGroups(autoscaling_client),
+        Ledger(dynamodb_client(), config.ledger_table_name),
+        DispatcherFunction(lambda_client, config.dispatcher_function_name),
+        SweepConfig(
+            hook_name=config.lifecycle_hook_name, group_names=config.allowed_asg_names, region=config.aws_region
+        ),
+    )
+
+
+@cache
+def lambda_client() -> Any:
+    return boto3.client("lambda")
+
+
 def _github(target: GitHubTarget) -> GitHubClient:
     return GitHubClient(
         api_url=target.api_url,
@@ -95,7 +118,16 @@ def _github(target: GitHubTarget) -> GitHubClient:
 
 def reset() -> None:
     """Forget everything built (tests, and the local drill between scenarios)."""
-    for factory in (settings, tracker_settings, dynamodb_client, autoscaling_client, dispatcher, tracker):
+    for factory in (
+        settings,
+        tracker_settings,
+        dynamodb_client,
+        autoscaling_client,
+        lambda_client,
+        dispatcher,
+        tracker,
+        sweeper,
+    ):
         factory.cache_clear()
     from aws_lambda_powertools.utilities import parameters
 

@@ -120,9 +120,7 @@ class Settings:
             github=GitHubTarget.from_env(environ),
             github_ref=environ["GITHUB_REF"].strip(),
             aws_region=region,
-            allowed_asg_names=frozenset(
-                n.strip() for n in environ.get("ALLOWED_ASG_NAMES", "").split(",") if n.strip()
-            ),
+            allowed_asg_names=_names(environ.get("ALLOWED_ASG_NAMES", "")),
             workflow_extra_inputs=_extra_inputs(environ.get("WORKFLOW_EXTRA_INPUTS", "")),
             lease_margin_seconds=_lease_margin(environ.get("LEASE_MARGIN_SECONDS", str(cls.lease_margin_seconds))),
             lifecycle_hook_name=environ.get("LIFECYCLE_HOOK_NAME", "").strip() or cls.lifecycle_hook_name,
@@ -154,6 +152,13 @@ class TrackerSettings:
     max_deploy_seconds: int = 3600
     #: How long the tracker waits before looking at an unfinished entry again.
     check_interval_seconds: int = 60
+    #: The dispatcher function the sweep hands launches whose event never came to (``deploy_trigger.sweep``);
+    #: empty = no sweep (launch-successful mode, local runs).
+    dispatcher_function_name: str = ""
+    #: The groups the sweep looks at: the dispatcher's allow-list; empty = every group that has our hook.
+    allowed_asg_names: frozenset[str] = field(default_factory=frozenset)
+    #: Our launch hook, the one whose waiting instances the sweep finds.
+    lifecycle_hook_name: str = DEFAULT_LIFECYCLE_HOOK_NAME
 
     ENVIRONMENT: ClassVar[Mapping[str, str]] = {
         "LEDGER_TABLE_NAME": "ledger_table_name",
@@ -163,6 +168,9 @@ class TrackerSettings:
         "HEARTBEAT_INTERVAL_SECONDS": "heartbeat_interval_seconds",
         "MAX_DEPLOY_SECONDS": "max_deploy_seconds",
         "CHECK_INTERVAL_SECONDS": "check_interval_seconds",
+        "DISPATCHER_FUNCTION_NAME": "dispatcher_function_name",
+        "ALLOWED_ASG_NAMES": "allowed_asg_names",
+        "LIFECYCLE_HOOK_NAME": "lifecycle_hook_name",
     }
     REQUIRED: ClassVar[tuple[str, ...]] = ("LEDGER_TABLE_NAME", *GitHubTarget.REQUIRED)
 
@@ -189,6 +197,9 @@ class TrackerSettings:
             check_interval_seconds=_seconds(
                 environ, "CHECK_INTERVAL_SECONDS", cls.check_interval_seconds, CHECK_INTERVAL_RANGE
             ),
+            dispatcher_function_name=environ.get("DISPATCHER_FUNCTION_NAME", "").strip(),
+            allowed_asg_names=_names(environ.get("ALLOWED_ASG_NAMES", "")),
+            lifecycle_hook_name=environ.get("LIFECYCLE_HOOK_NAME", "").strip() or cls.lifecycle_hook_name,
         )
 
     def to_environment(self) -> dict[str, str]:
@@ -219,6 +230,10 @@ def _require(environ: Mapping[str, str], names: tuple[str, ...]) -> None:
     missing = [name for name in names if not environ.get(name, "").strip()]
     if missing:
         raise ConfigurationError(f"missing required environment variable(s): {', '.join(missing)}")
+
+
+def _names(value: str) -> frozenset[str]:
+    return frozenset(name.strip() for name in value.split(",") if name.strip())
 
 
 def _region(environ: Mapping[str, str]) -> str:

@@ -319,16 +319,23 @@ def test_kms_only_for_publishing_to_the_alarm_topic_without_a_customer_managed_s
     assert kms[0] in synthesized.role_statements("Tracker")
 
 
-def test_every_role_statement_names_its_actions_and_only_x_ray_has_no_resource(synthesized: Synthesized) -> None:
+TRACKER_DESCRIBES = [
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeLifecycleHooks",
+]
+
+
+def test_every_role_statement_names_its_actions_and_only_x_ray_and_auto_scaling_reads_have_no_resource(
+    synthesized: Synthesized,
+) -> None:
     for statement in statements(synthesized):
         assert statement["Effect"] == "Allow"
         # The one wildcard action: CDK's grant to publish to an encrypted topic (GenerateDataKey[WithoutPlaintext]).
         assert all("*" not in action for action in actions_of(statement) if action != "kms:GenerateDataKey*")
-        if statement["Resource"] == "*":  # actions that support no resource-level permissions
-            assert actions_of(statement) in (
-                ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                ["autoscaling:DescribeAutoScalingInstances"],
-            )
+        if statement["Resource"] == "*":
+            # X-Ray, and the tracker's Auto Scaling reads, none of which supports resource-level permissions.
+            assert actions_of(statement) in (["xray:PutTraceSegments", "xray:PutTelemetryRecords"], TRACKER_DESCRIBES)
     assert not synthesized.resources("AWS::IAM::ManagedPolicy")
     roles = synthesized.resources("AWS::IAM::Role")
     assert len(roles) == 2  # dispatcher and tracker; nothing else in the stack assumes a role
@@ -546,6 +553,8 @@ def test_dashboard_marks_the_timeout_on_the_duration_graph(synthesized: Synthesi
         metric_names.EVENT_REJECTED,
     ):
         assert f'"{metric_names.NAMESPACE}","{name}","service","{metric_names.SERVICE}"' in body
+    sweep = f'"{metric_names.NAMESPACE}","{metric_names.LAUNCHES_FOUND_BY_SWEEP}","service","{metric_names.SERVICE}"'
+    assert f'{sweep},{{"label":"found by the sweep"' in body
 
 
 # --- Outputs ------------------------------------------------------------------------------------------

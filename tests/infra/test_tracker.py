@@ -128,6 +128,9 @@ def test_environment_values(synthesized: Synthesized) -> None:
         "HEARTBEAT_INTERVAL_SECONDS": "300",
         "MAX_DEPLOY_SECONDS": "3600",
         "CHECK_INTERVAL_SECONDS": "60",
+        "DISPATCHER_FUNCTION_NAME": ref(synthesized, "AWS::Lambda::Function", "Dispatcher"),
+        "ALLOWED_ASG_NAMES": "",
+        "LIFECYCLE_HOOK_NAME": "deploy-trigger-launch",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
@@ -138,6 +141,7 @@ def test_environment_follows_the_context(scoped: Synthesized) -> None:
     assert variables["RUN_APPEAR_TIMEOUT_SECONDS"] == "900"
     assert variables["HEARTBEAT_INTERVAL_SECONDS"] == "600"
     assert variables["MAX_DEPLOY_SECONDS"] == "7200"
+    assert variables["ALLOWED_ASG_NAMES"] == "web-asg,worker-asg"  # the sweep looks at these groups only
 
 
 @pytest.mark.parametrize("fixture", ["synthesized", "scoped"])
@@ -146,11 +150,13 @@ def test_environment_is_accepted_by_the_tracker_settings(request: pytest.Fixture
     # Tokens in the template; a name and an ARN once deployed.
     variables["LEDGER_TABLE_NAME"] = "deploy-trigger-ledger"
     variables["ALERT_TOPIC_ARN"] = "arn:aws:sns:eu-west-1:111122223333:alarms"
+    variables["DISPATCHER_FUNCTION_NAME"] = "deploy-trigger-dispatcher"
 
     settings = TrackerSettings.from_env({**variables, "AWS_REGION": "eu-west-1"})
 
     assert settings.check_interval_seconds == 60
     assert settings.alert_topic_arn == "arn:aws:sns:eu-west-1:111122223333:alarms"
+    assert settings.dispatcher_function_name == "deploy-trigger-dispatcher"
 
 
 # --- IAM ----------------------------------------------------------------------------------------------
@@ -195,11 +201,27 @@ def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -
         },
         {"Action": "autoscaling:DescribeAutoScalingInstances", "Effect": "Allow", "Resource": "*"},
         {
+            # None of the three supports resource-level permissions.
+            "Action": [
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeLifecycleHooks",
+            ],
+            "Effect": "Allow",
+            "Resource": "*",
+        },
+        {
+            # The sweep's one way to the dispatcher: the unqualified function, asynchronously.
+            "Action": "lambda:InvokeFunction",
+            "Effect": "Allow",
+            "Resource": arn(synthesized, "AWS::Lambda::Function", "Dispatcher"),
+        },
+        {
             "Action": "dynamodb:Query",
             "Effect": "Allow",
             "Resource": {"Fn::Join": ["", [table, f"/index/{TRACKING_INDEX}"]]},
         },
-        {"Action": "dynamodb:UpdateItem", "Effect": "Allow", "Resource": table},
+        {"Action": ["dynamodb:UpdateItem", "dynamodb:BatchGetItem"], "Effect": "Allow", "Resource": table},
         SECRET_READ_STATEMENT,
     ]
 
@@ -243,6 +265,18 @@ def test_the_lifecycle_wildcards_are_suppressed_by_name_with_their_own_reason(
     assert [rule["applies_to"] for rule in lifecycle] == [[prefix + resource for resource in resources]]
     assert lifecycle[0]["id"] == "AwsSolutions-IAM5"
     assert "asgNames" in lifecycle[0]["reason"]
+
+
+def test_the_describe_wildcard_is_suppressed_with_the_reason_of_each_call(synthesized: Synthesized) -> None:
+    role_id = synthesized.logical_id("AWS::IAM::Role", "Tracker")
+    rules = synthesized.resources("AWS::IAM::Role")[role_id]["Metadata"]["cdk_nag"]["rules_to_suppress"]
+
+    (describe,) = [rule for rule in rules if "autoscaling" in rule["reason"] or "Describe" in rule["reason"]]
+
+    assert describe["applies_to"] == ["Resource::*"]
+
+    for call in ("DescribeAutoScalingInstances", "DescribeAutoScalingGroups", "DescribeLifecycleHooks"):
+        assert call in describe["reason"]
 
 
 # --- Alarms -------------------------------------------------------------------------------------------
@@ -400,7 +434,9 @@ def test_launch_successful_mode_tracks_and_alerts_but_never_touches_auto_scaling
     statements = synthesized.role_statements("Tracker")
     rules = synthesized.resources("AWS::IAM::Role")[synthesized.logical_id("AWS::IAM::Role", "Tracker")]["Metadata"]
 
-    assert not [s for s in statements if "autoscaling" in str(s["Action"])]
+    assert not [s for s in statements if "autoscaling" in str(s["Action"]) or "lambda:" in str(s["Action"])]
+    assert not [s for s in statements if "dynamodb:BatchGetItem" in str(s["Action"])]  # no sweep in this mode
+    assert tracker(synthesized)["Environment"]["Variables"]["DISPATCHER_FUNCTION_NAME"] == ""
     assert {
         "Action": "sns:Publish",
         "Effect": "Allow",

@@ -42,6 +42,7 @@ WRITES: dict[str, tuple[str, Callable[[Ledger], object]]] = {
         ),
     ),
     "get": ("get_item", lambda ledger: ledger.get(INSTANCE)),
+    "known": ("batch_get_item", lambda ledger: ledger.known([INSTANCE])),
     "due_for_tracking": ("query", lambda ledger: ledger.due_for_tracking(5.0, 10)),
     "unresolved_outcomes": ("query", lambda ledger: ledger.unresolved_outcomes(5.0)),
 }

@@ -104,6 +104,15 @@ RULES = [
         )
         for dispatch in ("d-1", "d-2")
     ),
+    *(
+        Rule(
+            f"may_sweep_claim_again({key})",
+            lambda e, k=key: model.may_sweep_claim_again(e, k),
+            model.MAY_SWEEP_CLAIM_AGAIN,
+            {"launch_key": key},
+        )
+        for key in ("key-1", "key-2")
+    ),
     Rule("may_reset", model.may_reset, model.MAY_RESET, {}),
 ]
 

@@ -109,9 +109,11 @@ def new_claim(
         # Nothing is dispatched for a warm-pool entry: no lease, no POST that could be unconfirmed.
         attributes |= {"status": Status.WARMED.value, "post_unconfirmed": False, "attempts": 0}
         del attributes["lease_owner"], attributes["lease_expires_at"]
-    if launch.lifecycle_hook_name and launch.lifecycle_action_token:
+    if launch.lifecycle_hook_name:
         attributes["lifecycle_hook_name"] = launch.lifecycle_hook_name
-        attributes["lifecycle_action_token"] = launch.lifecycle_action_token
+        # A swept launch has no token: the tracker then completes and heartbeats the hook's action by instance ID.
+        if launch.lifecycle_action_token:
+            attributes["lifecycle_action_token"] = launch.lifecycle_action_token
     return attributes
 
 

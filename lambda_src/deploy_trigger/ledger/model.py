@@ -187,6 +187,17 @@ MAY_CLAIM_AGAIN = (status_is(Status.RESET) & (Condition("launch_key = :launch_ke
 )
 
 
+def may_sweep_claim_again(entry: LedgerEntry, launch_key: str) -> bool:
+    """May a launch the sweep found claim an existing item? Only its own launch after an operator reset. Any other
+    item was written by an event that came after the sweep looked, maybe this very launch's own (late) event, whose
+    claim may already have sent a POST: a swept launch is never newer than it, whatever the times say."""
+    return entry.status is Status.RESET and entry.launch_key == launch_key
+
+
+#: Binds ``:launch_key``.
+MAY_SWEEP_CLAIM_AGAIN = status_is(Status.RESET) & Condition("launch_key = :launch_key")
+
+
 def is_held(entry: LedgerEntry, owner: str, dispatch_id: str) -> bool:
     """Does this invocation still hold the claim on this dispatch? Only then may it record an outcome."""
     return entry.status is Status.CLAIMED and entry.lease_owner == owner and entry.dispatch_id == dispatch_id

@@ -12,7 +12,7 @@ last error and a ``history`` list of what happened when.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -36,12 +36,14 @@ from deploy_trigger.ledger.model import (
     IS_WARM_POOL_ENTRY,
     MAY_CLAIM_AGAIN,
     MAY_RESET,
+    MAY_SWEEP_CLAIM_AGAIN,
     MAY_TAKE_OVER,
     Claimed,
     Existing,
     LedgerEntry,
     Status,
     may_claim_again,
+    may_sweep_claim_again,
 )
 from deploy_trigger.ledger.schema import (
     OPEN_DEPLOYMENTS,
@@ -58,6 +60,10 @@ from deploy_trigger.ledger.update import Update
 from deploy_trigger.runs import RunRef, WorkflowRun
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+#: BatchGetItem reads at most 100 keys per call.
+BATCH_GET_KEYS = 100
+#: Rounds of BatchGetItem for the keys DynamoDB left unprocessed (throttling) before giving up for this pass.
+BATCH_GET_ROUNDS = 3
 
 
 class _ConditionFailed(Exception):
@@ -101,7 +107,12 @@ class Ledger:
             )
         except _ConditionFailed as lost:
             current = decode_entry(lost.item)
-            if may_claim_again(current, launch.launch_key, launch.started_at(now)):
+            may = (
+                may_sweep_claim_again(current, launch.launch_key)
+                if launch.found_by_sweep
+                else may_claim_again(current, launch.launch_key, launch.started_at(now))
+            )
+            if may:
                 return self._claim_again(launch, dispatch_id, owner, lease_until)
             return Existing(current)
         return Claimed(decode_entry(item))
@@ -117,8 +128,11 @@ class Ledger:
             .set(**attributes)
             .remove(*(name for name in PER_LAUNCH_ATTRIBUTES if name not in attributes))
             .history(*_claimed(dispatch_id, launch))
-            .when(MAY_CLAIM_AGAIN, launch_key=launch.launch_key, launch_time=launch.started_at(now))
         )
+        if launch.found_by_sweep:
+            update.when(MAY_SWEEP_CLAIM_AGAIN, launch_key=launch.launch_key)
+        else:
+            update.when(MAY_CLAIM_AGAIN, launch_key=launch.launch_key, launch_time=launch.started_at(now))
         try:
             self._call("claim", self._client.update_item, **update.arguments(self._table), **_RETURN_OLD)
         except _ConditionFailed as lost:
@@ -248,6 +262,37 @@ class Ledger:
         item = answer.get("Item")
         return decode_entry(item) if item else None
 
+    def known(self, instance_ids: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The entries of those of ``instance_ids`` the ledger holds (the sweep's question: which has it never seen).
+
+        BatchGetItem, 100 keys a call, with only the attributes an entry needs to be decoded and told apart (no
+        history): one call for a normal pass's handful of waiting instances. Keys DynamoDB leaves unprocessed are
+        asked again a few times; any left then fail the read (:class:`LedgerUnavailable`), never read as unseen.
+        """
+        found: dict[str, LedgerEntry] = {}
+        unique = list(dict.fromkeys(instance_ids))
+        for start in range(0, len(unique), BATCH_GET_KEYS):
+            keys = [{PARTITION_KEY: encode(i)} for i in unique[start : start + BATCH_GET_KEYS]]
+            for _ in range(BATCH_GET_ROUNDS):
+                request = {
+                    self._table: {
+                        "Keys": keys,
+                        "ConsistentRead": True,
+                        "ProjectionExpression": "instance_id, #status, launch_key, dispatch_id, launch_time",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                    }
+                }
+                answer = self._call("batch-get", self._client.batch_get_item, RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    entry = decode_entry(item)
+                    found[entry.instance_id] = entry
+                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not keys:
+                    break
+            if keys:
+                raise LedgerUnavailable(f"batch-get left {len(keys)} keys unprocessed", code="UnprocessedKeys")
+        return found
+
     # -- the tracker's transitions ---------------------------------------------------------------------------
 
     def due_for_tracking(self, now: float, limit: int) -> list[LedgerEntry]:
@@ -363,4 +408,9 @@ _RETURN_OLD = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
 def _claimed(dispatch_id: str, launch: InstanceLaunch) -> tuple[str, str]:
     if launch.into_warm_pool:
         return "warm_pool_entered", f"into the warm pool (event {launch.event_id}); continued, not deployed"
+    if launch.found_by_sweep:
+        return "claimed", (
+            f"dispatch {dispatch_id}, found by the sweep: waiting in Pending:Wait, no launch event arrived "
+            f"(event {launch.event_id})"
+        )
     return "claimed", f"dispatch {dispatch_id} (event {launch.event_id})"

@@ -1,0 +1,576 @@
+"""The sweep's decisions against the Auto Scaling stand-in (as the boto3 client its adapter reads), the swept event as
+the dispatcher parses it, the swept launch's ledger rules on moto, and the adapters' errors (botocore's Stubber)."""
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from deploy_trigger import metric_names
+from deploy_trigger.deadline import Deadline
+from deploy_trigger.dispatch import DispatchConfig, Dispatcher, Outcome
+from deploy_trigger.errors import DispatcherUnreachable, LedgerUnavailable, LifecycleUnavailable, MalformedEvent
+from deploy_trigger.events import Ignored, InstanceLaunch, parse_event
+from deploy_trigger.ledger.codec import encode_item
+from deploy_trigger.ledger.model import LedgerEntry, Status
+from deploy_trigger.ledger.table import Ledger
+from deploy_trigger.sweep import (
+    GRACE_SECONDS,
+    RESEND_AFTER_SECONDS,
+    AutoScalingGroups,
+    DispatcherFunction,
+    SweepConfig,
+    Sweeper,
+    swept_event,
+)
+from stand_ins.autoscaling_events import at as events_at
+from stand_ins.autoscaling_events import instance_id, lifecycle_action
+from stand_ins.autoscaling_group import AutoScalingStandIn
+from stand_ins.aws_resources import create_ledger_table
+from tests.unit.test_dispatch import Clock, ScriptedGitHub
+
+HOOK = "deploy-trigger-launch"
+TABLE = "ledger"
+
+
+class KnownInstances:
+    """The ledger as the sweep asks it: which of these instances has an item."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, LedgerEntry] = {}
+        self.asked: list[list[str]] = []
+
+    def add(self, instance: str) -> None:
+        self.entries[instance] = LedgerEntry(instance, Status.DISPATCHED, "token", "d-1")
+
+    def known(self, instance_ids: Sequence[str]) -> Mapping[str, LedgerEntry]:
+        self.asked.append(list(instance_ids))
+        return {i: self.entries[i] for i in instance_ids if i in self.entries}
+
+
+class Dispatcher_:
+    def __init__(self) -> None:
+        self.events: list[Mapping[str, Any]] = []
+
+    def deliver(self, event: Mapping[str, Any]) -> None:
+        self.events.append(event)
+
+    def instances(self) -> list[str]:
+        return [event["detail"]["EC2InstanceId"] for event in self.events]
+
+
+class Harness:
+    def __init__(self, group_names: frozenset[str] = frozenset()) -> None:
+        self.clock = Clock()
+        self.autoscaling = AutoScalingStandIn()
+        self.autoscaling.add_group("web-asg", HOOK)
+        self.ledger = KnownInstances()
+        self.dispatcher = Dispatcher_()
+        config = SweepConfig(hook_name=HOOK, group_names=group_names, region="eu-west-1")
+        groups = AutoScalingGroups(lambda: self.autoscaling)
+        self.sweeper = Sweeper(groups, self.ledger, self.dispatcher, config, clock=self.clock)
+
+    def sweep(self, after: float = 0.0) -> dict[str, object]:
+        self.clock.advance(after)
+        return self.sweeper.sweep(Deadline(50, monotonic=self.clock, wall_clock=self.clock)).as_dict()
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return Harness()
+
+
+# --- When an instance is swept --------------------------------------------------------------------------------
+
+
+def test_an_unseen_waiting_instance_is_sent_once_its_grace_period_has_passed(harness: Harness) -> None:
+    instance = instance_id(1)
+    harness.autoscaling.launch("web-asg", instance)  # its event is lost: nothing reaches the ledger
+
+    first = harness.sweep()
+    inside = harness.sweep(after=GRACE_SECONDS - 1)
+    due = harness.sweep(after=1)
+
+    assert (first["unseen"], first["in_grace"], first["sent"]) == (1, 1, [])
+    assert inside["sent"] == []
+    assert due["sent"] == [instance]
+    assert harness.dispatcher.instances() == [instance]
+
+
+def test_the_sent_event_is_our_hooks_launch_action_found_by_the_sweep_at_the_sweeps_time(harness: Harness) -> None:
+    instance = instance_id(2)
+    harness.autoscaling.launch("web-asg", instance)
+    harness.sweep()
+    harness.sweep(after=GRACE_SECONDS)
+
+    (event,) = harness.dispatcher.events
+    launch = parse_event(json.loads(json.dumps(event)), frozenset({"web-asg"}), HOOK)  # as the dispatcher gets it
+
+    assert isinstance(launch, InstanceLaunch)
+    assert launch.found_by_sweep
+    assert (launch.instance_id, launch.asg_name, launch.lifecycle_hook_name) == (instance, "web-asg", HOOK)
+    assert launch.lifecycle_action_token is None  # completed by instance ID
+    assert launch.launch_key == f"sweep:{instance}"
+    assert launch.time == int(harness.clock.now)
+    assert launch.region == "eu-west-1"
+    assert launch.event_id.startswith("sweep-")
+    assert not launch.into_warm_pool
+
+
+def test_a_launch_sent_is_sent_again_only_after_the_resend_interval_if_the_ledger_still_has_not_seen_it(
+    harness: Harness,
+) -> None:
+    instance = instance_id(3)
+    harness.autoscaling.launch("web-asg", instance)
+    harness.sweep()
+    harness.sweep(after=GRACE_SECONDS)
+
+    harness.sweep(after=60)
+    assert harness.dispatcher.instances() == [instance]  # its invocation may just be queued
+    harness.sweep(after=RESEND_AFTER_SECONDS - 60)
+
+    assert harness.dispatcher.instances() == [instance, instance]
+    (key,) = {parse_event(event).launch_key for event in harness.dispatcher.events}  # type: ignore[union-attr]
+    assert key == f"sweep:{instance}"  # the same launch: the second is a duplicate at the dispatcher
+
+
+def test_an_instance_the_ledger_knows_is_left_alone(harness: Harness) -> None:
+    instance = instance_id(4)
+    harness.autoscaling.launch("web-asg", instance)
+    harness.ledger.add(instance)
+
+    report = harness.sweep()
+    harness.sweep(after=GRACE_SECONDS * 10)
+
+    assert (report["waiting"], report["unseen"]) == (1, 0)
+    assert harness.dispatcher.events == []
+
+
+def test_the_grace_period_counts_only_while_the_instance_stays_unseen(harness: Harness) -> None:
+    instance = instance_id(5)
+    harness.autoscaling.launch("web-asg", instance)
+    harness.sweep()
+    harness.ledger.add(instance)
+    harness.sweep(after=60)  # its event arrived: forgotten
+    del harness.ledger.entries[instance]
+
+    again = harness.sweep(after=GRACE_SECONDS)
+
+    assert again["in_grace"] == 1  # a first sighting again, not the old one
+    assert harness.dispatcher.events == []
+
+
+@pytest.mark.parametrize("into_warm_pool", [False, True])
+def test_only_instances_in_pending_wait_in_the_group_are_swept(harness: Harness, into_warm_pool: bool) -> None:
+    in_service, pooled = instance_id(6), instance_id(7)
+    harness.autoscaling.add_group("web-asg")  # no hook: the instance goes straight into service
+    harness.autoscaling.launch("web-asg", in_service)
+    harness.autoscaling.add_group("web-asg", HOOK)
+    harness.autoscaling.launch("web-asg", pooled, into_warm_pool=True)  # Warmed:Pending:Wait, not in Instances
+
+    harness.sweep()
+    report = harness.sweep(after=GRACE_SECONDS)
+
+    assert report["waiting"] == 0
+    assert harness.dispatcher.events == []
+
+
+def test_a_terminated_instance_is_no_longer_waiting(harness: Harness) -> None:
+    instance = instance_id(8)
+    harness.autoscaling.launch("web-asg", instance)
+    harness.sweep()
+    harness.autoscaling.time_out(instance)  # default result ABANDON: terminated
+
+    report = harness.sweep(after=GRACE_SECONDS)
+
+    assert report["waiting"] == 0
+    assert harness.dispatcher.events == []
+
+
+# --- Which groups -----------------------------------------------------------------------------------------------
+
+
+def test_the_allow_list_limits_the_groups_looked_at() -> None:
+    harness = Harness(group_names=frozenset({"web-asg"}))
+    harness.autoscaling.add_group("other-asg", HOOK)
+    harness.autoscaling.launch("web-asg", instance_id(10))
+    harness.autoscaling.launch("other-asg", instance_id(11))
+
+    harness.sweep()
+    harness.sweep(after=GRACE_SECONDS)
+
+    assert harness.dispatcher.instances() == [instance_id(10)]
+
+
+def test_without_an_allow_list_every_group_is_read_page_by_page_and_only_those_with_our_hook_are_swept(
+    harness: Harness,
+) -> None:
+    for number in range(120):  # three pages of 50
+        harness.autoscaling.add_group(f"asg-{number:03}", HOOK)
+    harness.autoscaling.add_group("zz-other-hook", "bootstrap")
+    harness.autoscaling.add_group("zz-last", HOOK)
+    harness.autoscaling.launch("zz-other-hook", instance_id(20))  # waits on a hook that is not ours
+    harness.autoscaling.launch("zz-last", instance_id(21))  # on the last page
+
+    harness.sweep()
+    harness.sweep(after=GRACE_SECONDS)
+
+    assert harness.dispatcher.instances() == [instance_id(21)]
+    assert harness.autoscaling.describe_calls["describe_auto_scaling_groups"] == 2 * 3
+    # Asked only for the groups with an instance due, once each.
+    assert harness.autoscaling.describe_calls["describe_lifecycle_hooks"] == 2
+
+
+def test_a_quiet_pass_costs_one_auto_scaling_call_and_no_ledger_read(harness: Harness) -> None:
+    report = harness.sweep()
+
+    assert report["waiting"] == 0
+    assert harness.autoscaling.describe_calls == {"describe_auto_scaling_groups": 1}
+    assert harness.ledger.asked == []
+
+
+def test_the_ledger_is_asked_about_every_waiting_instance_at_once(harness: Harness) -> None:
+    instances = [instance_id(30 + n) for n in range(3)]
+    for instance in instances:
+        harness.autoscaling.launch("web-asg", instance)
+
+    harness.sweep()
+
+    assert harness.ledger.asked == [instances]
+
+
+# --- Failures and time --------------------------------------------------------------------------------------------
+
+
+class Failing:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def waiting_instances(self, group_names: frozenset[str]) -> list[Any]:
+        raise self.error
+
+    def has_launch_hook(self, asg_name: str, hook_name: str) -> bool:
+        raise self.error
+
+    def known(self, instance_ids: Sequence[str]) -> Mapping[str, LedgerEntry]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error", [LifecycleUnavailable("describe failed"), LedgerUnavailable("batch-get failed")], ids=type
+)
+def test_a_failed_read_counts_as_a_tracker_error_and_sends_nothing(harness: Harness, error: Exception) -> None:
+    harness.autoscaling.launch("web-asg", instance_id(40))
+    failing = Failing(error)
+    config = SweepConfig(hook_name=HOOK, group_names=frozenset(), region="eu-west-1", grace_seconds=0)
+    groups = failing if isinstance(error, LifecycleUnavailable) else AutoScalingGroups(lambda: harness.autoscaling)
+    ledger = failing if isinstance(error, LedgerUnavailable) else harness.ledger
+    sweeper = Sweeper(groups, ledger, harness.dispatcher, config, clock=harness.clock)
+
+    report = sweeper.sweep(Deadline(50))
+
+    assert report.counts == {metric_names.TRACKER_ERRORS: 1}
+    assert harness.dispatcher.events == []
+
+
+def test_too_little_time_after_the_tracking_pass_skips_the_sweep(harness: Harness) -> None:
+    harness.autoscaling.launch("web-asg", instance_id(41))
+
+    report = harness.sweeper.sweep(Deadline(5))
+
+    assert report.skipped
+    assert harness.autoscaling.describe_calls == {}
+
+
+# --- The swept event at the dispatcher -------------------------------------------------------------------------------
+
+
+def _swept(**changes: Any) -> dict[str, Any]:
+    event = swept_event(instance_id(50), "web-asg", HOOK, "eu-west-1", 1_800_000_000.0)
+    event["detail"].update(changes.pop("detail", {}))
+    event.update(changes)
+    return event
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _swept(detail={"LifecycleActionToken": "a-token"}),
+        _swept(detail={"LifecycleHookName": ""}),
+        _swept(**{"deploy-trigger": {"foundBySweep": "yes"}}),
+        _swept(**{"deploy-trigger": "found"}),
+    ],
+    ids=["with a token", "without a hook", "marker not a boolean", "marker not an object"],
+)
+def test_a_swept_event_that_is_not_what_the_sweep_sends_is_malformed(event: dict[str, Any]) -> None:
+    with pytest.raises(MalformedEvent):
+        parse_event(event, frozenset(), HOOK)
+
+
+def test_a_real_event_without_a_token_is_still_malformed() -> None:
+    event = _swept(**{"deploy-trigger": {"foundBySweep": False}})
+
+    with pytest.raises(MalformedEvent, match="LifecycleActionToken"):
+        parse_event(event, frozenset(), HOOK)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "hook"), [(frozenset({"other-asg"}), HOOK), (frozenset(), "platform-deploy")], ids=["group", "hook"]
+)
+def test_a_swept_event_is_ignored_like_any_other_outside_the_allow_list_or_of_another_hook(
+    allowed: frozenset[str], hook: str
+) -> None:
+    assert isinstance(parse_event(_swept(), allowed, hook), Ignored)
+
+
+# --- The swept launch's claim: one dispatch whichever event comes first ---------------------------------------------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_ledger_table(client, TABLE)
+        yield client
+
+
+@pytest.fixture
+def github() -> ScriptedGitHub:
+    return ScriptedGitHub()
+
+
+@pytest.fixture
+def ledger(dynamodb: Any, clock: Clock) -> Ledger:
+    return Ledger(dynamodb, TABLE, clock=clock)
+
+
+@pytest.fixture
+def dispatcher(ledger: Ledger, github: ScriptedGitHub, clock: Clock) -> Dispatcher:
+    config = DispatchConfig(ref="main", aws_region="us-east-1", extra_inputs={}, lease_margin_seconds=5)
+    return Dispatcher(ledger, github, config, lifecycle=AutoScalingStandIn(), clock=clock)
+
+
+INSTANCE = instance_id(60)
+#: The real event's time: Auto Scaling started the action before any sweep could see the instance waiting.
+ACTION_STARTED = 1_799_999_700.0
+
+
+def swept_launch(clock: Clock) -> InstanceLaunch:
+    launch = parse_event(swept_event(INSTANCE, "web-asg", HOOK, "us-east-1", clock.now), frozenset(), HOOK)
+    assert isinstance(launch, InstanceLaunch)
+    return launch
+
+
+def real_launch() -> InstanceLaunch:
+    event = lifecycle_action(INSTANCE, "web-asg", token="token-1", time=events_at(ACTION_STARTED))
+    launch = parse_event(event, frozenset(), HOOK)
+    assert isinstance(launch, InstanceLaunch)
+    return launch
+
+
+def deadline(clock: Clock) -> Deadline:
+    return Deadline(30, monotonic=clock, wall_clock=clock)
+
+
+def test_a_swept_launch_dispatches_once_and_is_recorded_as_found_by_the_sweep(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    result = dispatcher.handle(swept_launch(clock), deadline(clock))
+
+    entry = ledger.get(INSTANCE)
+    assert entry is not None
+    assert result.outcome is Outcome.DISPATCHED
+    assert [inputs["lifecycle_hook_name"] for inputs in github.dispatched] == [HOOK]
+    assert (entry.lifecycle_hook_name, entry.lifecycle_action_token) == (HOOK, None)  # tracked, completed by ID
+    assert entry.launch_time == clock.now
+    claimed = entry.history[0]
+    assert claimed.event == "claimed"
+    assert "found by the sweep" in claimed.detail
+
+
+def test_a_second_sweep_of_the_same_launch_is_a_duplicate(
+    dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock
+) -> None:
+    dispatcher.handle(swept_launch(clock), deadline(clock))
+    clock.advance(RESEND_AFTER_SECONDS)
+
+    again = dispatcher.handle(swept_launch(clock), deadline(clock))
+
+    assert again.outcome is Outcome.DUPLICATE
+    assert len(github.dispatched) == 1
+
+
+def test_the_real_event_arriving_after_the_sweep_dispatched_is_stale(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    dispatcher.handle(swept_launch(clock), deadline(clock))
+    clock.advance(30)
+
+    late = dispatcher.handle(real_launch(), deadline(clock))
+
+    entry = ledger.get(INSTANCE)
+    assert entry is not None
+    assert late.outcome is Outcome.STALE
+    assert len(github.dispatched) == 1
+    assert entry.launch_key == f"sweep:{INSTANCE}"
+
+
+@pytest.mark.parametrize("first_attempt", ["dispatched", "claim expired", "rejected then reset"])
+def test_a_swept_launch_never_replaces_what_a_real_event_claimed_after_the_sweep_looked(
+    dispatcher: Dispatcher,
+    ledger: Ledger,
+    dynamodb: Any,
+    github: ScriptedGitHub,
+    clock: Clock,
+    first_attempt: str,
+) -> None:
+    # The sweep read the ledger, found nothing, and sent; the real event was claimed before the swept one came.
+    if first_attempt == "dispatched":
+        dispatcher.handle(real_launch(), deadline(clock))
+    else:
+        # Its invocation died holding the claim (maybe after its POST): only its own retry may take it over.
+        ledger.claim(real_launch(), "d-real", "dead-invocation", lease_until=clock.now + 1)
+        if first_attempt == "rejected then reset":
+            held = ledger.get(INSTANCE)
+            assert held is not None
+            ledger.record_failed(held, "dead-invocation", "HTTP 422")
+            ledger.reset_failed(INSTANCE, "fixed")
+    clock.advance(60)
+
+    swept = dispatcher.handle(swept_launch(clock), deadline(clock))
+
+    entry = ledger.get(INSTANCE)
+    assert entry is not None
+    assert swept.outcome is Outcome.STALE
+    assert entry.launch_key == "token-1"
+    assert len(github.dispatched) == (1 if first_attempt == "dispatched" else 0)
+
+
+def test_a_swept_launch_an_operator_reset_is_dispatched_again(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    from deploy_trigger.errors import DispatchRejected
+
+    github.answers.append(DispatchRejected(422, "Unexpected inputs provided"))
+    with pytest.raises(DispatchRejected):
+        dispatcher.handle(swept_launch(clock), deadline(clock))
+    assert ledger.reset_failed(INSTANCE, "fixed the workflow")
+    clock.advance(RESEND_AFTER_SECONDS)
+
+    result = dispatcher.handle(swept_launch(clock), deadline(clock))
+
+    assert result.outcome is Outcome.DISPATCHED
+    assert len(github.dispatched) == 2
+
+
+# --- Ledger.known -------------------------------------------------------------------------------------------------
+
+
+def test_known_reads_in_chunks_of_100_and_returns_only_the_instances_with_an_item(dynamodb: Any) -> None:
+    instances = [instance_id(1000 + n) for n in range(250)]
+    stored = instances[::2]
+    for instance in stored:
+        item = {"instance_id": instance, "status": "SUCCEEDED", "launch_key": "k", "dispatch_id": "d", "history": []}
+        dynamodb.put_item(TableName=TABLE, Item=encode_item(item))
+    calls: list[int] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem",
+        lambda params, **_: calls.append(len(params["RequestItems"][TABLE]["Keys"])),
+    )
+
+    known = Ledger(dynamodb, TABLE).known(instances)
+
+    assert sorted(known) == sorted(stored)
+    assert {entry.status for entry in known.values()} == {Status.SUCCEEDED}
+    assert calls == [100, 100, 50]
+
+
+def _batch_answer(unprocessed: list[str]) -> dict[str, Any]:
+    answer: dict[str, Any] = {"Responses": {TABLE: []}}
+    if unprocessed:
+        answer["UnprocessedKeys"] = {TABLE: {"Keys": [{"instance_id": {"S": i}} for i in unprocessed]}}
+    return answer
+
+
+@pytest.mark.parametrize(("rounds_unprocessed", "answers"), [(2, True), (3, False)])
+def test_known_asks_again_for_unprocessed_keys_and_never_takes_them_for_unseen(
+    rounds_unprocessed: int, answers: bool
+) -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    instance = instance_id(2000)
+    with Stubber(client) as stubber:
+        for _ in range(rounds_unprocessed):
+            stubber.add_response("batch_get_item", _batch_answer([instance]))
+        if answers:
+            stubber.add_response("batch_get_item", _batch_answer([]))
+        ledger = Ledger(client, TABLE)
+        if answers:
+            assert ledger.known([instance]) == {}
+        else:
+            with pytest.raises(LedgerUnavailable, match="unprocessed"):
+                ledger.known([instance])
+        stubber.assert_no_pending_responses()
+
+
+# --- The adapters ---------------------------------------------------------------------------------------------------
+
+
+def test_the_dispatcher_function_is_invoked_asynchronously_with_the_event() -> None:
+    client = boto3.client("lambda", region_name="us-east-1")
+    event = _swept()
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "invoke",
+            {"StatusCode": 202},
+            {"FunctionName": "dispatcher", "InvocationType": "Event", "Payload": json.dumps(event).encode()},
+        )
+        DispatcherFunction(lambda: client, "dispatcher").deliver(event)
+        stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("answer", ["error", "not queued"])
+def test_a_dispatcher_that_cannot_be_invoked_is_unreachable(answer: str) -> None:
+    client = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        if answer == "error":
+            stubber.add_client_error("invoke", service_error_code="TooManyRequestsException", http_status_code=429)
+        else:
+            stubber.add_response("invoke", {"StatusCode": 200})
+        with pytest.raises(DispatcherUnreachable):
+            DispatcherFunction(lambda: client, "dispatcher").deliver(_swept())
+
+
+@pytest.mark.parametrize("operation", ["describe_auto_scaling_groups", "describe_lifecycle_hooks"])
+def test_a_refused_auto_scaling_read_is_lifecycle_unavailable(operation: str) -> None:
+    client = boto3.client("autoscaling", region_name="us-east-1")
+    groups = AutoScalingGroups(lambda: client)
+    with Stubber(client) as stubber:
+        stubber.add_client_error(operation, service_error_code="AccessDenied", http_status_code=403)
+        read = (
+            (lambda: groups.waiting_instances(frozenset({"web-asg"})))
+            if operation == "describe_auto_scaling_groups"
+            else (lambda: groups.has_launch_hook("web-asg", HOOK))
+        )
+        with pytest.raises(LifecycleUnavailable, match="AccessDenied"):
+            read()
+
+
+def test_the_groups_are_asked_for_by_name_50_at_a_time() -> None:
+    client = boto3.client("autoscaling", region_name="us-east-1")
+    names = [f"asg-{n:03}" for n in range(60)]
+    with Stubber(client) as stubber:
+        for batch in (names[:50], names[50:]):
+            stubber.add_response(
+                "describe_auto_scaling_groups", {"AutoScalingGroups": []}, {"AutoScalingGroupNames": batch}
+            )
+        assert AutoScalingGroups(lambda: client).waiting_instances(frozenset(names)) == []
+        stubber.assert_no_pending_responses()
