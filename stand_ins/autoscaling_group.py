@@ -109,19 +109,21 @@ class AutoScalingStandIn:
         with self._lock:
             action = self._active(asg_name, hook_name, instance_id, token)
             if action is None:
-                self.no_active_answers[instance_id] += 1
+                known = self.actions.get(token or "")
+                self.no_active_answers[known.instance_id if known else instance_id] += 1
                 return LifecycleAnswer.NO_ACTIVE_ACTION
             self._end(action, result.value, "complete")
-            self.completions.append((instance_id, hook_name, result.value))
+            self.completions.append((action.instance_id, hook_name, result.value))  # by token, no ID is sent
             return LifecycleAnswer.DONE
 
     def heartbeat(
         self, asg_name: str, hook_name: str, instance_id: str, *, token: str | None = None
     ) -> LifecycleAnswer:
         with self._lock:
-            if self._active(asg_name, hook_name, instance_id, token) is None:
+            action = self._active(asg_name, hook_name, instance_id, token)
+            if action is None:
                 return LifecycleAnswer.NO_ACTIVE_ACTION
-            self.heartbeats[instance_id] += 1
+            self.heartbeats[action.instance_id] += 1
             return LifecycleAnswer.DONE
 
     def instance_state(self, instance_id: str) -> str | None:

@@ -20,6 +20,9 @@ import pytest
 from deploy_trigger import runtime
 from deploy_trigger.ledger.codec import decode_entry
 from deploy_trigger.ledger.model import LedgerEntry, Status
+from deploy_trigger.settings import DEFAULT_LIFECYCLE_HOOK_NAME
+from stand_ins.autoscaling_group import AutoScalingStandIn
+from stand_ins.autoscaling_server import ENDPOINT_VARIABLE, AutoScalingServer
 from stand_ins.aws_resources import create_ledger_table, create_token_secret
 from stand_ins.deployment import ACCOUNT, REPOSITORY, TOKEN, WORKFLOW, function_environment
 from stand_ins.github_double import GitHubDouble
@@ -177,6 +180,17 @@ def github(deployment: Deployment) -> Iterator[GitHubDouble]:
     with GitHubDouble(repository=REPOSITORY, workflow=WORKFLOW, tokens={TOKEN}) as double:
         deployment.use_github(double)
         yield double
+
+
+@pytest.fixture
+def autoscaling(deployment: Deployment) -> Iterator[AutoScalingStandIn]:
+    """The Auto Scaling stand-in (group ``web-asg`` with our hook) behind its endpoint, which the deployment's
+    function reaches through AWS_ENDPOINT_URL_AUTO_SCALING, as the Lambda reaches Auto Scaling."""
+    group = AutoScalingStandIn()
+    group.add_group("web-asg", DEFAULT_LIFECYCLE_HOOK_NAME)
+    with AutoScalingServer(group) as server:
+        deployment.configure(**{ENDPOINT_VARIABLE: server.url})
+        yield group
 
 
 @pytest.fixture

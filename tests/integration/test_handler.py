@@ -13,6 +13,7 @@ from deploy_trigger.ledger.model import Status
 from deploy_trigger.settings import ConfigurationError
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import launch_successful, lifecycle_action
+from stand_ins.autoscaling_group import AutoScalingStandIn
 from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
 from stand_ins.github_double import GitHubDouble
 from tests.integration.conftest import Stack
@@ -199,3 +200,19 @@ def test_bad_configuration_fails_at_cold_start_naming_the_variable(
     with pytest.raises(ConfigurationError, match=message):
         handler(lifecycle_action("i-0123456789abcdef0"), lambda_context)
     assert github.requests == []
+
+
+def test_a_warm_pool_entry_is_continued_by_the_real_handler_and_never_deployed(
+    stack: Stack, github: GitHubDouble, autoscaling: AutoScalingStandIn, lambda_context: LocalLambdaContext
+) -> None:
+    instance = "i-0a1b2c3d4e5f67890"
+    (into_pool,) = autoscaling.launch("web-asg", instance, into_warm_pool=True)
+
+    first = handler(into_pool, lambda_context)
+    again = handler(into_pool, lambda_context)
+
+    assert (first["result"], again["result"]) == ("warm pool", "duplicate")
+    assert autoscaling.completions == [(instance, "deploy-trigger-launch", "CONTINUE")]
+    assert autoscaling.instance_state(instance) == "Warmed:Stopped"
+    assert github.runs == []
+    assert stack.item(instance).status is Status.WARMED
