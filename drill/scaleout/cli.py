@@ -184,6 +184,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --lifecycle: share of hook launches that first entered the warm pool; each entry must be "
         "continued once and its late duplicate ignored (default %(default)s)",
     )
+    lifecycle.add_argument(
+        "--lost-event-share",
+        type=float,
+        default=defaults.lost_event_share,
+        metavar="SHARE",
+        help="with --lifecycle: share of hook launches whose event never arrives; the tracker's sweep must find "
+        "each one (default %(default)s)",
+    )
 
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -221,6 +229,7 @@ def config_from(args: argparse.Namespace) -> DrillConfig:
         deploy_failure_rate=args.deploy_failure_rate,
         lifecycle_expire_rate=args.lifecycle_expire_rate,
         warm_pool_share=args.warm_pool_share,
+        lost_event_share=args.lost_event_share,
     )
 
 

@@ -115,6 +115,9 @@ class DrillConfig:
     #: In lifecycle mode, the share of hook launches that first enter the warm pool (their pool entry is continued
     #: by the dispatcher, and a late duplicate of it arrives after the launch into the group: it must be stale).
     warm_pool_share: float = 0.1
+    #: In lifecycle mode, the share of hook launches whose event never arrives (Auto Scaling's events are best
+    #: effort): the tracker's sweep must find each waiting instance and have it dispatched once.
+    lost_event_share: float = 0.03
 
     # -- timings derived from the function timeout ----------------------------------------------------------
 
@@ -168,6 +171,7 @@ class DrillConfig:
         _share("--deploy-failure-rate", self.deploy_failure_rate)
         _share("--lifecycle-expire-rate", self.lifecycle_expire_rate)
         _share("--warm-pool-share", self.warm_pool_share)
+        _share("--lost-event-share", self.lost_event_share)
         total = sum(self.faults.github_faults().values())
         if total > 1:
             raise ConfigError(f"the GitHub fault rates add up to {total:g}; each launch meets at most one fault")

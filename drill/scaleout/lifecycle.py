@@ -15,8 +15,9 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
 
@@ -28,7 +29,9 @@ from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.ledger.model import LedgerEntry
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleResult
+from deploy_trigger.sweep import GRACE_SECONDS, AutoScalingGroups, SweepConfig, Sweeper
 from deploy_trigger.tracking import Tracker, TrackerConfig
+from deploy_trigger_cli.replay import LocalTarget
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.plan import LIFECYCLE_HOOK, OTHER_HOOK, DeliveryKind, Plan
@@ -93,6 +96,41 @@ def seeded_share(population: Iterable[str], share: float, seed: str) -> set[str]
     ordered = sorted(set(population))
     rng = random.Random(seed)  # noqa: S311 - a reproducible drill, not a secret
     return set(rng.sample(ordered, round(share * len(ordered))))
+
+
+def sweep_lost_launches(config: DrillConfig, plan: Plan, local: StandIns) -> list[str]:
+    """After the burst: the real sweep finds the instances whose event never came (two sweeps, the grace period
+    between them compressed) and hands each to the real handler, as the dispatcher function would get it."""
+    clock = _OffsetClock()
+    sweeper = Sweeper(
+        AutoScalingGroups(lambda: local.autoscaling.stand_in),
+        Ledger(local.dynamodb, local.table),
+        _LocalDispatcher(LocalTarget(local.container_environment(config), budget_seconds=config.function_timeout)),
+        SweepConfig(hook_name=LIFECYCLE_HOOK, group_names=frozenset(), region=REGION),
+        clock=clock,
+    )
+    sweeper.sweep(Deadline(PASS_SECONDS))  # first sightings
+    clock.offset = GRACE_SECONDS
+    return sweeper.sweep(Deadline(PASS_SECONDS)).sent if plan.lost else []
+
+
+@dataclass
+class _OffsetClock:
+    offset: float = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@dataclass
+class _LocalDispatcher:
+    """The sweep's dispatcher port: the real handler in this process, with the function's environment."""
+
+    target: LocalTarget
+
+    def deliver(self, event: Mapping[str, Any]) -> None:
+        with self.target:
+            self.target.replay(event)
 
 
 def run_lifecycle_phase(config: DrillConfig, plan: Plan, local: StandIns) -> LifecycleObserved:

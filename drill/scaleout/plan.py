@@ -65,6 +65,8 @@ class Delivery:
 class Plan:
     launches: tuple[Launch, ...]
     deliveries: tuple[Delivery, ...]
+    #: Lifecycle mode: launches whose events Auto Scaling never delivered (their original, never handed over).
+    lost: tuple[Delivery, ...] = ()
 
     @property
     def faults(self) -> dict[str, FaultKind]:
@@ -114,8 +116,13 @@ def build_plan(config: DrillConfig) -> Plan:
     launches, originals = _launches(config, rng, first_number, groups)
     drafts = [*originals, *_duplicates(config, rng, originals)]
     drafts += _malformed(config, rng, first_number + config.launches, groups)
+    lost: list[_Draft] = []
     if config.lifecycle:
-        drafts += _other_hooks(rng, originals, groups[0]) + _warm_pool_entries(config, rng, originals)
+        warm = _warm_pool_entries(config, rng, originals)
+        drafts += _other_hooks(rng, originals, groups[0]) + warm
+        lost = _lost(config, rng, originals, launches, {draft.instance_id for draft in warm})
+        never = {draft.instance_id for draft in lost}
+        drafts = [d for d in drafts if not (d.instance_id in never and d.kind in _LAUNCH_DELIVERIES)]
     drafts.sort(key=lambda draft: draft.offset)
     return Plan(
         launches=tuple(launches),
@@ -123,7 +130,21 @@ def build_plan(config: DrillConfig) -> Plan:
             Delivery(number, draft.kind, round(draft.offset, 3), draft.event, draft.instance_id)
             for number, draft in enumerate(drafts, start=1)
         ),
+        lost=tuple(Delivery(0, draft.kind, draft.offset, draft.event, draft.instance_id) for draft in lost),
     )
+
+
+#: The deliveries of a launch's own event (a lost event loses them all; another hook's event still comes).
+_LAUNCH_DELIVERIES = (DeliveryKind.ORIGINAL, DeliveryKind.DUPLICATE, DeliveryKind.CONCURRENT)
+
+
+def _lost(
+    config: DrillConfig, rng: random.Random, originals: list[_Draft], launches: list[Launch], pooled: set[str | None]
+) -> list[_Draft]:
+    """Hook launches without a fault or a warm-pool past whose event never arrives."""
+    unfaulted = {launch.instance_id for launch in launches if launch.fault is None}
+    candidates = [d for d in _hooked(originals) if d.instance_id in unfaulted and d.instance_id not in pooled]
+    return rng.sample(candidates, min(len(candidates), round(config.lost_event_share * len(_hooked(originals)))))
 
 
 def _launches(

@@ -39,7 +39,8 @@ def render(report: DrillReport) -> str:
                     [
                         f"lifecycle mode: {deliveries.get('warm pool entry', 0)} warm-pool entries, "
                         f"{deliveries.get('stale', 0)} late duplicates of them after the launch into the group, "
-                        f"{deliveries.get('other hook', 0)} actions of another hook on the same launches"
+                        f"{deliveries.get('other hook', 0)} actions of another hook on the same launches, "
+                        f"{deliveries.get('lost', 0)} launches whose event never came (left to the sweep)"
                     ]
                     if report.lifecycle is not None
                     else []
@@ -169,6 +170,7 @@ def _verdict(report: DrillReport) -> list[str]:
         ("rejected but not FAILED+DLQ", verdict.rejected_unaccounted),
         ("ledger disagrees", [f"{i}: {why}" for i, why in verdict.ledger_disagreements.items()]),
         ("unexpected in the DLQ", [f"{i}: {why}" for i, why in verdict.unexpected_dead_letters.items()]),
+        ("lost event not swept once", [f"{i} ({n}x)" for i, n in verdict.lost_not_swept_once.items()]),
     ]
     if verdict.lifecycle is not None:
         closed = verdict.lifecycle

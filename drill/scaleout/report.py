@@ -9,7 +9,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from deploy_trigger.ledger.model import LedgerEntry, Status
@@ -62,6 +62,8 @@ class Observed:
     missed_kills: int
     #: Lifecycle mode only: what the tracker's passes left behind.
     lifecycle: LifecycleObserved | None = None
+    #: Lifecycle mode only: the instances the sweep handed to the dispatcher (their events never came).
+    swept: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -155,13 +157,14 @@ def build_report(config: DrillConfig, plan: Plan, observed: Observed, timing: Ti
     # Lambda's own calls to the on-failure destination are not the handler's.
     aws_calls = {name: count for name, count in sorted(observed.aws_calls.items()) if not name.startswith("sqs:")}
     github_calls = Counter(endpoint(request) for request in observed.github_requests)
-    by_kind = {kind.value: plan.count(kind) for kind in DeliveryKind}
+    by_kind = {kind.value: plan.count(kind) for kind in DeliveryKind} | {"lost": len(plan.lost)}
     verdict = judge(
         plan,
         ((run.inputs.get("instance_id", ""), run.id) for run in observed.runs),
         observed.ledger,
         observed.dead_letters,
         observed.lifecycle,
+        swept=observed.swept,
     )
     return DrillReport(
         settings=asdict(config),

@@ -9,7 +9,7 @@ from drill.scaleout.config import DrillConfig
 from drill.scaleout.containers import ContainerPool
 from drill.scaleout.faults import FaultInjector, KillSwitch
 from drill.scaleout.lambda_async import LambdaAsyncQueue, QueueStatus
-from drill.scaleout.lifecycle import run_lifecycle_phase
+from drill.scaleout.lifecycle import run_lifecycle_phase, sweep_lost_launches
 from drill.scaleout.plan import build_plan
 from drill.scaleout.progress import Progress
 from drill.scaleout.report import DrillReport, Machine, Observed, Timing, build_report
@@ -37,6 +37,8 @@ def run_drill(config: DrillConfig, on_progress: Callable[[Progress], None] | Non
                     on_progress(Progress(status, len(local.github.runs)))
 
             records = queue.run(plan.deliveries, report_status)
+            # Lifecycle mode: the launches whose events never came are found by the tracker's sweep.
+            swept = sweep_lost_launches(config, plan, local) if config.lifecycle else []
             scale_out_ended = time.monotonic()
             containers_started = pool.cold_containers_started
         aws_calls = local.moto.calls  # before the drill's own reads of the queue and the ledger below
@@ -55,6 +57,7 @@ def run_drill(config: DrillConfig, on_progress: Callable[[Progress], None] | Non
             containers_started=containers_started,
             missed_kills=queue.missed_kills,
             lifecycle=lifecycle,
+            swept=swept,
         )
     ended = time.monotonic()
     timing = Timing(

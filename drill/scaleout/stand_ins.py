@@ -18,7 +18,7 @@ from deploy_trigger.lifecycle import LifecycleResult
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.moto_process import MotoProcess
 from drill.scaleout.on_failure import OnFailureQueue
-from drill.scaleout.plan import DeliveryKind, Plan
+from drill.scaleout.plan import LIFECYCLE_HOOK, DeliveryKind, Plan
 from stand_ins.autoscaling_events import REGION
 from stand_ins.autoscaling_group import AutoScalingStandIn
 from stand_ins.autoscaling_server import ENDPOINT_VARIABLE, AutoScalingServer
@@ -113,7 +113,17 @@ def _pending_actions(plan: Plan) -> AutoScalingStandIn:
     first (they came earlier), then each hook's action on the launch into the group."""
     group = AutoScalingStandIn(default_result=DEFAULT_RESULT)
     order = {DeliveryKind.WARM_POOL_ENTRY: 0, DeliveryKind.ORIGINAL: 1, DeliveryKind.OTHER_HOOK: 1}
-    pausing = [d for d in plan.deliveries if d.kind in order and d.event["detail-type"] == LIFECYCLE_ACTION]
+    pausing = [
+        d for d in (*plan.deliveries, *plan.lost) if d.kind in order and d.event["detail-type"] == LIFECYCLE_ACTION
+    ]
+    hooks: dict[str, list[str]] = {}
+    for delivery in pausing:
+        detail = delivery.event["detail"]
+        group_hooks = hooks.setdefault(detail["AutoScalingGroupName"], [])
+        if detail["LifecycleHookName"] not in group_hooks:
+            group_hooks.append(detail["LifecycleHookName"])
+    for name, names in hooks.items():
+        group.add_group(name, *sorted(names, key=lambda hook: hook != LIFECYCLE_HOOK))  # ours first
     for delivery in sorted(pausing, key=lambda d: order[d.kind]):
         detail = delivery.event["detail"]
         group.open_action(

@@ -40,6 +40,9 @@ class Verdict:
     #: Dead-lettered events that are neither malformed nor a launch GitHub rejected: "error: message" by event ID.
     #: A failure that only the DLQ shows is a launch an operator must redrive by hand.
     unexpected_dead_letters: dict[str, str] = field(default_factory=dict)
+    #: Launches whose event never came: how many; and those the sweep did not hand over exactly once.
+    lost_events: int = 0
+    lost_not_swept_once: dict[str, int] = field(default_factory=dict)
     #: Lifecycle mode only: how the tracker closed the loop.
     lifecycle: LifecycleVerdict | None = None
 
@@ -54,7 +57,8 @@ class Verdict:
                 text += (
                     f"; each of the {self.lifecycle.hooked} lifecycle actions was completed once, CONTINUE for the "
                     "runs that succeeded and ABANDON for the ones that failed, one alert per failure; each of the "
-                    f"{self.lifecycle.warm_pool_entries} warm-pool entries was continued once and never deployed"
+                    f"{self.lifecycle.warm_pool_entries} warm-pool entries was continued once and never deployed; "
+                    f"each of the {self.lost_events} launches whose event never came was found by the sweep"
                 )
             return text
         problems = [
@@ -65,6 +69,7 @@ class Verdict:
             (len(self.rejected_unaccounted), "rejected launches not FAILED+DLQ"),
             (len(self.ledger_disagreements), "ledger items that disagree with GitHub"),
             (len(self.unexpected_dead_letters), "dead-lettered events that are neither malformed nor rejected"),
+            (len(self.lost_not_swept_once), "lost launch events the sweep did not find exactly once"),
             *(self.lifecycle.problems() if self.lifecycle is not None else []),
         ]
         return "BROKEN: " + ", ".join(f"{count} {what}" for count, what in problems if count)
@@ -159,6 +164,8 @@ def judge(
     ledger: Mapping[str, LedgerEntry],
     dead_letters: Iterable[DeadLetter],
     lifecycle: LifecycleObserved | None = None,
+    *,
+    swept: Iterable[str] = (),
 ) -> Verdict:
     """``runs`` is (instance_id input, run ID) for every run GitHub created."""
     run_ids: dict[str, list[int]] = {}
@@ -176,6 +183,10 @@ def judge(
     unexpected_runs = {i: n for i, n in sorted(counts.items()) if i not in launched}
     malformed_missing = sorted(d.event_id for d in plan.malformed if d.event_id not in dead_lettered_events)
     malformed_events = {d.event_id for d in plan.malformed}
+    swept_once = Counter(swept)
+    lost_not_swept_once = {
+        str(d.instance_id): swept_once[str(d.instance_id)] for d in plan.lost if swept_once[str(d.instance_id)] != 1
+    }
     unexpected_letters = {
         str(letter.event_id): f"{letter.error_type}: {letter.error_message}"[:200]
         for letter in letters
@@ -210,6 +221,7 @@ def judge(
         or unaccounted
         or disagreements
         or unexpected_letters
+        or lost_not_swept_once
     )
     ok = ok and (closed is None or closed.ok)
     return Verdict(
@@ -223,5 +235,7 @@ def judge(
         rejected_unaccounted=unaccounted,
         ledger_disagreements=disagreements,
         unexpected_dead_letters=unexpected_letters,
+        lost_not_swept_once=lost_not_swept_once,
+        lost_events=len(plan.lost),
         lifecycle=closed,
     )

@@ -191,6 +191,8 @@ def test_lifecycle_mode_lets_each_instance_into_service_or_has_it_replaced_once(
     assert report.deliveries["stale"] == report.deliveries["warm pool entry"] >= 1
     assert report.verdict.lifecycle.warm_pool_entries == report.deliveries["warm pool entry"]
     assert report.verdict.unexpected_dead_letters == {}
+    assert report.deliveries["lost"] == report.verdict.lost_events >= 1  # never delivered: found by the sweep
+    assert report.verdict.lost_not_swept_once == {}
 
 
 @pytest.mark.slow
