@@ -267,6 +267,7 @@ def test_slow_github_that_accepts_after_the_client_gave_up_still_gets_one_run(
 
     first = invoke(event, budget_seconds=6)
     wait_until(lambda: len(github.runs) == 1, what="the slow dispatch to land")
+    time.sleep(RECONCILE_WAIT)  # Lambda's retry comes a minute later; sooner, GitHub may not list the run yet
     retry = invoke(event)
 
     assert first.error == "OutcomeUnknown"

@@ -82,7 +82,9 @@ def post(github: GitHubDouble, dispatch_id: str) -> None:
 
 def capped_double(clock: Callable[[], datetime] | None = None) -> GitHubDouble:
     """GitHub with a cap of 3 runs per filtered listing instead of 1,000: the same truncation, fewer runs."""
-    return GitHubDouble(repository=REPOSITORY, workflow=WORKFLOW, tokens={TOKEN}, filtered_listing_cap=3, clock=clock)
+    return GitHubDouble(
+        repository=REPOSITORY, workflow=WORKFLOW, tokens={TOKEN}, filtered_listing_cap=3, clock=clock, listing_delay=0
+    )  # listed at once: these tests are about what a capped listing shows, not when
 
 
 def test_a_truncated_listing_says_so_and_a_complete_one_too(stack: Stack) -> None:

@@ -31,6 +31,7 @@ from stand_ins.autoscaling_events import at, launch_successful
 from stand_ins.autoscaling_group import AutoScalingStandIn
 from stand_ins.deployment import TOKEN
 from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
+from stand_ins.github_listing import LISTING_DELAY_SECONDS
 from stand_ins.invoke import invoke
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
@@ -214,6 +215,7 @@ def test_listed_runs_carry_the_commit_they_run(harness: Harness, instance_ids: C
                           workflow=harness.github.workflow, api_version="2026-03-10",
                           credentials=SecretCredentials(harness.stack.secret))  # fmt: skip
     [served] = harness.github.runs
+    time.sleep(LISTING_DELAY_SECONDS + 0.1)  # GitHub lists a new run a little later
 
     [listed] = client.list_runs(time.time() - 60, Deadline(30)).runs
     read = client.get_run(served.id, Deadline(30))
