@@ -245,6 +245,8 @@ class Monitoring(Construct):
                 left=[
                     count(metric_names.DUPLICATE_SUPPRESSED, "duplicate event"),
                     count(metric_names.CLAIM_CONTENDED, "claim held elsewhere"),
+                    count(metric_names.STALE_EVENT_IGNORED, "late event of an earlier launch"),
+                    count(metric_names.WARM_POOL_CONTINUED, "warm-pool entry continued"),
                 ],
                 width=8,
             ),
