@@ -199,7 +199,6 @@ def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -
             "Effect": "Allow",
             "Resource": lifecycle_resources,
         },
-        {"Action": "autoscaling:DescribeAutoScalingInstances", "Effect": "Allow", "Resource": "*"},
         {
             # None of the three supports resource-level permissions.
             "Action": [
