@@ -8,6 +8,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov pins its own dependencies (boto3, PyYAML, packaging...) differently from ours: it lives in its own venv.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CDK := npx --no-install cdk
 
 # jsii's Node 20 end-of-life banner is silenced in infra/__init__.py (one place, for synth and tests alike).
@@ -38,7 +41,12 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(PY_STAMP) $(NODE_STAMP) ## Create .venv and node_modules from the pinned requirements (once)
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON_BOOTSTRAP) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+install: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) ## Create .venv and node_modules from the pinned requirements (once)
 
 lint: $(PY_STAMP) ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
@@ -58,16 +66,16 @@ unit: $(PY_STAMP) ## The Lambda's modules in-process: in-memory moto, botocore's
 integration: $(PY_STAMP) ## The real handler and the drill against moto server and the GitHub double
 	$(PY) -m pytest tests/integration
 
-infra: install ## The CDK app: template assertions, bundling, cfn-lint and cdk-nag
+infra: install ## The CDK app: template assertions, bundling, cfn-lint, cdk-nag and checkov
 	$(PY) -m pytest tests/infra
 
 cli: $(PY_STAMP) ## The operator CLI against the stand-ins, and what its wheel ships
 	$(PY) -m pytest tests/cli
 
-stand-ins: $(PY_STAMP) ## The stand-ins' own fidelity tests (GitHub double, serialized moto server)
+stand-ins: install ## The stand-ins' fidelity (GitHub double vs GitHub's OpenAPI description, moto server)
 	$(PY) -m pytest tests/stand_ins
 
-examples: $(PY_STAMP) ## The example workflow, IAM policies, SSM helper and release script
+examples: $(PY_STAMP) ## The example workflow, IAM policies, SSM helper, release script; zizmor, shellcheck
 	$(PY) -m pytest tests/examples
 
 synth: install ## Synthesize the CloudFormation template (no AWS credentials needed)
@@ -85,4 +93,4 @@ bench: install ## Benchmarks: cold start and AWS/GitHub calls per launch
 	$(PY) -m bench.calls_per_launch
 
 clean: ## Remove installed tooling and build outputs
-	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

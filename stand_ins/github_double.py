@@ -15,7 +15,6 @@ It serves hundreds of concurrent requests, so the scale-out drill can use it too
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.client import responses
 from types import TracebackType
+from typing import Any
 
 from deploy_trigger.workflow_contract import RESERVED_INPUTS, RUN_NAME
 from stand_ins.github_app_auth import JwtRejected, verify_app_jwt
@@ -65,11 +65,13 @@ from stand_ins.github_listing import (
     run_predicate,
 )
 from stand_ins.github_model import GitHubApp, RecordedRequest, WorkflowRun, iso_z
+from stand_ins.github_objects import minimal_repository
 from stand_ins.github_repository import (
     DEFAULT_REPOSITORY_PERMISSIONS,
     DEFAULT_TOKEN_SCOPES,
     FINE_GRAINED_PREFIX,
     branch_answer,
+    commit_sha,
     contents_answer,
     git_ref_answer,
     repository_answer,
@@ -515,15 +517,22 @@ class GitHubDouble:
                 created_at=now,
                 updated_at=now,
                 head_branch=ref,
-                head_sha=hashlib.sha256(ref.encode()).hexdigest()[:40],
+                head_sha=commit_sha(ref),
                 path=f".github/workflows/{self.workflow}",
                 html_url=f"{self._require_origin()}/{self.repository}/actions/runs/{run_id}",
                 url=f"{self.url}/repos/{self.repository}/actions/runs/{run_id}",
                 inputs=dict(inputs),
+                repository=self._run_repository,
             )
             self._state.runs[run_id] = run
             self._listable_at[run_id] = self._clock() + timedelta(seconds=self.listing_delay)
         return run
+
+    @property
+    def _run_repository(self) -> dict[str, Any]:
+        return minimal_repository(
+            api_url=self.url, origin=self._require_origin(), full_name=self.repository, private=self.private
+        )
 
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC).replace(microsecond=0)
@@ -628,7 +637,14 @@ class GitHubDouble:
             return _error(404, "Not Found", _CONTENTS_DOCS)
         return Reply(
             200,
-            contents_answer(api_url=self.url, full_name=self.repository, path=path, ref=ref, text=self.workflow_file),
+            contents_answer(
+                api_url=self.url,
+                origin=self._require_origin(),
+                full_name=self.repository,
+                path=path,
+                ref=ref,
+                text=self.workflow_file,
+            ),
         )
 
     def _get_branch(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
@@ -639,7 +655,12 @@ class GitHubDouble:
             return refusal
         if params["branch"] not in self._branches:
             return _error(404, "Branch not found", _BRANCHES_DOCS)
-        return Reply(200, branch_answer(api_url=self.url, full_name=self.repository, branch=params["branch"]))
+        return Reply(
+            200,
+            branch_answer(
+                api_url=self.url, origin=self._require_origin(), full_name=self.repository, branch=params["branch"]
+            ),
+        )
 
     def _get_git_ref(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
         refusal = self._check_repository_request(incoming, params, _GIT_REFS_DOCS) or self._check_permission(

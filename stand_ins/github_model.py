@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from stand_ins.github_objects import node_id, simple_commit
+
 
 def iso_z(moment: datetime) -> str:
     """GitHub's timestamp format: UTC, second precision, trailing ``Z``."""
@@ -60,11 +62,16 @@ class WorkflowRun:
     url: str
     run_attempt: int = 1
     inputs: dict[str, str] = field(default_factory=dict)
+    #: The repository as the run embeds it (``minimal-repository``), both as ``repository`` and ``head_repository``.
+    repository: dict[str, Any] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
-        """The run as GitHub's REST API shows it (a subset of its fields; never the inputs)."""
+        """The run as GitHub's REST API shows it: every field its OpenAPI description requires, never the inputs."""
+        repo_url = self.url.rsplit("/actions/runs/", 1)[0]
+        check_suite_id = self.id + 1_000_000_000
         return {
             "id": self.id,
+            "node_id": node_id("WorkflowRun", self.id),
             "name": self.name,
             "display_title": self.display_title,
             "run_number": self.run_number,
@@ -81,6 +88,23 @@ class WorkflowRun:
             "created_at": iso_z(self.created_at),
             "updated_at": iso_z(self.updated_at),
             "run_started_at": iso_z(self.created_at),
+            "check_suite_id": check_suite_id,
+            "check_suite_node_id": node_id("CheckSuite", check_suite_id),
+            "jobs_url": f"{self.url}/jobs",
+            "logs_url": f"{self.url}/logs",
+            "check_suite_url": f"{repo_url}/check-suites/{check_suite_id}",
+            "artifacts_url": f"{self.url}/artifacts",
+            "cancel_url": f"{self.url}/cancel",
+            "rerun_url": f"{self.url}/rerun",
+            "previous_attempt_url": None,
+            "workflow_url": f"{repo_url}/actions/workflows/{self.workflow_id}",
+            "pull_requests": [],
+            "referenced_workflows": [],
+            "head_commit": simple_commit(
+                sha=self.head_sha, message=f"Update {self.head_branch}", timestamp=iso_z(self.created_at)
+            ),
+            "repository": self.repository,
+            "head_repository": self.repository,
         }
 
 

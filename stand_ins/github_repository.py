@@ -11,6 +11,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from stand_ins.github_objects import commit, full_repository, node_id, stable_id
+
 #: What ``GET /repos/{owner}/{repo}`` shows a user token whose owner may push (GitHub's ``permissions`` object).
 DEFAULT_REPOSITORY_PERMISSIONS: Mapping[str, bool] = {
     "admin": False,
@@ -41,18 +43,9 @@ def repository_answer(
     private: bool,
     permissions: Mapping[str, bool] | None,
 ) -> dict[str, Any]:
-    owner, name = full_name.split("/", 1)
-    answer: dict[str, Any] = {
-        "id": int(hashlib.sha256(full_name.encode()).hexdigest()[:8], 16),
-        "name": name,
-        "full_name": full_name,
-        "owner": {"login": owner},
-        "private": private,
-        "visibility": "private" if private else "public",
-        "default_branch": default_branch,
-        "html_url": f"{origin}/{full_name}",
-        "url": f"{api_url}/repos/{full_name}",
-    }
+    answer = full_repository(
+        api_url=api_url, origin=origin, full_name=full_name, default_branch=default_branch, private=private
+    )
     if permissions is not None:
         answer["permissions"] = dict(permissions)
     return answer
@@ -76,10 +69,14 @@ def workflow_answer(
     }
 
 
-def contents_answer(*, api_url: str, full_name: str, path: str, ref: str, text: str) -> dict[str, Any]:
+def contents_answer(*, api_url: str, origin: str, full_name: str, path: str, ref: str, text: str) -> dict[str, Any]:
     raw = text.encode()
     encoded = base64.b64encode(raw).decode()
     wrapped = "\n".join(encoded[i : i + _BASE64_LINE] for i in range(0, len(encoded), _BASE64_LINE)) + "\n"
+    sha = hashlib.sha1(raw, usedforsecurity=False).hexdigest()
+    url = f"{api_url}/repos/{full_name}/contents/{path}?ref={ref}"
+    git_url = f"{api_url}/repos/{full_name}/git/blobs/{sha}"
+    html_url = f"{origin}/{full_name}/blob/{ref}/{path}"
     return {
         "type": "file",
         "encoding": "base64",
@@ -87,17 +84,29 @@ def contents_answer(*, api_url: str, full_name: str, path: str, ref: str, text: 
         "name": path.rsplit("/", 1)[-1],
         "path": path,
         "content": wrapped,
-        "sha": hashlib.sha1(raw, usedforsecurity=False).hexdigest(),
-        "url": f"{api_url}/repos/{full_name}/contents/{path}?ref={ref}",
+        "sha": sha,
+        "url": url,
+        "git_url": git_url,
+        "html_url": html_url,
+        "download_url": f"{origin}/{full_name}/raw/{ref}/{path}",
+        "_links": {"self": url, "git": git_url, "html": html_url},
     }
 
 
-def branch_answer(*, api_url: str, full_name: str, branch: str) -> dict[str, Any]:
+def branch_answer(*, api_url: str, origin: str, full_name: str, branch: str) -> dict[str, Any]:
+    """``GET .../branches/{branch}`` (``branch-with-protection``) for an unprotected branch."""
     sha = commit_sha(branch)
+    url = f"{api_url}/repos/{full_name}/branches/{branch}"
     return {
         "name": branch,
-        "commit": {"sha": sha, "url": f"{api_url}/repos/{full_name}/commits/{sha}"},
+        "commit": commit(api_url=api_url, origin=origin, full_name=full_name, sha=sha, message=f"Update {branch}"),
+        "_links": {"self": url, "html": f"{origin}/{full_name}/tree/{branch}"},
         "protected": False,
+        "protection": {
+            "enabled": False,
+            "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []},
+        },
+        "protection_url": f"{url}/protection",
     }
 
 
@@ -106,6 +115,7 @@ def git_ref_answer(*, api_url: str, full_name: str, kind: str, name: str) -> dic
     sha = commit_sha(name)
     return {
         "ref": f"refs/{kind}/{name}",
+        "node_id": node_id("Ref", stable_id(f"{full_name}:refs/{kind}/{name}")),
         "url": f"{api_url}/repos/{full_name}/git/refs/{kind}/{name}",
         "object": {"sha": sha, "type": "commit", "url": f"{api_url}/repos/{full_name}/git/commits/{sha}"},
     }

@@ -183,13 +183,13 @@ NEW_DIR=""      # the release directory this run created (absolute), until it is
 FAILED_LINE=""  # where set -e stopped us, for the log
 FAILED_CMD=""
 
-# shellcheck disable=SC2317 # called from the traps below
+# shellcheck disable=SC2329 # called from the traps below (shellcheck before 0.11 named this SC2317)
 on_err() {
   FAILED_LINE=$1
   FAILED_CMD=$2
 }
 
-# shellcheck disable=SC2317 # called from the traps below
+# shellcheck disable=SC2329 # called from the traps below (shellcheck before 0.11 named this SC2317)
 on_exit() {
   local rc=$? removed_rc=0
   trap - EXIT ERR

@@ -12,6 +12,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from deploy_trigger.settings import Settings
+from infra.compliance import skip_checkov
 from infra.constructs.bundling import DEFAULT_CACHE_ROOT, LAMBDA_SOURCE, dispatcher_code
 from infra.constructs.service_function import ServiceFunction
 
@@ -73,6 +74,14 @@ class DispatcherFunction(ServiceFunction):
             log_retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=removal_policy,
             role_description="deploy-trigger dispatcher: ledger, credentials secret, on-failure queue, own logs",
+        )
+        skip_checkov(
+            self.function,
+            {
+                "CKV_AWS_116": "Failed events go to the on-failure destination (an SQS queue, with an alarm), which "
+                "checkov does not look at: it accepts only the older function DLQ, which keeps the event but not "
+                "the error, and the destination keeps both."
+            },
         )
         NagSuppressions.add_resource_suppressions(
             self.function,

@@ -8,6 +8,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from deploy_trigger.ledger.schema import TABLE_DEFINITION, TRACKING_INDEX, TTL_ATTRIBUTE
+from infra.compliance import skip_checkov
 
 #: The only calls the dispatcher makes on the table: conditional writes (the claim is a PutItem; take-over
 #: and every outcome are UpdateItems). It never reads, scans, queries, deletes or writes in batches.
@@ -47,6 +48,13 @@ class LedgerTable(Construct):
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=removal_policy,
+        )
+        skip_checkov(
+            self.table,
+            {
+                "CKV_AWS_119": "Encrypted at rest with the AWS-managed key (aws/dynamodb). A customer KMS key is a "
+                "deployment choice (key policy, rotation, cost) this stack leaves to the account."
+            },
         )
         for index in TABLE_DEFINITION["GlobalSecondaryIndexes"]:
             hash_key, range_key = index["KeySchema"]

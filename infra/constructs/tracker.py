@@ -21,6 +21,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from deploy_trigger.settings import TrackerSettings
+from infra.compliance import skip_checkov
 from infra.constructs.lifecycle_access import grant_lifecycle_actions
 from infra.constructs.service_function import ServiceFunction
 
@@ -130,6 +131,7 @@ class TrackerFunction(ServiceFunction):
             "A tracking pass carries no event worth keeping: every unfinished deployment stays in the ledger's "
             "tracking index until a pass completes it, so a failed or missed pass is simply the next minute's work."
         )
+        skip_checkov(self.function, {"CKV_AWS_116": no_sink})
         NagSuppressions.add_resource_suppressions(
             self.function,
             [NagPackSuppression(id="Serverless-LambdaDLQ", reason=no_sink)],
