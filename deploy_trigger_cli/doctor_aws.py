@@ -33,16 +33,14 @@ def ledger_checks(dynamodb: Any, table_name: str) -> list[CheckResult]:
 def _check_table(dynamodb: Any, table_name: str) -> CheckResult:
     try:
         description = dynamodb.describe_table(TableName=table_name)["Table"]
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return failed(
-                TABLE,
-                f"table {table_name!r} does not exist in this account and region",
-                "check LEDGER_TABLE_NAME / --table and --region, or deploy the stack",
-            )
-        return failed(TABLE, f"could not describe table {table_name!r} ({aws_error(error)})")
-    except BotoCoreError as error:
-        return failed(TABLE, f"could not describe table {table_name!r} ({aws_error(error)})")
+    except (ClientError, BotoCoreError) as error:
+        return _unanswered(
+            TABLE,
+            error,
+            f"could not describe table {table_name!r}",
+            missing=f"table {table_name!r} does not exist in this account and region",
+            fix="check LEDGER_TABLE_NAME / --table and --region, or deploy the stack",
+        )
     keys = [(k.get("AttributeName"), k.get("KeyType")) for k in description.get("KeySchema", [])]
     types = {a.get("AttributeName"): a.get("AttributeType") for a in description.get("AttributeDefinitions", [])}
     if keys != [(PARTITION_KEY, "HASH")] or types.get(PARTITION_KEY) != "S":
@@ -88,16 +86,14 @@ def rule_check(events: Any, rule_name: str | None, function_name: str | None) ->
     try:
         rule = events.describe_rule(Name=rule_name)
         targets = events.list_targets_by_rule(Rule=rule_name).get("Targets", [])
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return failed(
-                RULE,
-                f"EventBridge rule {rule_name!r} does not exist in this account and region (default event bus)",
-                "check DEPLOY_TRIGGER_RULE_NAME / --rule-name, or deploy the stack",
-            )
-        return failed(RULE, f"could not read rule {rule_name!r} ({aws_error(error)})")
-    except BotoCoreError as error:
-        return failed(RULE, f"could not read rule {rule_name!r} ({aws_error(error)})")
+    except (ClientError, BotoCoreError) as error:
+        return _unanswered(
+            RULE,
+            error,
+            f"could not read rule {rule_name!r}",
+            missing=f"EventBridge rule {rule_name!r} does not exist in this account and region (default event bus)",
+            fix="check DEPLOY_TRIGGER_RULE_NAME / --rule-name, or deploy the stack",
+        )
     return _rule_verdict(rule_name, str(rule.get("State")), targets, _function_name(function_name))
 
 
@@ -125,6 +121,16 @@ def _rule_verdict(rule_name: str, state: str, targets: list[dict[str, Any]], fun
             "give the target a DeadLetterConfig (the stack does)",
         )
     return passed(RULE, f"rule {rule_name!r} (enabled) targets {function!r}; undeliverable events go to {dead_letters}")
+
+
+def _unanswered(
+    check: str, error: ClientError | BotoCoreError, could_not: str, *, missing: str, fix: str
+) -> CheckResult:
+    """A check whose AWS call failed: the resource does not exist (``missing``, and the ``fix``), or the call
+    itself failed (``could_not``, with the error)."""
+    if isinstance(error, ClientError) and error_code(error) == "ResourceNotFoundException":
+        return failed(check, missing, fix)
+    return failed(check, f"{could_not} ({aws_error(error)})")
 
 
 def _function_name(name_or_arn: str) -> str:

@@ -113,12 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     _settings(status, sources.TABLE)
 
     listing = _command(commands, "list", "list ledger entries, filtered", LIST_EPILOG)
-    listing.add_argument(
+    _repeatable(
+        listing,
         "--status",
-        action="append",
-        default=[],
-        metavar="STATUS",
-        help="only entries in this status (CLAIMED, DISPATCHED, FAILED, RESET...); repeatable or comma-separated",
+        "STATUS",
+        "only entries in this status (CLAIMED, DISPATCHED, FAILED, RESET...); repeatable or comma-separated",
     )
     listing.add_argument("--asg", metavar="NAME", help="only entries of this Auto Scaling group")
     listing.add_argument("--since", metavar="WHEN", help='only entries changed since: "30m", "2h", "7d", or ISO 8601')
@@ -126,12 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     _settings(listing, sources.TABLE)
 
     fleet = _command(commands, "fleet", "show which commit each instance of the groups runs", FLEET_EPILOG)
-    fleet.add_argument(
+    _repeatable(
+        fleet,
         "--asg",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="an Auto Scaling group; repeatable or comma-separated (default: the dispatcher's ALLOWED_ASG_NAMES)",
+        "NAME",
+        "an Auto Scaling group; repeatable or comma-separated (default: the dispatcher's ALLOWED_ASG_NAMES)",
     )
     _settings(fleet, sources.TABLE)
 
@@ -139,9 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     _settings(doctor, *sources.ALL_SETTINGS)
 
     redrive = _command(commands, "redrive", "replay dead-letter messages through the dispatcher", REDRIVE_EPILOG)
-    redrive.add_argument(
-        "--dlq-url", action="append", default=[], metavar="URL", help="a dead-letter queue URL (repeatable)"
-    )
+    _repeatable(redrive, "--dlq-url", "URL", "a dead-letter queue URL (repeatable)")
     redrive.add_argument(
         "--target",
         choices=("lambda", "local"),
@@ -189,6 +185,11 @@ def _command(
         help=f"read settings from this CloudFormation stack's outputs (env: {STACK_ENV})",
     )
     return command
+
+
+def _repeatable(command: argparse.ArgumentParser, flag: str, metavar: str, help: str) -> None:
+    """A flag that may be given again and again: its values in a list, empty when it is not given."""
+    command.add_argument(flag, action="append", default=[], metavar=metavar, help=help)
 
 
 def _settings(command: argparse.ArgumentParser, *settings: Setting) -> None:

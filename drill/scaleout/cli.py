@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from drill.scaleout.config import RATE_FLAGS, ConfigError, DrillConfig, FaultRates
@@ -65,7 +65,7 @@ examples:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    defaults, rates = DrillConfig(), FaultRates()
+    rates = FaultRates()
     parser = argparse.ArgumentParser(
         prog="python -m drill",
         description=DESCRIPTION,
@@ -73,54 +73,44 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     size = parser.add_argument_group("size")
-    size.add_argument(
-        "--launches", type=int, default=defaults.launches, metavar="N", help="instances launched (default %(default)s)"
-    )
-    size.add_argument(
-        "--asgs", type=int, default=defaults.asgs, metavar="N", help="Auto Scaling groups (default %(default)s)"
-    )
-    size.add_argument(
-        "--seed", type=int, default=defaults.seed, metavar="N", help="seed for events and faults (default %(default)s)"
-    )
-    size.add_argument(
+    _setting(size, "--launches", int, "N", "instances launched (default %(default)s)")
+    _setting(size, "--asgs", int, "N", "Auto Scaling groups (default %(default)s)")
+    _setting(size, "--seed", int, "N", "seed for events and faults (default %(default)s)")
+    _setting(
+        size,
         "--launch-successful-share",
-        type=float,
-        default=defaults.launch_successful_share,
-        metavar="SHARE",
-        help="share of launches announced by 'EC2 Instance Launch Successful' instead of a lifecycle action "
+        float,
+        "SHARE",
+        "share of launches announced by 'EC2 Instance Launch Successful' instead of a lifecycle action "
         "(default %(default)s)",
     )
 
     timing = parser.add_argument_group("duration")
-    timing.add_argument(
+    _setting(
+        timing,
         "--workers",
-        type=int,
-        default=defaults.workers,
-        metavar="N",
-        help="worker processes, one warm Lambda container each: the function's concurrency (default %(default)s)",
+        int,
+        "N",
+        "worker processes, one warm Lambda container each: the function's concurrency (default %(default)s)",
     )
-    timing.add_argument(
+    _setting(
+        timing,
         "--function-timeout",
-        type=float,
-        default=defaults.function_timeout,
-        metavar="SECONDS",
-        help="the function timeout invocations run under; the handler bounds its calls by it, and an invocation "
+        float,
+        "SECONDS",
+        "the function timeout invocations run under; the handler bounds its calls by it, and an invocation "
         "still running at the timeout is killed (default %(default)s; production 30)",
     )
-    timing.add_argument(
+    _setting(
+        timing,
         "--retry-delays",
-        type=_delays,
-        default=defaults.retry_delays,
-        metavar="S[,S]",
-        help="Lambda's retry delays after a failed invocation, at most two, each longer than --function-timeout "
-        f"+ 1 (default {','.join(f'{d:g}' for d in defaults.retry_delays)}; production 60,120)",
+        _delays,
+        "S[,S]",
+        "Lambda's retry delays after a failed invocation, at most two, each longer than --function-timeout "
+        f"+ 1 (default {','.join(f'{d:g}' for d in DrillConfig().retry_delays)}; production 60,120)",
     )
-    timing.add_argument(
-        "--burst-seconds",
-        type=float,
-        default=defaults.burst_seconds,
-        metavar="SECONDS",
-        help="the launches' events arrive over this long (default %(default)s)",
+    _setting(
+        timing, "--burst-seconds", float, "SECONDS", "the launches' events arrive over this long (default %(default)s)"
     )
 
     faults = parser.add_argument_group("faults (shares of launches)")
@@ -161,37 +151,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="after the scale-out, end every run and let the tracker complete each launch's lifecycle action "
         "against a simulated Auto Scaling group: CONTINUE when the run succeeded, ABANDON when it failed",
     )
-    lifecycle.add_argument(
-        "--deploy-failure-rate",
-        type=float,
-        default=defaults.deploy_failure_rate,
-        metavar="SHARE",
-        help="with --lifecycle: share of launches whose workflow run concludes 'failure' (default %(default)s)",
-    )
-    lifecycle.add_argument(
-        "--lifecycle-expire-rate",
-        type=float,
-        default=defaults.lifecycle_expire_rate,
-        metavar="SHARE",
-        help="with --lifecycle: share of lifecycle actions whose heartbeat timeout passes before the tracker comes "
-        "(the group abandons them itself): proves the lifecycle verdict can fail (default %(default)s)",
-    )
-    lifecycle.add_argument(
-        "--warm-pool-share",
-        type=float,
-        default=defaults.warm_pool_share,
-        metavar="SHARE",
-        help="with --lifecycle: share of hook launches that first entered the warm pool; each entry must be "
-        "continued once and its late duplicate ignored (default %(default)s)",
-    )
-    lifecycle.add_argument(
-        "--lost-event-share",
-        type=float,
-        default=defaults.lost_event_share,
-        metavar="SHARE",
-        help="with --lifecycle: share of hook launches whose event never arrives; the tracker's sweep must find "
-        "each one (default %(default)s)",
-    )
+    lifecycle_shares = {
+        "--deploy-failure-rate": "share of launches whose workflow run concludes 'failure'",
+        "--lifecycle-expire-rate": "share of lifecycle actions whose heartbeat timeout passes before the tracker "
+        "comes (the group abandons them itself): proves the lifecycle verdict can fail",
+        "--warm-pool-share": "share of hook launches that first entered the warm pool; each entry must be "
+        "continued once and its late duplicate ignored",
+        "--lost-event-share": "share of hook launches whose event never arrives; the tracker's sweep must find "
+        "each one",
+    }
+    for flag, share in lifecycle_shares.items():
+        _setting(lifecycle, flag, float, "SHARE", f"with --lifecycle: {share} (default %(default)s)")
 
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -257,6 +227,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(report.to_json() + "\n", encoding="utf-8")
         print(f"\nJSON report: {args.json}")
     return report.exit_code
+
+
+def _setting(
+    group: argparse._ArgumentGroup, flag: str, parse: Callable[[str], object], metavar: str, help: str
+) -> None:
+    """A flag for the DrillConfig field of the same name (``--burst-seconds``: ``burst_seconds``), its default
+    the field's."""
+    default = getattr(DrillConfig(), flag.removeprefix("--").replace("-", "_"))
+    group.add_argument(flag, type=parse, default=default, metavar=metavar, help=help)
 
 
 def _delays(text: str) -> tuple[float, ...]:

@@ -8,8 +8,10 @@ happened, and silence is the healthy state), except the one that watches the tra
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -24,6 +26,8 @@ from deploy_trigger import metric_names
 #: Alarms on "something happened" look at one-minute periods: the first occurrence pages.
 ALARM_PERIOD = Duration.minutes(1)
 DASHBOARD_PERIOD = Duration.minutes(5)
+#: Three graphs to a dashboard row (CloudWatch's row is 24 units wide).
+WIDGET_WIDTH = 8
 #: Deployment outcomes are judged per 5 minutes: the tracker decides them once a minute, in batches.
 DEPLOY_ALARM_PERIOD = Duration.minutes(5)
 #: The window in which abandoned launches count as one crash loop (a sliding window: evaluated every minute).
@@ -226,132 +230,125 @@ class Monitoring(Construct):
         dead_letter_queues: Mapping[str, sqs.IQueue],
         alarms: Sequence[cloudwatch.IAlarm],
     ) -> None:
-        def count(name: str, label: str) -> cloudwatch.Metric:
-            return custom_metric(name, period=DASHBOARD_PERIOD, label=label)
-
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Dispatches",
-                left=[
-                    count(metric_names.DISPATCHED, "dispatched"),
-                    count(metric_names.RECONCILED_FOUND, "found by reconciling"),
+            _counts(
+                "Dispatches",
+                {
+                    metric_names.DISPATCHED: "dispatched",
+                    metric_names.RECONCILED_FOUND: "found by reconciling",
                     # Launches whose event never came: a few are Auto Scaling's best effort, many a broken rule.
-                    count(metric_names.LAUNCHES_FOUND_BY_SWEEP, "found by the sweep"),
-                ],
-                width=8,
+                    metric_names.LAUNCHES_FOUND_BY_SWEEP: "found by the sweep",
+                },
             ),
-            cloudwatch.GraphWidget(
-                title="Duplicates suppressed",
-                left=[
-                    count(metric_names.DUPLICATE_SUPPRESSED, "duplicate event"),
-                    count(metric_names.CLAIM_CONTENDED, "claim held elsewhere"),
-                    count(metric_names.STALE_EVENT_IGNORED, "late event of an earlier launch"),
-                    count(metric_names.WARM_POOL_CONTINUED, "warm-pool entry continued"),
-                ],
-                width=8,
+            _counts(
+                "Duplicates suppressed",
+                {
+                    metric_names.DUPLICATE_SUPPRESSED: "duplicate event",
+                    metric_names.CLAIM_CONTENDED: "claim held elsewhere",
+                    metric_names.STALE_EVENT_IGNORED: "late event of an earlier launch",
+                    metric_names.WARM_POOL_CONTINUED: "warm-pool entry continued",
+                },
             ),
-            cloudwatch.GraphWidget(
-                title="Failures",
-                left=[
-                    count(metric_names.DISPATCH_REJECTED, "rejected by GitHub"),
-                    count(metric_names.OUTCOME_UNKNOWN, "outcome unknown"),
-                    count(metric_names.EVENT_REJECTED, "events rejected"),
-                    count(metric_names.RATE_LIMITED, "rate limited"),
-                ],
-                width=8,
+            _counts(
+                "Failures",
+                {
+                    metric_names.DISPATCH_REJECTED: "rejected by GitHub",
+                    metric_names.OUTCOME_UNKNOWN: "outcome unknown",
+                    metric_names.EVENT_REJECTED: "events rejected",
+                    metric_names.RATE_LIMITED: "rate limited",
+                },
             ),
         )
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Dead-letter queue depth",
-                left=[
+            _graph(
+                "Dead-letter queue depth",
+                [
                     queue.metric_approximate_number_of_messages_visible(
                         period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.MAXIMUM, label=name
                     )
                     for name, queue in dead_letter_queues.items()
                 ],
-                width=8,
             ),
-            cloudwatch.GraphWidget(
-                title="Dispatcher duration (ms)",
-                left=[
-                    dispatcher.metric_duration(period=DASHBOARD_PERIOD, statistic=stat, label=stat)
-                    for stat in (cloudwatch.Stats.p(50), cloudwatch.Stats.p(99))
-                ],
+            _graph(
+                "Dispatcher duration (ms)",
+                _percentiles(dispatcher.metric_duration),
                 # p99 near the timeout means the timeout needs headroom.
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=timeout.to_milliseconds(), label="timeout")],
-                width=8,
             ),
-            cloudwatch.GraphWidget(
-                title="Dispatcher invocations",
-                left=[
-                    dispatcher.metric_invocations(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
-                    dispatcher.metric_errors(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
-                    dispatcher.metric_throttles(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
-                ],
-                width=8,
+            _graph(
+                "Dispatcher invocations",
+                _sums(dispatcher.metric_invocations, dispatcher.metric_errors, dispatcher.metric_throttles),
             ),
         )
         self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=24))
 
     def _tracker_widgets(self, tracker: lambda_.IFunction, alarms: Sequence[cloudwatch.IAlarm]) -> None:
-        def count(name: str, label: str) -> cloudwatch.Metric:
-            return custom_metric(name, period=DASHBOARD_PERIOD, label=label)
+        self.dashboard.add_widgets(
+            _counts(
+                "Deploy outcomes",
+                {
+                    metric_names.DEPLOY_SUCCEEDED: "succeeded",
+                    metric_names.DEPLOY_FAILED: "failed",
+                    metric_names.DEPLOY_NO_RUN: "no run",
+                    metric_names.DEPLOY_STUCK: "stuck",
+                },
+            ),
+            _counts(
+                "Lifecycle results",
+                {
+                    metric_names.LIFECYCLE_CONTINUED: "continued",
+                    metric_names.LIFECYCLE_ABANDONED: "abandoned",
+                    metric_names.LIFECYCLE_ALREADY_ENDED: "already ended",
+                    metric_names.HEARTBEATS: "heartbeats",
+                },
+            ),
+            _graph(
+                "Deploy duration (s)",
+                _percentiles(partial(custom_metric, metric_names.DEPLOY_DURATION)),
+            ),
+        )
+        self.dashboard.add_widgets(
+            _graph(
+                "Tracker backlog (entries due per pass)",
+                [_dashboard_metric(metric_names.TRACKER_BACKLOG, "due, worst pass", cloudwatch.Stats.MAXIMUM)],
+            ),
+            _graph(
+                "Tracker invocations",
+                [
+                    *_sums(tracker.metric_invocations, tracker.metric_errors),
+                    _dashboard_metric(metric_names.TRACKER_ERRORS, "entries not checked"),
+                ],
+            ),
+            cloudwatch.AlarmStatusWidget(title="Tracker alarms", alarms=list(alarms), width=WIDGET_WIDTH),
+        )
 
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Deploy outcomes",
-                left=[
-                    count(metric_names.DEPLOY_SUCCEEDED, "succeeded"),
-                    count(metric_names.DEPLOY_FAILED, "failed"),
-                    count(metric_names.DEPLOY_NO_RUN, "no run"),
-                    count(metric_names.DEPLOY_STUCK, "stuck"),
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Lifecycle results",
-                left=[
-                    count(metric_names.LIFECYCLE_CONTINUED, "continued"),
-                    count(metric_names.LIFECYCLE_ABANDONED, "abandoned"),
-                    count(metric_names.LIFECYCLE_ALREADY_ENDED, "already ended"),
-                    count(metric_names.HEARTBEATS, "heartbeats"),
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Deploy duration (s)",
-                left=[
-                    custom_metric(metric_names.DEPLOY_DURATION, period=DASHBOARD_PERIOD, statistic=stat, label=stat)
-                    for stat in (cloudwatch.Stats.p(50), cloudwatch.Stats.p(99))
-                ],
-                width=8,
-            ),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Tracker backlog (entries due per pass)",
-                left=[
-                    custom_metric(
-                        metric_names.TRACKER_BACKLOG,
-                        period=DASHBOARD_PERIOD,
-                        statistic=cloudwatch.Stats.MAXIMUM,
-                        label="due, worst pass",
-                    )
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Tracker invocations",
-                left=[
-                    tracker.metric_invocations(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
-                    tracker.metric_errors(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM),
-                    count(metric_names.TRACKER_ERRORS, "entries not checked"),
-                ],
-                width=8,
-            ),
-            cloudwatch.AlarmStatusWidget(title="Tracker alarms", alarms=list(alarms), width=8),
-        )
+
+def _graph(title: str, left: Sequence[cloudwatch.IMetric], **options: Any) -> cloudwatch.GraphWidget:
+    """One of the dashboard's graphs: a third of a row."""
+    return cloudwatch.GraphWidget(title=title, left=list(left), width=WIDGET_WIDTH, **options)
+
+
+def _dashboard_metric(name: str, label: str, statistic: str = cloudwatch.Stats.SUM) -> cloudwatch.Metric:
+    """A custom metric per dashboard period, summed unless told."""
+    return custom_metric(name, period=DASHBOARD_PERIOD, label=label, statistic=statistic)
+
+
+def _counts(title: str, labels: Mapping[str, str]) -> cloudwatch.GraphWidget:
+    """A graph of custom metrics (name: label), each summed per dashboard period."""
+    return _graph(title, [_dashboard_metric(name, label) for name, label in labels.items()])
+
+
+def _percentiles(metric: Callable[..., cloudwatch.Metric]) -> list[cloudwatch.Metric]:
+    """The median and p99 of a metric per dashboard period, each labelled by its statistic."""
+    return [
+        metric(period=DASHBOARD_PERIOD, statistic=stat, label=stat)
+        for stat in (cloudwatch.Stats.p(50), cloudwatch.Stats.p(99))
+    ]
+
+
+def _sums(*metrics: Callable[..., cloudwatch.Metric]) -> list[cloudwatch.Metric]:
+    """A function's metrics (``function.metric_errors`` ...), each summed per dashboard period."""
+    return [metric(period=DASHBOARD_PERIOD, statistic=cloudwatch.Stats.SUM) for metric in metrics]
 
 
 def _failed_deployments() -> cloudwatch.MathExpression:

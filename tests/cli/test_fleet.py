@@ -15,6 +15,7 @@ from deploy_trigger.ledger.model import Status
 from deploy_trigger.ledger.schema import iso_time
 from deploy_trigger_cli import fleet
 from tests.cli.conftest import CliResult
+from tests.cli.paging import SmallPages
 from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
@@ -378,19 +379,9 @@ def test_keys_left_unprocessed_after_every_retry_fail_the_command(
 def test_groups_are_read_across_pages(fleet_on_moto: Fleet, run_cli: Run) -> None:
     names = [fleet_on_moto.group(1)[0] for _ in range(3)]
 
-    class OneGroupPerPage:
-        """The real client, but every DescribeAutoScalingGroups page holds one group."""
+    one_group_per_page = SmallPages(fleet_on_moto.autoscaling, 1)  # every DescribeAutoScalingGroups page
 
-        def get_paginator(self, name: str) -> object:
-            paginator = fleet_on_moto.autoscaling.get_paginator(name)
-
-            class Paginator:
-                def paginate(self, **request: object) -> object:
-                    return paginator.paginate(**request, PaginationConfig={"PageSize": 1})
-
-            return Paginator()
-
-    result = run_cli("fleet", "--asg", ",".join(names), "--json", aws_clients={"autoscaling": OneGroupPerPage()})
+    result = run_cli("fleet", "--asg", ",".join(names), "--json", aws_clients={"autoscaling": one_group_per_page})
 
     assert [group["name"] for group in result.json()["groups"]] == names
     assert all(len(group["instances"]) == 1 for group in result.json()["groups"])

@@ -18,6 +18,7 @@ from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
 from stand_ins.github_double import GitHubDouble, Reject
 from stand_ins.moto_server import SerializedMotoServer
 from tests.cli.conftest import CliResult
+from tests.cli.paging import SmallPages
 from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
@@ -296,19 +297,7 @@ def test_scan_follows_pages(deployment: Deployment, github: GitHubDouble, instan
     pages = deployment.dynamodb.scan(TableName=deployment.table, Limit=2)
     assert "LastEvaluatedKey" in pages  # more than one page at this size
 
-    class SmallPages:
-        """The real client, but every Scan page holds two items, so pagination has to be followed."""
-
-        def get_paginator(self, name: str) -> object:
-            paginator = deployment.dynamodb.get_paginator(name)
-
-            class Paginator:
-                def paginate(self, **request: object) -> object:
-                    return paginator.paginate(**request, PaginationConfig={"PageSize": 2})
-
-            return Paginator()
-
-    found = scan(SmallPages(), deployment.table, statuses=["DISPATCHED"])
+    found = scan(SmallPages(deployment.dynamodb, 2), deployment.table, statuses=["DISPATCHED"])  # two items a Scan page
 
     assert {record.instance_id for record in found} == instances
 

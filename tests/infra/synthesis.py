@@ -18,12 +18,11 @@ from infra.stack import DeployTriggerStack
 
 #: The one dimension every custom metric carries (Powertools' default dimension).
 SERVICE_DIMENSION = [{"Name": "service", "Value": metric_names.SERVICE}]
-#: The only Secrets Manager statement a function gets, for the example secret name: GetSecretValue on that
-#: secret (a name gets the -?????? suffix Secrets Manager appends to every secret's ARN).
-SECRET_READ_STATEMENT: dict[str, Any] = {
-    "Action": "secretsmanager:GetSecretValue",
-    "Effect": "Allow",
-    "Resource": {
+
+
+def secret_arn(name: str) -> dict[str, Any]:
+    """The ARN CloudFormation builds for a secret in the stack's own partition, region and account."""
+    return {
         "Fn::Join": [
             "",
             [
@@ -33,10 +32,18 @@ SECRET_READ_STATEMENT: dict[str, Any] = {
                 {"Ref": "AWS::Region"},
                 ":",
                 {"Ref": "AWS::AccountId"},
-                ":secret:deploy-trigger/github-??????",
+                f":secret:{name}",
             ],
         ]
-    },
+    }
+
+
+#: The only Secrets Manager statement a function gets, for the example secret name: GetSecretValue on that
+#: secret (a name gets the -?????? suffix Secrets Manager appends to every secret's ARN).
+SECRET_READ_STATEMENT: dict[str, Any] = {
+    "Action": "secretsmanager:GetSecretValue",
+    "Effect": "Allow",
+    "Resource": secret_arn("deploy-trigger/github-??????"),
 }
 
 #: The context a user must give, with example values (cdk.json deliberately has none of these).
@@ -134,3 +141,8 @@ def synthesize(
         template_json=template_json,
         assembly_dir=Path(assembly.directory),
     )
+
+
+def synthesize_template(context: Mapping[str, object], outdir: Path) -> Synthesized:
+    """Synthesize only the template: no asset build, no compliance checks (for a test that reads a property)."""
+    return synthesize(context, outdir, bundle=False, compliance=False)

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from deploy_trigger.ledger.schema import TRACKING_INDEX
-from tests.infra.synthesis import CUSTOMIZED_CONTEXT, Synthesized, synthesize
+from tests.infra.synthesis import CUSTOMIZED_CONTEXT, Synthesized, synthesize_template
 
 KMS_KEY_ARN = CUSTOMIZED_CONTEXT["githubCredentialsKmsKeyArn"]
 SECRET_ARN = CUSTOMIZED_CONTEXT["githubCredentialsSecret"]
@@ -14,7 +14,7 @@ SECRET_ARN = CUSTOMIZED_CONTEXT["githubCredentialsSecret"]
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(CUSTOMIZED_CONTEXT, tmp_path_factory.mktemp("cdk.out"), bundle=False, compliance=False)
+    return synthesize_template(CUSTOMIZED_CONTEXT, tmp_path_factory.mktemp("cdk.out"))
 
 
 def function(synthesized: Synthesized) -> dict[str, Any]:
@@ -106,11 +106,8 @@ def test_dashboard_annotation_follows_the_configured_timeout(synthesized: Synthe
 
 
 def test_unreserved_concurrency_omits_the_reservation(tmp_path_factory: pytest.TempPathFactory) -> None:
-    synthesized = synthesize(
-        {**CUSTOMIZED_CONTEXT, "reservedConcurrency": "unreserved"},
-        tmp_path_factory.mktemp("cdk.out"),
-        bundle=False,
-        compliance=False,
+    synthesized = synthesize_template(
+        {**CUSTOMIZED_CONTEXT, "reservedConcurrency": "unreserved"}, tmp_path_factory.mktemp("cdk.out")
     )
 
     assert "ReservedConcurrentExecutions" not in function(synthesized)

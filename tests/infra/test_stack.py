@@ -12,7 +12,14 @@ from aws_cdk.assertions import Match
 from deploy_trigger import metric_names, stack_outputs
 from deploy_trigger.ledger.schema import TABLE_DEFINITION, TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
 from deploy_trigger.settings import Settings
-from tests.infra.synthesis import REQUIRED_CONTEXT, SECRET_READ_STATEMENT, SERVICE_DIMENSION, Synthesized, synthesize
+from tests.infra.synthesis import (
+    REQUIRED_CONTEXT,
+    SECRET_READ_STATEMENT,
+    SERVICE_DIMENSION,
+    Synthesized,
+    secret_arn,
+    synthesize,
+)
 
 
 @pytest.fixture(scope="module")
@@ -580,20 +587,7 @@ def test_output_values(synthesized: Synthesized) -> None:
         "FailureDlqUrl": ref("AWS::SQS::Queue", "FailureDeadLetters"),
         "EventRuleName": ref("AWS::Events::Rule", "LaunchEvents"),
         # The secret's partial ARN (a name given): what the dispatcher is granted, minus the suffix wildcard.
-        "CredentialsSecretArn": {
-            "Fn::Join": [
-                "",
-                [
-                    "arn:",
-                    {"Ref": "AWS::Partition"},
-                    ":secretsmanager:",
-                    {"Ref": "AWS::Region"},
-                    ":",
-                    {"Ref": "AWS::AccountId"},
-                    ":secret:deploy-trigger/github",
-                ],
-            ]
-        },
+        "CredentialsSecretArn": secret_arn("deploy-trigger/github"),
         "GithubRepository": "example-org/example-app",
         "GithubWorkflow": "deploy.yml",
         "GithubRef": "main",

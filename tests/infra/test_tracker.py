@@ -15,18 +15,19 @@ from tests.infra.synthesis import (
     TRACKER_CONTEXT,
     Synthesized,
     synthesize,
+    synthesize_template,
 )
 
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(REQUIRED_CONTEXT, tmp_path_factory.mktemp("cdk.out"), bundle=False, compliance=False)
+    return synthesize_template(REQUIRED_CONTEXT, tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture(scope="module")
 def scoped(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """asgNames set and every tracker key changed."""
-    return synthesize(TRACKER_CONTEXT, tmp_path_factory.mktemp("cdk.out"), bundle=False, compliance=False)
+    return synthesize_template(TRACKER_CONTEXT, tmp_path_factory.mktemp("cdk.out"))
 
 
 def tracker(synthesized: Synthesized) -> dict[str, Any]:
@@ -289,6 +290,13 @@ def alarm(synthesized: Synthesized, name: str) -> dict[str, Any]:
     return properties
 
 
+def fires_when(properties: dict[str, Any]) -> tuple[object, ...]:
+    """An alarm's trigger: (comparison, threshold, evaluation periods, what missing data counts as)."""
+    return tuple(
+        properties[key] for key in ("ComparisonOperator", "Threshold", "EvaluationPeriods", "TreatMissingData")
+    )
+
+
 def custom(name: str, period: int) -> dict[str, Any]:
     return {
         "Metric": {"Namespace": metric_names.NAMESPACE, "MetricName": name, "Dimensions": SERVICE_DIMENSION},
@@ -301,10 +309,7 @@ def test_failed_deployments_alarm_on_the_first_one_in_5_minutes(synthesized: Syn
     properties = alarm(synthesized, "DeploymentsFailed")
     queries = {query["Id"]: query for query in properties["Metrics"]}
 
-    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
-    assert properties["Threshold"] == 0
-    assert properties["EvaluationPeriods"] == 1
-    assert properties["TreatMissingData"] == "notBreaching"
+    assert fires_when(properties) == ("GreaterThanThreshold", 0, 1, "notBreaching")
     assert [q["Expression"] for q in properties["Metrics"] if q["ReturnData"]] == [
         "FILL(failed, 0) + FILL(noRun, 0) + FILL(stuck, 0)"
     ]
@@ -319,10 +324,7 @@ def test_a_crash_looping_group_alarms_on_abandoned_launches_within_15_minutes(
 ) -> None:
     properties = alarm(request.getfixturevalue(fixture), "CrashLoop")
 
-    assert properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert properties["Threshold"] == threshold
-    assert properties["EvaluationPeriods"] == 1
-    assert properties["TreatMissingData"] == "notBreaching"
+    assert fires_when(properties) == ("GreaterThanOrEqualToThreshold", threshold, 1, "notBreaching")
     (query,) = properties["Metrics"]
     assert query["MetricStat"] == custom(metric_names.LIFECYCLE_ABANDONED, 900)
     assert "EvaluationWindow" not in properties  # the default sliding window: any 15 minutes, not clock-aligned
@@ -332,11 +334,8 @@ def test_tracker_errors_alarm_after_three_failing_periods_of_5_minutes(synthesiz
     properties = alarm(synthesized, "TrackerErrors")
     queries = {query["Id"]: query for query in properties["Metrics"]}
 
-    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
-    assert properties["Threshold"] == 0
-    assert properties["EvaluationPeriods"] == 3
+    assert fires_when(properties) == ("GreaterThanThreshold", 0, 3, "notBreaching")
     assert properties["DatapointsToAlarm"] == 3
-    assert properties["TreatMissingData"] == "notBreaching"
     assert [q["Expression"] for q in properties["Metrics"] if q["ReturnData"]] == [
         "FILL(invocationErrors, 0) + FILL(checkErrors, 0)"
     ]
@@ -362,10 +361,7 @@ def test_a_tracker_that_stopped_running_alarms_and_no_data_counts_as_stopped(syn
     ]
     assert properties["Statistic"] == "Sum"
     assert properties["Period"] == 300
-    assert properties["EvaluationPeriods"] == 1
-    assert properties["ComparisonOperator"] == "LessThanThreshold"
-    assert properties["Threshold"] == 1
-    assert properties["TreatMissingData"] == "breaching"
+    assert fires_when(properties) == ("LessThanThreshold", 1, 1, "breaching")
 
 
 # --- Dashboard and outputs ----------------------------------------------------------------------------
@@ -413,11 +409,8 @@ def test_tracker_function_name_is_an_output(synthesized: Synthesized) -> None:
 
 def test_unreserved_concurrency_leaves_the_tracker_unreserved_too(tmp_path_factory: pytest.TempPathFactory) -> None:
     # An account that cannot reserve concurrency for the dispatcher cannot reserve the tracker's slot either.
-    synthesized = synthesize(
-        {**REQUIRED_CONTEXT, "reservedConcurrency": "unreserved"},
-        tmp_path_factory.mktemp("cdk.out"),
-        bundle=False,
-        compliance=False,
+    synthesized = synthesize_template(
+        {**REQUIRED_CONTEXT, "reservedConcurrency": "unreserved"}, tmp_path_factory.mktemp("cdk.out")
     )
 
     assert "ReservedConcurrentExecutions" not in tracker(synthesized)

@@ -6,7 +6,7 @@ itself and refuses settings that would make the drill meaningless."""
 import json
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,9 @@ from drill.scaleout.render import render
 from drill.scaleout.run import run_drill
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: Every fault rate 0: a drill changes only the ones it means.
+NO_FAULTS = FaultRates(**dict.fromkeys((rate.name for rate in fields(FaultRates)), 0.0))
 
 #: Short enough for a test, and still production's relation: every retry delay > timeout + lease margin (1 s).
 QUICK = DrillConfig(
@@ -75,16 +78,7 @@ def test_without_the_dispatch_id_in_run_names_the_drill_reports_duplicate_runs()
         QUICK,
         launches=12,
         run_name=None,
-        faults=FaultRates(
-            duplicate=0,
-            kill=0,
-            error_after_accept=0.25,
-            drop_after_accept=0.25,
-            rate_limited=0,
-            slow=0,
-            client_timeout=0,
-            malformed=0,
-        ),
+        faults=replace(NO_FAULTS, error_after_accept=0.25, drop_after_accept=0.25),
     )
 
     lost_answers = set(build_plan(blind).faults)
@@ -156,11 +150,8 @@ LIFECYCLE = replace(
     burst_seconds=1.0,
     lifecycle=True,
     deploy_failure_rate=0.2,
-    faults=FaultRates(
-        duplicate=0.2, concurrent_share=0, kill=0, error_after_accept=0, drop_after_accept=0, client_timeout=0,
-        rate_limited=0, slow=0.1, malformed=0,
-    ),
-)  # fmt: skip
+    faults=replace(NO_FAULTS, duplicate=0.2, slow=0.1),
+)
 
 
 @pytest.mark.slow

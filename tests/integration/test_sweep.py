@@ -6,7 +6,6 @@ adapter, as the boto3 client). The dispatcher function's asynchronous invocation
 this process with the event as Lambda would hand it over (JSON in, JSON out)."""
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,18 +34,9 @@ from stand_ins.github_model import WorkflowRun
 from stand_ins.invoke import Invocation, invoke
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
+from tests.integration.waiting import Clock
 
 HOOK = "deploy-trigger-launch"
-
-
-class Clock:
-    """Real time plus an offset the test moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 class DispatcherFunction:

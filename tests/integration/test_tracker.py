@@ -35,7 +35,7 @@ from stand_ins.github_listing import LISTING_DELAY_SECONDS
 from stand_ins.invoke import invoke
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
-from tests.integration.waiting import RECONCILE_WAIT
+from tests.integration.waiting import RECONCILE_WAIT, Clock
 
 
 class Killed(BaseException):
@@ -70,16 +70,6 @@ class Inbox:
 
     def publish(self, alert: DeploymentAlert) -> None:
         self.alerts.append(alert)
-
-
-class Clock:
-    """Real time plus an offset the test moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @dataclass

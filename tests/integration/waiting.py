@@ -1,4 +1,4 @@
-"""Polling helpers for tests that race real processes and real time."""
+"""Polling helpers and a clock for tests that race real processes and real time."""
 
 import time
 from collections.abc import Callable
@@ -9,6 +9,16 @@ from tests.integration.conftest import Stack
 #: How long after a lease a retry that must reconcile waits (the lease margin, then GitHub's listing delay):
 #: what Lambda's retry, a minute later in production, always waits out.
 RECONCILE_WAIT = 1.0 + RUN_LISTING_DELAY_SECONDS + 0.1
+
+
+class Clock:
+    """Real time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:

@@ -2,13 +2,10 @@
 number of ledger and GitHub calls each one costs."""
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from deploy_trigger.deadline import Deadline
 from deploy_trigger.dispatch import DispatchConfig, Dispatcher, Outcome
@@ -27,9 +24,8 @@ from deploy_trigger.runs import RunRef
 from stand_ins.autoscaling_events import at as events_at
 from stand_ins.autoscaling_events import launch_successful, lifecycle_action
 from stand_ins.autoscaling_group import AutoScalingStandIn
-from stand_ins.aws_resources import create_ledger_table
+from tests.unit.doubles import TABLE, Clock, ScriptedGitHub
 
-TABLE = "ledger"
 INSTANCE = "i-0123456789abcdef0"
 MARGIN = 5.0
 HOOK = "deploy-trigger-launch"
@@ -37,66 +33,11 @@ HOOK = "deploy-trigger-launch"
 LAUNCHED = 1_799_999_000.0
 
 
-class Clock:
-    """Wall and monotonic time in one, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@dataclass
-class ScriptedGitHub:
-    """GitHub as the dispatcher sees it: each dispatch takes the next scripted answer."""
-
-    answers: list[RunRef | Exception] = field(default_factory=list)
-    runs: dict[str, RunRef] = field(default_factory=dict)  # dispatch_id -> run listed by GitHub
-    dispatched: list[dict[str, str]] = field(default_factory=list)
-    searched: list[str] = field(default_factory=list)
-
-    def dispatch(self, ref: str, inputs: Mapping[str, str], deadline: Deadline) -> RunRef:
-        self.dispatched.append({"ref": ref, **inputs})
-        answer = self.answers.pop(0) if self.answers else RunRef(run_id=len(self.dispatched), html_url="https://x/1")
-        if isinstance(answer, OutcomeUnknown) or not isinstance(answer, Exception):
-            # GitHub made a run: it accepted, or it did and the answer was lost.
-            self.runs[inputs["dispatch_id"]] = RunRef(run_id=100 + len(self.dispatched))
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def find_run(self, dispatch_id: str, created_since: float, deadline: Deadline) -> RunRef | None:
-        self.searched.append(dispatch_id)
-        return self.runs.get(dispatch_id)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_ledger_table(client, TABLE)
-        yield client
-
-
 @pytest.fixture
 def ledger_calls(dynamodb: Any) -> Counter[str]:
     calls: Counter[str] = Counter()
     dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.update([model.name]))
     return calls
-
-
-@pytest.fixture
-def github() -> ScriptedGitHub:
-    return ScriptedGitHub()
 
 
 @pytest.fixture

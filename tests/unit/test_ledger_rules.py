@@ -1,8 +1,9 @@
 """Each state rule's Python predicate and its DynamoDB condition agree, for every status: the predicate is
 what the code decides with, the condition is what makes the write atomic, and DynamoDB (moto) evaluates it."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import product
 from typing import Any
 
 import boto3
@@ -15,8 +16,8 @@ from deploy_trigger.ledger.codec import decode_entry, encode_item
 from deploy_trigger.ledger.model import Condition, LedgerEntry, Status
 from deploy_trigger.ledger.update import Update
 from stand_ins.aws_resources import create_ledger_table
+from tests.unit.doubles import TABLE
 
-TABLE = "ledger"
 INSTANCE = "i-0123456789abcdef0"
 #: The stored item every case starts from (only its status varies).
 STORED = {
@@ -42,44 +43,31 @@ def _seen(**changes: object) -> LedgerEntry:
     return LedgerEntry(instance_id=INSTANCE, status=Status.CLAIMED, **{**STORED, **changes})  # type: ignore[arg-type]
 
 
+def _rules(
+    predicate: Callable[..., bool], condition: Condition, fields: tuple[str, ...], cases: Iterable[tuple[Any, ...]]
+) -> list[Rule]:
+    """One rule a case: ``predicate(entry, *case)`` against ``condition`` with the case's values as ``fields``."""
+    return [
+        Rule(
+            f"{predicate.__name__}({', '.join(f'{v:.0f}' if isinstance(v, float) else v for v in case)})",
+            lambda e, c=case: predicate(e, *c),
+            condition,
+            dict(zip(fields, case, strict=True)),
+        )
+        for case in cases
+    ]
+
+
+KEYS = ("key-1", "key-2")
 RULES = [
-    *(
-        Rule(
-            f"may_claim_again({key}, {at:.0f})",
-            lambda e, k=key, t=at: model.may_claim_again(e, k, t),
-            model.MAY_CLAIM_AGAIN,
-            {"launch_key": key, "launch_time": at},
-        )
-        for key in ("key-1", "key-2")
-        for at in TIMES
-    ),
-    *(
-        Rule(
-            f"is_newer_launch({key}, {at:.0f})",
-            lambda e, k=key, t=at: model.is_newer_launch(e, k, t),
-            model.IS_NEWER_LAUNCH,
-            {"launch_key": key, "launch_time": at},
-        )
-        for key in ("key-1", "key-2")
-        for at in TIMES
-    ),
-    *(
-        Rule(
-            f"is_warm_pool_entry({key})",
-            lambda e, k=key: model.is_warm_pool_entry(e, k),
-            model.IS_WARM_POOL_ENTRY,
-            {"warm_launch_key": key},
-        )
-        for key in ("key-1", "key-2")
-    ),
-    *(
-        Rule(
-            f"is_held({owner}, {dispatch})",
-            lambda e, o=owner, d=dispatch: model.is_held(e, o, d),
-            model.IS_HELD,
-            {"held_by": owner, "held_dispatch_id": dispatch},
-        )
-        for owner, dispatch in (("owner-1", "d-1"), ("owner-2", "d-1"), ("owner-1", "d-2"))
+    *_rules(model.may_claim_again, model.MAY_CLAIM_AGAIN, ("launch_key", "launch_time"), product(KEYS, TIMES)),
+    *_rules(model.is_newer_launch, model.IS_NEWER_LAUNCH, ("launch_key", "launch_time"), product(KEYS, TIMES)),
+    *_rules(model.is_warm_pool_entry, model.IS_WARM_POOL_ENTRY, ("warm_launch_key",), product(KEYS)),
+    *_rules(
+        model.is_held,
+        model.IS_HELD,
+        ("held_by", "held_dispatch_id"),
+        [("owner-1", "d-1"), ("owner-2", "d-1"), ("owner-1", "d-2")],
     ),
     *(
         Rule(
@@ -95,24 +83,8 @@ RULES = [
             ("another launch", _seen(launch_key="key-2")),
         )
     ),
-    *(
-        Rule(
-            f"is_tracked({dispatch})",
-            lambda e, d=dispatch: model.is_tracked(e, d),
-            model.IS_TRACKED,
-            {"tracked_dispatch_id": dispatch},
-        )
-        for dispatch in ("d-1", "d-2")
-    ),
-    *(
-        Rule(
-            f"may_sweep_claim_again({key})",
-            lambda e, k=key: model.may_sweep_claim_again(e, k),
-            model.MAY_SWEEP_CLAIM_AGAIN,
-            {"launch_key": key},
-        )
-        for key in ("key-1", "key-2")
-    ),
+    *_rules(model.is_tracked, model.IS_TRACKED, ("tracked_dispatch_id",), product(("d-1", "d-2"))),
+    *_rules(model.may_sweep_claim_again, model.MAY_SWEEP_CLAIM_AGAIN, ("launch_key",), product(KEYS)),
     Rule("may_reset", model.may_reset, model.MAY_RESET, {}),
 ]
 

@@ -2,13 +2,12 @@
 the dispatcher parses it, the swept launch's ledger rules on moto, and the adapters' errors (botocore's Stubber)."""
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from deploy_trigger import metric_names
 from deploy_trigger.deadline import Deadline
@@ -30,11 +29,9 @@ from deploy_trigger.sweep import (
 from stand_ins.autoscaling_events import at as events_at
 from stand_ins.autoscaling_events import instance_id, lifecycle_action
 from stand_ins.autoscaling_group import AutoScalingStandIn
-from stand_ins.aws_resources import create_ledger_table
-from tests.unit.test_dispatch import Clock, ScriptedGitHub
+from tests.unit.doubles import TABLE, Clock, ScriptedGitHub
 
 HOOK = "deploy-trigger-launch"
-TABLE = "ledger"
 
 
 class KnownInstances:
@@ -328,24 +325,6 @@ def test_a_swept_event_is_ignored_like_any_other_outside_the_allow_list_or_of_an
 
 
 # --- The swept launch's claim: one dispatch whichever event comes first ---------------------------------------------
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_ledger_table(client, TABLE)
-        yield client
-
-
-@pytest.fixture
-def github() -> ScriptedGitHub:
-    return ScriptedGitHub()
 
 
 @pytest.fixture
