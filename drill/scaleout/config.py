@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from deploy_trigger.deadline import MIN_CALL_SECONDS, RESERVE_SECONDS
+from stand_ins.deployment import RUN_LISTING_DELAY_SECONDS
 from stand_ins.github_double import DEFAULT_RUN_NAME
 
 #: Lambda retries a failed asynchronous invocation at most twice.
@@ -93,7 +94,7 @@ class DrillConfig:
     #: all containers start cold at once on a small machine; the handler keeps 3 s of it for the ledger.
     function_timeout: float = 8.0
     #: Lambda's async retry delays, compressed (production: 60 and 120); one value per retry, at most two.
-    retry_delays: tuple[float, ...] = (10.0, 20.0)
+    retry_delays: tuple[float, ...] = (12.0, 24.0)
     #: EventBridge delivers the launches over this many seconds (an ASG scales out in a few waves).
     burst_seconds: float = 8.0
     #: Share of launches announced by "EC2 Instance Launch Successful" instead of a lifecycle action.
@@ -154,14 +155,15 @@ class DrillConfig:
             )
         if len(self.retry_delays) > MAX_LAMBDA_RETRIES:
             raise ConfigError(f"--retry-delays takes at most {MAX_LAMBDA_RETRIES} values: Lambda retries twice")
-        floor = self.function_timeout + self.lease_margin
+        floor = self.function_timeout + self.lease_margin + RUN_LISTING_DELAY_SECONDS
         for delay in self.retry_delays:
             if delay <= floor:
                 raise ConfigError(
-                    f"--retry-delays: {delay:g} s is not longer than --function-timeout + LEASE_MARGIN_SECONDS "
-                    f"({self.function_timeout:g} + {self.lease_margin:g} = {floor:g} s). In production the first "
-                    "retry (60 s) comes after timeout + margin (30 + 5 s), so a retry never finds the lease of the "
-                    "attempt it retries still live; keep that relation"
+                    f"--retry-delays: {delay:g} s is not longer than --function-timeout + LEASE_MARGIN_SECONDS + "
+                    f"RUN_LISTING_DELAY_SECONDS ({self.function_timeout:g} + {self.lease_margin:g} + "
+                    f"{RUN_LISTING_DELAY_SECONDS:g} = {floor:g} s). In production the first retry (60 s) comes after "
+                    "timeout + margin + listing delay (30 + 5 + 10 s), so a retry never finds the attempt it retries "
+                    "still in the way (its lease live, or its run not yet listed); keep that relation"
                 )
         if self.burst_seconds < 0:
             raise ConfigError("--burst-seconds must not be negative")

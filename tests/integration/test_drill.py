@@ -23,14 +23,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: Every fault rate 0: a drill changes only the ones it means.
 NO_FAULTS = FaultRates(**dict.fromkeys((rate.name for rate in fields(FaultRates)), 0.0))
 
-#: Short enough for a test, and still production's relation: every retry delay > timeout + lease margin (1 s).
+#: Short enough for a test, and still production's relation: every retry delay > timeout + lease margin (1 s) +
+#: the listing delay a takeover waits out (1.5 s).
 QUICK = DrillConfig(
     launches=40,
     asgs=2,
     seed=7,
     workers=6,
     function_timeout=7.0,
-    retry_delays=(8.5, 8.5),
+    retry_delays=(10.0, 10.0),
     burst_seconds=2.0,
     faults=FaultRates(
         duplicate=0.3,
@@ -138,6 +139,10 @@ def test_help_documents_the_flags() -> None:
 def test_retry_delays_must_outlast_the_timeout_plus_the_lease_margin(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ConfigError, match="not longer than --function-timeout"):
         DrillConfig(function_timeout=8, retry_delays=(9, 20)).validate()
+    # Past the lease, a takeover still waits out GitHub's listing delay: a retry within it would contend.
+    with pytest.raises(ConfigError, match="RUN_LISTING_DELAY_SECONDS"):
+        DrillConfig(function_timeout=8, retry_delays=(10, 20)).validate()
+    DrillConfig(function_timeout=8, retry_delays=(11, 20)).validate()
 
     assert main(["--function-timeout", "8", "--retry-delays", "8,16", "--json", "-"]) == 2
     assert "retry" in capsys.readouterr().err
