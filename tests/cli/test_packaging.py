@@ -76,3 +76,18 @@ def test_the_wheel_ships_no_development_package() -> None:
 
     assert {"deploy_trigger", "deploy_trigger_cli", "infra"} <= set(packages)
     assert not {package.split(".")[0] for package in packages} & DEV_ONLY_PACKAGES
+
+
+def test_the_wheel_ships_every_package_of_what_it_ships() -> None:
+    """A subpackage left out of the list installs a CLI that fails on import (``deploy_trigger.ledger`` was)."""
+    packages = set(tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    roots = {"deploy_trigger": PROJECT_ROOT / "lambda_src" / "deploy_trigger"} | {
+        name: PROJECT_ROOT / name for name in ("deploy_trigger_cli", "infra")
+    }
+    found = {
+        ".".join((name, *init.parent.relative_to(root).parts))
+        for name, root in roots.items()
+        for init in root.rglob("__init__.py")
+    }
+
+    assert found == packages
