@@ -18,7 +18,7 @@ from deploy_trigger.errors import LedgerUnavailable
 from deploy_trigger.events import INSTANCE_ID
 from deploy_trigger.ledger.codec import UnreadableItem, decode_entry
 from deploy_trigger.ledger.model import TRACKED, LedgerEntry, Status
-from deploy_trigger.ledger.schema import iso_time
+from deploy_trigger.ledger.schema import INSTANCE_ITEMS, INSTANCE_ITEMS_VALUES, iso_time
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger_cli.aws import error_code, failed
 from deploy_trigger_cli.errors import ConfigError, OperationFailed
@@ -75,9 +75,10 @@ def scan(
     tool over one small item per launch that expires after 90 days, and it needs no index that the dispatcher
     would pay for on every write. Pages are followed to the end (LastEvaluatedKey).
     """
-    clauses: list[str] = []
+    # The sweep's reference item is no instance's entry (and not one the codec reads): only instances' items.
+    clauses: list[str] = [INSTANCE_ITEMS]
     names: dict[str, str] = {}
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(INSTANCE_ITEMS_VALUES)
     if statuses:
         names["#status"] = "status"
         placeholders = []
@@ -92,10 +93,11 @@ def scan(
         # ISO 8601 UTC strings of one format sort like the instants they name.
         values[":since"] = {"S": iso_time(since.timestamp())}
         clauses.append("updated_at >= :since")
-    request: dict[str, Any] = {"TableName": table_name}
-    if clauses:
-        request["FilterExpression"] = " AND ".join(clauses)
-        request["ExpressionAttributeValues"] = values
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "FilterExpression": " AND ".join(clauses),
+        "ExpressionAttributeValues": values,
+    }
     if names:
         request["ExpressionAttributeNames"] = names
     records: list[LedgerEntry] = []

@@ -138,7 +138,7 @@ class DeployTrigger(Construct):
 
     def _tracker(self, removal_policy: RemovalPolicy) -> TrackerFunction:
         config = self.config
-        sweeps = config.mode is TriggerMode.LIFECYCLE_HOOK
+        completes_lifecycle_actions = config.mode is TriggerMode.LIFECYCLE_HOOK
         tracker = TrackerFunction(
             self,
             "Tracker",
@@ -151,22 +151,23 @@ class DeployTrigger(Construct):
                 run_appear_timeout_seconds=config.run_appear_timeout_seconds,
                 heartbeat_interval_seconds=config.heartbeat_interval_seconds,
                 max_deploy_seconds=config.max_deploy_seconds,
-                # The sweep for lost launch events: only lifecycle-hook launches wait where it can find them.
-                dispatcher_function_name=self.dispatcher.function.function_name if sweeps else "",
+                # The sweep for lost launch events, in the shape of the mode's events.
+                dispatcher_function_name=self.dispatcher.function.function_name,
                 allowed_asg_names=frozenset(config.asg_names),
                 lifecycle_hook_name=config.lifecycle_hook_name,
+                launch_detail_type=config.mode.detail_type,
             ),
             alert_topic=self.alarm_topic.topic,
             asg_names=config.asg_names,
-            completes_lifecycle_actions=sweeps,
-            sweep_dispatcher=self.dispatcher.function if sweeps else None,
+            completes_lifecycle_actions=completes_lifecycle_actions,
+            sweep_dispatcher=self.dispatcher.function,
             # An account that cannot reserve any concurrency (quota 10, reservedConcurrency "unreserved")
             # cannot reserve the tracker's single slot either; there a pass that runs past the minute may
             # overlap the next one, which at worst repeats an alert.
             reserved_concurrency=RESERVED_CONCURRENCY if config.reserved_concurrency is not None else None,
             removal_policy=removal_policy,
         )
-        self.ledger.grant_tracker_access(tracker.function, sweeps=sweeps)
+        self.ledger.grant_tracker_access(tracker.function, sweeps=True)
         self.credentials.grant_read(tracker.function)
         return tracker
 

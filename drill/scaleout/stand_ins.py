@@ -14,6 +14,7 @@ import boto3
 from deploy_trigger.events import LIFECYCLE_ACTION
 from deploy_trigger.ledger.codec import decode_entry
 from deploy_trigger.ledger.model import LedgerEntry
+from deploy_trigger.ledger.schema import INSTANCE_ITEMS, INSTANCE_ITEMS_VALUES
 from deploy_trigger.lifecycle import LifecycleResult
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.moto_process import MotoProcess
@@ -74,6 +75,9 @@ class StandIns:
             # Only what the verdict reads: the history lists would make moto's answer several times larger.
             ProjectionExpression="instance_id, #status, run_id, attempts",
             ExpressionAttributeNames={"#status": "status"},
+            # Not the sweep's reference item: it is no instance's entry.
+            FilterExpression=INSTANCE_ITEMS,
+            ExpressionAttributeValues=dict(INSTANCE_ITEMS_VALUES),
         )
         for page in pages:
             for item in page["Items"]:

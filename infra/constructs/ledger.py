@@ -17,7 +17,8 @@ DISPATCHER_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
 #: conditional UpdateItem; it never reads the table itself.
 TRACKER_INDEX_ACTIONS = ("dynamodb:Query",)
 TRACKER_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
-#: The sweep asks which waiting instances the ledger has never seen (``Ledger.known``), in lifecycle-hook mode only.
+#: The sweep asks which instances the ledger has never seen (``Ledger.known``). Its reference item
+#: (``Ledger.sweep_since``, launch-successful mode) is written and read back by one UpdateItem, already granted.
 TRACKER_SWEEP_ACTIONS = ("dynamodb:BatchGetItem",)
 
 

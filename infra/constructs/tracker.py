@@ -2,8 +2,8 @@
 
 Each pass reads the due entries from the ledger's tracking index, asks GitHub about their runs,
 heartbeats the lifecycle action of a run still going, and completes it when the run ends (CONTINUE on
-success, ABANDON on failure, no run or a stuck run, with an alert to the alarm topic). In lifecycle-hook mode
-each pass then sweeps for launches whose event never came and hands them to the dispatcher (``deploy_trigger.sweep``).
+success, ABANDON on failure, no run or a stuck run, with an alert to the alarm topic). Each pass then
+sweeps for launches whose event never came and hands them to the dispatcher (``deploy_trigger.sweep``), in either mode.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ INSTANCE_READS = ("autoscaling:DescribeAutoScalingInstances",)
 #: The sweep's reads (``deploy_trigger.sweep``): the groups' waiting instances, and whether a group has our hook.
 #: Neither supports resource-level permissions.
 SWEEP_READS = ("autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLifecycleHooks")
+#: The launch-successful sweep's reads: the groups' in-service instances, and when each launched. Neither supports
+#: resource-level permissions.
+LAUNCH_SWEEP_READS = ("autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances")
 #: The sweep hands a lost launch to the dispatcher as EventBridge does: an asynchronous invocation.
 SWEEP_INVOKE = ("lambda:InvokeFunction",)
 
@@ -61,8 +64,9 @@ class TrackerFunction(ServiceFunction):
     Grants made here: its own log group, publishing to the alert topic, and, when
     ``completes_lifecycle_actions`` (lifecycle-hook mode), the two lifecycle actions on the configured groups
     (``asg_names``; any group of this account and region when empty). In launch-successful mode no launch
-    has a hook, so the tracker never calls Auto Scaling and gets no Auto Scaling permission at all. With
-    ``sweep_dispatcher``, the sweep's reads (``SWEEP_READS``) and the asynchronous invocation of that function. The
+    has a hook, so the tracker completes nothing. With ``sweep_dispatcher``, the sweep's reads (``SWEEP_READS`` in
+    lifecycle-hook mode, ``LAUNCH_SWEEP_READS`` in launch-successful mode) and the asynchronous invocation of that
+    function. The
     ledger and the credentials secret are granted by their own constructs (``LedgerTable.grant_tracker_access``,
     ``GitHubCredentials.grant_read``).
     """
@@ -115,9 +119,11 @@ class TrackerFunction(ServiceFunction):
             else []
         )
         self.sweeps = sweep_dispatcher is not None
+        self.completes_lifecycle_actions = completes_lifecycle_actions
         if completes_lifecycle_actions or self.sweeps:
             reads: tuple[str, ...] = INSTANCE_READS if completes_lifecycle_actions else ()
-            reads += SWEEP_READS if self.sweeps else ()
+            if self.sweeps:
+                reads += SWEEP_READS if completes_lifecycle_actions else LAUNCH_SWEEP_READS
             self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(reads), resources=["*"]))
         if sweep_dispatcher is not None:
             # The unqualified ARN only: the sweep invokes $LATEST by name, like the launch rule does.
@@ -153,7 +159,8 @@ class TrackerFunction(ServiceFunction):
                 applies_to=["Action::kms:GenerateDataKey*"],
             ),
         ]
-        if self.lifecycle_resources or self.sweeps:
+        reason = ""
+        if self.completes_lifecycle_actions:
             reason = (
                 "DescribeAutoScalingInstances supports no resource-level permissions; it only reads an instance's "
                 "lifecycle state, to tell how an action the tracker did not complete ended."
@@ -164,6 +171,13 @@ class TrackerFunction(ServiceFunction):
                     "reads which instances wait in Pending:Wait and whether their group has the launch hook, to "
                     "find launches whose event never came."
                 )
+        elif self.sweeps:
+            reason = (
+                "DescribeAutoScalingGroups and ec2:DescribeInstances support no resource-level permissions; the "
+                "sweep only reads which instances of the groups are in service and when each launched, to find "
+                "launches whose event never came (and never those from before deploy-trigger)."
+            )
+        if reason:
             wildcard_reasons.append(
                 NagPackSuppression(id="AwsSolutions-IAM5", reason=reason, applies_to=["Resource::*"])
             )

@@ -23,7 +23,7 @@ LIFECYCLE_ACTION = "EC2 Instance-launch Lifecycle Action"
 LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
 WARM_POOL = "WarmPool"
-#: The key of deploy-trigger's own part of an event: ``{"foundBySweep": true}`` marks a launch action the tracker's
+#: The key of deploy-trigger's own part of an event: ``{"foundBySweep": true}`` marks a launch event the tracker's
 #: sweep synthesized for an instance whose event never came (``deploy_trigger.sweep``). Auto Scaling never sends it.
 OWN_PART = "deploy-trigger"
 FOUND_BY_SWEEP = "foundBySweep"
@@ -52,7 +52,8 @@ class InstanceLaunch:
     time: float | None = None
     #: A launch hook's action for an instance entering the warm pool: continued, never deployed.
     into_warm_pool: bool = False
-    #: Synthesized by the sweep for an instance the ledger had never seen: no token (the action is completed by
+    #: Synthesized by the sweep for an instance the ledger had never seen (a lifecycle action in lifecycle-hook mode, a
+    #: launch-successful event in launch-successful mode): no token or activity ID (an action is completed by
     #: instance ID), the sweep's time, and launch key ``sweep:<instance_id>``. It claims only an instance no event
     #: claimed (``ledger.model.may_sweep_claim_again``): a real event that came first always wins.
     found_by_sweep: bool = False
@@ -104,8 +105,7 @@ def parse_event(
         launch_key = f"sweep:{instance_id}" if found_by_sweep else token
     else:
         token, hook_name = "", ""
-        # Every scaling activity has its own ID; without one, the instance ID itself keys the launch.
-        launch_key = _text(detail, "ActivityId").strip() or f"launch:{instance_id}"
+        launch_key = _launch_successful_key(detail, instance_id, found_by_sweep=found_by_sweep)
 
     into_warm_pool = detail.get("Destination") == WARM_POOL
     if into_warm_pool and detail_type == LAUNCH_SUCCESSFUL:
@@ -162,6 +162,17 @@ def _lifecycle_action(
     if ours and hook_name != ours:
         return Ignored(f"lifecycle hook {_shown(hook_name)} is not {ours!r}, the one deploy-trigger owns")
     return token, hook_name
+
+
+def _launch_successful_key(detail: Mapping[str, Any], instance_id: str, *, found_by_sweep: bool) -> str:
+    activity = _text(detail, "ActivityId").strip()
+    if found_by_sweep:
+        # The sweep knows no activity (nothing but the lost event carried it): the same key in every sweep.
+        if activity:
+            raise MalformedEvent("a swept launch carries no ActivityId")
+        return f"sweep:{instance_id}"
+    # Every scaling activity has its own ID; without one, the instance ID itself keys the launch.
+    return activity or f"launch:{instance_id}"
 
 
 def _found_by_sweep(event: Mapping[str, Any]) -> bool:

@@ -16,12 +16,20 @@ from botocore.config import Config
 
 from deploy_trigger.alerts import Alerts
 from deploy_trigger.dispatch import DispatchConfig, Dispatcher
+from deploy_trigger.events import LAUNCH_SUCCESSFUL
 from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleActions
 from deploy_trigger.settings import GitHubTarget, Settings, TrackerSettings
-from deploy_trigger.sweep import AutoScalingGroups, DispatcherFunction, SweepConfig, Sweeper
+from deploy_trigger.sweep import (
+    AutoScalingGroups,
+    DispatcherFunction,
+    LaunchSuccessfulMode,
+    LaunchTimes,
+    SweepConfig,
+    Sweeper,
+)
 from deploy_trigger.tracking import Tracker, TrackerConfig
 
 #: DynamoDB answers in milliseconds; short timeouts and few retries keep a ledger write inside the
@@ -91,14 +99,27 @@ def sweeper() -> Sweeper | None:
     config = tracker_settings()
     if not config.dispatcher_function_name:
         return None
+    groups = AutoScalingGroups(autoscaling_client)
+    ledger = Ledger(dynamodb_client(), config.ledger_table_name)
+    launch_successful = (
+        LaunchSuccessfulMode(groups, ledger, LaunchTimes(ec2_client))
+        if config.launch_detail_type == LAUNCH_SUCCESSFUL
+        else None
+    )
     return Sweeper(
-        AutoScalingGroups(autoscaling_client),
-        Ledger(dynamodb_client(), config.ledger_table_name),
+        groups,
+        ledger,
         DispatcherFunction(lambda_client, config.dispatcher_function_name),
         SweepConfig(
             hook_name=config.lifecycle_hook_name, group_names=config.allowed_asg_names, region=config.aws_region
         ),
+        launch_successful=launch_successful,
     )
+
+
+@cache
+def ec2_client() -> Any:
+    return boto3.client("ec2")
 
 
 @cache
@@ -124,6 +145,7 @@ def reset() -> None:
         dynamodb_client,
         autoscaling_client,
         lambda_client,
+        ec2_client,
         dispatcher,
         tracker,
         sweeper,

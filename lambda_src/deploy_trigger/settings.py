@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import ClassVar
 
+from deploy_trigger.events import LAUNCH_SUCCESSFUL, LIFECYCLE_ACTION
 from deploy_trigger.workflow_contract import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
 
 SUPPORTED_API_VERSIONS = ("2026-03-10", "2022-11-28")
@@ -153,12 +154,16 @@ class TrackerSettings:
     #: How long the tracker waits before looking at an unfinished entry again.
     check_interval_seconds: int = 60
     #: The dispatcher function the sweep hands launches whose event never came to (``deploy_trigger.sweep``);
-    #: empty = no sweep (launch-successful mode, local runs).
+    #: empty = no sweep (local runs).
     dispatcher_function_name: str = ""
-    #: The groups the sweep looks at: the dispatcher's allow-list; empty = every group that has our hook.
+    #: The groups the sweep looks at: the dispatcher's allow-list; empty = every group (in lifecycle-hook mode, every
+    #: group that has our hook).
     allowed_asg_names: frozenset[str] = field(default_factory=frozenset)
     #: Our launch hook, the one whose waiting instances the sweep finds.
     lifecycle_hook_name: str = DEFAULT_LIFECYCLE_HOOK_NAME
+    #: The detail-type of the launch events the stack's rule delivers (its mode): the sweep looks for the instances
+    #: of that mode (waiting on our hook, or in service) and sends its events in that shape.
+    launch_detail_type: str = LIFECYCLE_ACTION
 
     ENVIRONMENT: ClassVar[Mapping[str, str]] = {
         "LEDGER_TABLE_NAME": "ledger_table_name",
@@ -171,6 +176,7 @@ class TrackerSettings:
         "DISPATCHER_FUNCTION_NAME": "dispatcher_function_name",
         "ALLOWED_ASG_NAMES": "allowed_asg_names",
         "LIFECYCLE_HOOK_NAME": "lifecycle_hook_name",
+        "LAUNCH_DETAIL_TYPE": "launch_detail_type",
     }
     REQUIRED: ClassVar[tuple[str, ...]] = ("LEDGER_TABLE_NAME", *GitHubTarget.REQUIRED)
 
@@ -200,11 +206,21 @@ class TrackerSettings:
             dispatcher_function_name=environ.get("DISPATCHER_FUNCTION_NAME", "").strip(),
             allowed_asg_names=_names(environ.get("ALLOWED_ASG_NAMES", "")),
             lifecycle_hook_name=environ.get("LIFECYCLE_HOOK_NAME", "").strip() or cls.lifecycle_hook_name,
+            launch_detail_type=_launch_detail_type(environ.get("LAUNCH_DETAIL_TYPE", "")),
         )
 
     def to_environment(self) -> dict[str, str]:
         """The environment ``from_env`` reads these settings back from (AWS_REGION aside)."""
         return _to_environment(self, self.ENVIRONMENT)
+
+
+def _launch_detail_type(value: str) -> str:
+    value = value.strip() or LIFECYCLE_ACTION
+    if value not in (LIFECYCLE_ACTION, LAUNCH_SUCCESSFUL):
+        raise ConfigurationError(
+            f"LAUNCH_DETAIL_TYPE must be {LIFECYCLE_ACTION!r} or {LAUNCH_SUCCESSFUL!r}, got {value!r}"
+        )
+    return value
 
 
 def _to_environment(settings: object, environment: Mapping[str, str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ import pytest
 from deploy_trigger import runtime
 from deploy_trigger.ledger.codec import encode_item
 from deploy_trigger.ledger.schema import iso_time
+from deploy_trigger.ledger.table import Ledger
 from deploy_trigger_cli.ledger_view import scan
 from stand_ins.autoscaling_events import lifecycle_action
 from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
@@ -263,6 +264,19 @@ def test_list_since_accepts_an_iso_time(
     two_days_ago = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     assert listed(run_cli, table, "--since", two_days_ago) == {entries["dispatched"], entries["failed"]}
+
+
+def test_list_leaves_out_the_sweeps_reference_item(
+    deployment: Deployment, ledger_of_three: tuple[str, dict[str, str]], run_cli: Run
+) -> None:
+    # The launch-successful sweep records since when it looks in an item that is no instance's entry.
+    table, entries = ledger_of_three
+    Ledger(deployment.dynamodb, table).sweep_since(datetime.now(UTC).timestamp())
+
+    result = run_cli("list", "--table", table, "--json")
+
+    assert result.code == 0
+    assert {entry["instance_id"] for entry in result.json()["entries"]} == set(entries.values())
 
 
 def test_list_says_when_nothing_matches_and_rejects_a_bad_since(

@@ -1,8 +1,10 @@
 """The sweep's decisions against the Auto Scaling stand-in (as the boto3 client its adapter reads), the swept event as
-the dispatcher parses it, the swept launch's ledger rules on moto, and the adapters' errors (botocore's Stubber)."""
+the dispatcher parses it, the swept launch's ledger rules on moto, and the adapters' errors (botocore's Stubber); in
+lifecycle-hook mode and in launch-successful mode."""
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -13,21 +15,26 @@ from deploy_trigger import metric_names
 from deploy_trigger.deadline import Deadline
 from deploy_trigger.dispatch import DispatchConfig, Dispatcher, Outcome
 from deploy_trigger.errors import DispatcherUnreachable, LedgerUnavailable, LifecycleUnavailable, MalformedEvent
-from deploy_trigger.events import Ignored, InstanceLaunch, parse_event
+from deploy_trigger.events import INSTANCE_ID, Ignored, InstanceLaunch, parse_event
 from deploy_trigger.ledger.codec import encode_item
 from deploy_trigger.ledger.model import LedgerEntry, Status
+from deploy_trigger.ledger.schema import INSTANCE_ITEMS, INSTANCE_ITEMS_VALUES, SWEEP_SINCE_KEY
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.sweep import (
     GRACE_SECONDS,
+    MAX_LAUNCH_AGE_SECONDS,
     RESEND_AFTER_SECONDS,
     AutoScalingGroups,
     DispatcherFunction,
+    LaunchSuccessfulMode,
+    LaunchTimes,
     SweepConfig,
     Sweeper,
     swept_event,
+    swept_launch_successful_event,
 )
 from stand_ins.autoscaling_events import at as events_at
-from stand_ins.autoscaling_events import instance_id, lifecycle_action
+from stand_ins.autoscaling_events import instance_id, launch_successful, lifecycle_action
 from stand_ins.autoscaling_group import AutoScalingStandIn
 from tests.unit.doubles import TABLE, Clock, ScriptedGitHub
 
@@ -553,3 +560,335 @@ def test_the_groups_are_asked_for_by_name_50_at_a_time() -> None:
             )
         assert AutoScalingGroups(lambda: client).waiting_instances(frozenset(names)) == []
         stubber.assert_no_pending_responses()
+
+
+# --- Launch-successful mode: in-service instances launched since the sweep's reference ------------------------------
+
+
+class SinceMarker:
+    """The ledger's reference as the sweep asks it: the first writer's time, kept."""
+
+    def __init__(self) -> None:
+        self.recorded: float | None = None
+        self.asked = 0
+
+    def sweep_since(self, now: float) -> float:
+        self.asked += 1
+        if self.recorded is None:
+            self.recorded = now
+        return self.recorded
+
+
+class EC2LaunchTimes:
+    """EC2 as the sweep asks it: when each instance it lists launched."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self.asked: list[list[str]] = []
+
+    def launched_at(self, instance_ids: Sequence[str]) -> Mapping[str, float]:
+        self.asked.append(list(instance_ids))
+        return {i: self.times[i] for i in instance_ids if i in self.times}
+
+
+class InServiceHarness(Harness):
+    """A group without hooks (its launches go straight into service), swept in launch-successful mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.autoscaling.add_group("app-asg")  # no hook: launch-successful mode
+        self.since = SinceMarker()
+        self.ec2 = EC2LaunchTimes()
+        config = SweepConfig(hook_name=HOOK, group_names=frozenset({"app-asg"}), region="eu-west-1")
+        groups = AutoScalingGroups(lambda: self.autoscaling)
+        mode = LaunchSuccessfulMode(groups, self.since, self.ec2)
+        self.sweeper = Sweeper(groups, self.ledger, self.dispatcher, config, launch_successful=mode, clock=self.clock)
+
+    def launch(self, instance: str, seconds_ago: float = 0.0) -> None:
+        """The instance goes into service; its launch-successful event is lost."""
+        self.autoscaling.launch("app-asg", instance)
+        self.ec2.times[instance] = self.clock.now - seconds_ago
+
+
+@pytest.fixture
+def in_service() -> InServiceHarness:
+    started = InServiceHarness()
+    started.sweep()  # the first sweep records the reference
+    started.clock.advance(GRACE_SECONDS + 60)
+    return started
+
+
+def test_the_first_sweep_records_the_reference_once_even_with_nothing_in_service() -> None:
+    harness = InServiceHarness()
+
+    harness.sweep()
+    harness.sweep(after=60)
+
+    assert harness.since.recorded == harness.clock.now - 60
+    assert harness.since.asked == 1  # read once per container: it never changes
+    assert harness.ec2.asked == []
+
+
+def test_an_unseen_in_service_instance_launched_since_the_reference_is_sent_once(
+    in_service: InServiceHarness,
+) -> None:
+    instance = instance_id(70)
+    in_service.launch(instance)
+
+    first = in_service.sweep()
+    due = in_service.sweep(after=GRACE_SECONDS)
+    later = in_service.sweep(after=60)
+
+    assert (first["in_service"], first["unseen"], first["in_grace"], first["sent"]) == (1, 1, 1, [])
+    assert due["sent"] == [instance]
+    assert later["sent"] == []  # sent again only after the resend interval
+    assert in_service.dispatcher.instances() == [instance]
+
+
+def test_the_sent_event_is_a_launch_successful_found_by_the_sweep_at_the_sweeps_time(
+    in_service: InServiceHarness,
+) -> None:
+    instance = instance_id(71)
+    in_service.launch(instance)
+    in_service.sweep()
+    in_service.sweep(after=GRACE_SECONDS)
+
+    (event,) = in_service.dispatcher.events
+    launch = parse_event(json.loads(json.dumps(event)), frozenset({"app-asg"}), HOOK)
+
+    assert isinstance(launch, InstanceLaunch)
+    assert launch.detail_type == "EC2 Instance Launch Successful"
+    assert launch.found_by_sweep
+    assert launch.launch_key == f"sweep:{instance}"
+    assert (launch.instance_id, launch.asg_name, launch.region) == (instance, "app-asg", "eu-west-1")
+    assert (launch.lifecycle_hook_name, launch.lifecycle_action_token) == (None, None)
+    assert launch.time == int(in_service.clock.now)
+    assert not launch.into_warm_pool
+
+
+def test_an_instance_launched_before_the_reference_is_never_sent_and_ec2_is_asked_about_it_once() -> None:
+    harness = InServiceHarness()
+    running = instance_id(72)
+    harness.launch(running, seconds_ago=3600)  # in service before deploy-trigger was deployed
+
+    harness.sweep()
+    reports = [harness.sweep(after=GRACE_SECONDS) for _ in range(3)]
+    harness.sweep(after=RESEND_AFTER_SECONDS * 10)
+
+    assert harness.dispatcher.events == []
+    assert reports[0]["launched_before"] == 1
+    assert reports[1]["in_service"] == 0  # judged for good: neither the ledger nor EC2 is asked again
+    assert harness.ec2.asked == [[running]]
+
+
+@pytest.mark.parametrize("after_reference", [0.0, GRACE_SECONDS], ids=["at the reference", "inside its margin"])
+def test_an_instance_launched_within_the_grace_period_after_the_reference_is_left_to_its_event(
+    after_reference: float,
+) -> None:
+    harness = InServiceHarness()
+    harness.sweep()  # the reference
+    instance = instance_id(73)
+    harness.clock.advance(after_reference)
+    harness.launch(instance)
+
+    harness.sweep()
+    report = harness.sweep(after=GRACE_SECONDS)
+
+    assert (report["launched_before"], report["sent"]) == (1, [])
+
+
+def test_an_instance_launched_longer_ago_than_the_maximum_age_is_never_sent(in_service: InServiceHarness) -> None:
+    # An instance running for months whose ledger item expired (90 days) must never look like a lost launch.
+    in_service.clock.advance(MAX_LAUNCH_AGE_SECONDS * 2)
+    instance = instance_id(74)
+    in_service.launch(instance, seconds_ago=MAX_LAUNCH_AGE_SECONDS + 1)
+
+    in_service.sweep()
+    report = in_service.sweep(after=GRACE_SECONDS)
+
+    assert (report["launched_before"], report["sent"]) == (1, [])
+
+
+def test_an_in_service_instance_the_ledger_knows_is_left_alone(in_service: InServiceHarness) -> None:
+    instance = instance_id(75)
+    in_service.launch(instance)
+    in_service.ledger.add(instance)
+
+    in_service.sweep()
+    report = in_service.sweep(after=GRACE_SECONDS * 10)
+
+    assert (report["in_service"], report["unseen"], report["sent"]) == (1, 0, [])
+    assert in_service.ec2.asked == []
+
+
+def test_an_instance_ec2_does_not_list_yet_is_asked_about_again_next_pass(in_service: InServiceHarness) -> None:
+    instance = instance_id(76)
+    in_service.launch(instance)
+    del in_service.ec2.times[instance]
+    in_service.sweep()
+
+    missing = in_service.sweep(after=GRACE_SECONDS)
+    in_service.ec2.times[instance] = in_service.clock.now - GRACE_SECONDS
+    listed = in_service.sweep(after=60)
+
+    assert (missing["launched_before"], missing["sent"]) == (0, [])
+    assert listed["sent"] == [instance]
+
+
+def test_instances_waiting_on_a_hook_are_not_swept_in_launch_successful_mode(in_service: InServiceHarness) -> None:
+    in_service.autoscaling.add_group("app-asg", HOOK)
+    instance = instance_id(77)
+    in_service.launch(instance)  # waits in Pending:Wait: not in service yet
+
+    in_service.sweep()
+    report = in_service.sweep(after=GRACE_SECONDS)
+
+    assert (report["in_service"], report["sent"]) == (0, [])
+
+
+def _swept_in_service(**detail: Any) -> dict[str, Any]:
+    event = swept_launch_successful_event(INSTANCE, "app-asg", "us-east-1", 1_800_000_000.0)
+    event["detail"].update(detail)
+    return event
+
+
+def test_a_swept_launch_successful_event_with_an_activity_is_malformed() -> None:
+    with pytest.raises(MalformedEvent, match="ActivityId"):
+        parse_event(_swept_in_service(ActivityId="a-real-activity"))
+
+
+def test_a_real_launch_successful_event_keeps_its_activity_key() -> None:
+    event = _swept_in_service(ActivityId="activity-1")
+    del event["deploy-trigger"]
+
+    launch = parse_event(event)
+
+    assert isinstance(launch, InstanceLaunch)
+    assert (launch.launch_key, launch.found_by_sweep) == ("activity-1", False)
+
+
+def swept_in_service_launch(clock: Clock) -> InstanceLaunch:
+    launch = parse_event(swept_launch_successful_event(INSTANCE, "app-asg", "us-east-1", clock.now))
+    assert isinstance(launch, InstanceLaunch)
+    return launch
+
+
+def test_a_swept_launch_successful_dispatches_once_and_a_second_sweep_is_a_duplicate(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    first = dispatcher.handle(swept_in_service_launch(clock), deadline(clock))
+    clock.advance(RESEND_AFTER_SECONDS)
+    again = dispatcher.handle(swept_in_service_launch(clock), deadline(clock))
+
+    entry = ledger.get(INSTANCE)
+    assert entry is not None
+    assert (first.outcome, again.outcome) == (Outcome.DISPATCHED, Outcome.DUPLICATE)
+    assert len(github.dispatched) == 1
+    assert github.dispatched[0]["lifecycle_hook_name"] == ""  # nothing waits: no action to complete
+    assert entry.launch_key == f"sweep:{INSTANCE}"
+    assert "found by the sweep: in service" in entry.history[0].detail
+
+
+def test_the_real_launch_successful_event_arriving_after_the_sweep_dispatched_is_stale(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    dispatcher.handle(swept_in_service_launch(clock), deadline(clock))
+    clock.advance(30)
+    event = launch_successful(INSTANCE, "app-asg", activity_id="activity-1", time=events_at(ACTION_STARTED))
+    real = parse_event(event)
+    assert isinstance(real, InstanceLaunch)
+
+    late = dispatcher.handle(real, deadline(clock))
+
+    entry = ledger.get(INSTANCE)
+    assert entry is not None
+    assert late.outcome is Outcome.STALE
+    assert len(github.dispatched) == 1
+    assert entry.launch_key == f"sweep:{INSTANCE}"
+
+
+def test_a_swept_launch_successful_never_replaces_what_its_real_event_claimed(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    real = parse_event(launch_successful(INSTANCE, "app-asg", activity_id="activity-1", time=events_at(ACTION_STARTED)))
+    assert isinstance(real, InstanceLaunch)
+    dispatcher.handle(real, deadline(clock))
+    clock.advance(60)
+
+    swept = dispatcher.handle(swept_in_service_launch(clock), deadline(clock))
+
+    assert swept.outcome is Outcome.STALE
+    assert len(github.dispatched) == 1
+
+
+# --- The reference in the ledger, and EC2's launch times --------------------------------------------------------------
+
+
+def test_the_reference_is_the_first_writers_and_never_moves(dynamodb: Any) -> None:
+    ledger = Ledger(dynamodb, TABLE)
+
+    first = ledger.sweep_since(1_800_000_000.0)
+    later = ledger.sweep_since(1_800_000_600.0)
+
+    assert (first, later) == (1_800_000_000.0, 1_800_000_000.0)
+    (item,) = dynamodb.scan(TableName=TABLE)["Items"]
+    assert item["instance_id"] == {"S": SWEEP_SINCE_KEY}
+    assert "expires_at" not in item  # never expires
+    assert "tracking" not in item  # never tracked
+    assert not INSTANCE_ID.fullmatch(SWEEP_SINCE_KEY)
+
+
+def test_a_scan_kept_to_instance_items_never_returns_the_reference(dynamodb: Any) -> None:
+    ledger = Ledger(dynamodb, TABLE)
+    ledger.sweep_since(1_800_000_000.0)
+    item = {"instance_id": INSTANCE, "status": "SUCCEEDED", "launch_key": "k", "dispatch_id": "d", "history": []}
+    dynamodb.put_item(TableName=TABLE, Item=encode_item(item))
+
+    items = dynamodb.scan(
+        TableName=TABLE, FilterExpression=INSTANCE_ITEMS, ExpressionAttributeValues=dict(INSTANCE_ITEMS_VALUES)
+    )["Items"]
+
+    assert [i["instance_id"]["S"] for i in items] == [INSTANCE]
+
+
+def _described(instance: str, launch_time: datetime, primary_attached: datetime | None) -> dict[str, Any]:
+    interfaces = [{"Attachment": {"DeviceIndex": 1, "AttachTime": datetime(2020, 1, 1, tzinfo=UTC)}}]
+    if primary_attached is not None:
+        interfaces.append({"Attachment": {"DeviceIndex": 0, "AttachTime": primary_attached}})
+    return {"InstanceId": instance, "LaunchTime": launch_time, "NetworkInterfaces": interfaces}
+
+
+def test_launch_times_are_the_earlier_of_launch_time_and_the_primary_interfaces_attach_time_100_at_a_time() -> None:
+    client = boto3.client("ec2", region_name="us-east-1")
+    instances = [instance_id(3000 + n) for n in range(150)]
+    first_launch = datetime(2026, 11, 1, tzinfo=UTC)
+    restarted = datetime(2026, 11, 20, tzinfo=UTC)  # LaunchTime moves to the last start
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "describe_instances",
+            {"Reservations": [{"Instances": [_described(instances[0], restarted, first_launch)]}], "NextToken": "p2"},
+            {"Filters": [{"Name": "instance-id", "Values": instances[:100]}]},
+        )
+        stubber.add_response(
+            "describe_instances",
+            {"Reservations": [{"Instances": [_described(instances[1], restarted, None)]}]},
+            {"Filters": [{"Name": "instance-id", "Values": instances[:100]}], "NextToken": "p2"},
+        )
+        stubber.add_response(
+            "describe_instances",
+            {"Reservations": []},
+            {"Filters": [{"Name": "instance-id", "Values": instances[100:]}]},
+        )
+
+        launched = LaunchTimes(lambda: client).launched_at(instances)
+
+        stubber.assert_no_pending_responses()
+    assert launched == {instances[0]: first_launch.timestamp(), instances[1]: restarted.timestamp()}
+
+
+def test_a_refused_describe_instances_is_a_sweep_failure() -> None:
+    client = boto3.client("ec2", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("describe_instances", service_error_code="UnauthorizedOperation", http_status_code=403)
+        with pytest.raises(LifecycleUnavailable, match="UnauthorizedOperation"):
+            LaunchTimes(lambda: client).launched_at([instance_id(80)])

@@ -27,6 +27,15 @@ UNCONFIRMED_OUTCOMES: Final = "UNCONFIRMED"
 UNRESOLVED_AFTER_SECONDS: Final = 15 * 60
 #: Items expire this long after the last write that refreshes the TTL (a claim, or the end of a launch's story).
 RETENTION_SECONDS: Final = 90 * 24 * 3600
+#: The one item that is not an instance's: since when the launch-successful sweep looks for lost launches
+#: (``Ledger.sweep_since``). No instance ID can take its key (they all begin ``i-``), it has no TTL (it must last
+#: as long as the table) and it is never in the tracking index; every reader that scans the table keeps only
+#: :data:`INSTANCE_ITEMS` and so never hands it to the codec.
+SWEEP_SINCE_KEY: Final = "#sweep-since"
+SWEEP_SINCE_ATTRIBUTE: Final = "sweep_since"
+#: A Scan's FilterExpression (with its value) that keeps the instances' items: every one but :data:`SWEEP_SINCE_KEY`.
+INSTANCE_ITEMS: Final = f"begins_with({PARTITION_KEY}, :instance_item)"
+INSTANCE_ITEMS_VALUES: Final[MappingProxyType[str, Any]] = MappingProxyType({":instance_item": {"S": "i-"}})
 
 TABLE_DEFINITION: Final[MappingProxyType[str, Any]] = MappingProxyType(
     {

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy_trigger.errors import ClaimContended, LedgerUnavailable
-from deploy_trigger.events import InstanceLaunch
+from deploy_trigger.events import LAUNCH_SUCCESSFUL, InstanceLaunch
 from deploy_trigger.ledger.codec import (
     PER_LAUNCH_ATTRIBUTES,
     decode_entry,
@@ -48,6 +48,8 @@ from deploy_trigger.ledger.model import (
 from deploy_trigger.ledger.schema import (
     OPEN_DEPLOYMENTS,
     PARTITION_KEY,
+    SWEEP_SINCE_ATTRIBUTE,
+    SWEEP_SINCE_KEY,
     TRACKING_INDEX,
     TRACKING_KEY,
     TRACKING_SORT_KEY,
@@ -266,8 +268,10 @@ class Ledger:
         """The entries of those of ``instance_ids`` the ledger holds (the sweep's question: which has it never seen).
 
         BatchGetItem, 100 keys a call, with only the attributes an entry needs to be decoded and told apart (no
-        history): one call for a normal pass's handful of waiting instances. Keys DynamoDB leaves unprocessed are
-        asked again a few times; any left then fail the read (:class:`LedgerUnavailable`), never read as unseen.
+        history): one call for a normal pass's handful of waiting instances. Only the keys asked for come back, and
+        the sweep asks for instance IDs only, so the ``SWEEP_SINCE_KEY`` item never reaches the codec here. Keys
+        DynamoDB leaves unprocessed are asked again a few times; any left then fail the read
+        (:class:`LedgerUnavailable`), never read as unseen.
         """
         found: dict[str, LedgerEntry] = {}
         unique = list(dict.fromkeys(instance_ids))
@@ -292,6 +296,23 @@ class Ledger:
             if keys:
                 raise LedgerUnavailable(f"batch-get left {len(keys)} keys unprocessed", code="UnprocessedKeys")
         return found
+
+    def sweep_since(self, now: float) -> float:
+        """Since when the launch-successful sweep looks: ``now`` if this is the table's first sweep, else the time the
+        first one recorded. One UpdateItem that sets the time only if it is not there yet (``if_not_exists``) and
+        returns what the item then holds: the first writer wins, concurrent or not, and no read is needed. The tracker
+        already updates the table, so this needs no permission of its own."""
+        answer = self._call(
+            "sweep-since",
+            self._client.update_item,
+            TableName=self._table,
+            Key={PARTITION_KEY: encode(SWEEP_SINCE_KEY)},
+            UpdateExpression="SET #since = if_not_exists(#since, :now), #at = if_not_exists(#at, :at)",
+            ExpressionAttributeNames={"#since": SWEEP_SINCE_ATTRIBUTE, "#at": "created_at"},
+            ExpressionAttributeValues={":now": encode(float(now)), ":at": encode(iso_time(now))},
+            ReturnValues="ALL_NEW",
+        )
+        return float(answer["Attributes"][SWEEP_SINCE_ATTRIBUTE]["N"])
 
     # -- the tracker's transitions ---------------------------------------------------------------------------
 
@@ -409,8 +430,8 @@ def _claimed(dispatch_id: str, launch: InstanceLaunch) -> tuple[str, str]:
     if launch.into_warm_pool:
         return "warm_pool_entered", f"into the warm pool (event {launch.event_id}); continued, not deployed"
     if launch.found_by_sweep:
+        seen = "in service" if launch.detail_type == LAUNCH_SUCCESSFUL else "waiting in Pending:Wait"
         return "claimed", (
-            f"dispatch {dispatch_id}, found by the sweep: waiting in Pending:Wait, no launch event arrived "
-            f"(event {launch.event_id})"
+            f"dispatch {dispatch_id}, found by the sweep: {seen}, no launch event arrived (event {launch.event_id})"
         )
     return "claimed", f"dispatch {dispatch_id} (event {launch.event_id})"
