@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
+
+from deploy_trigger.github_client import no_retry_session
 
 USER_AGENT = "deploy-trigger-cli/0.1.0"
 _TIMEOUT = (3.05, 15.0)
@@ -49,7 +50,7 @@ class GitHubReader:
     def __init__(self, api_url: str, api_version: str, session: requests.Session | None = None) -> None:
         self.api_url = api_url.rstrip("/")
         self._api_version = api_version
-        self._session = session or _session()
+        self._session = session or no_retry_session()
 
     def close(self) -> None:
         self._session.close()
@@ -80,11 +81,3 @@ class GitHubReader:
         except ValueError:
             body = None
         return Answer(response.status_code, body, response.headers)
-
-
-def _session() -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session

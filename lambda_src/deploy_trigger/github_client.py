@@ -73,7 +73,7 @@ class GitHubClient:
         self._workflow_url = f"{self._api}/repos/{repository}/actions/workflows/{workflow}"
         self._api_version = api_version
         self._credentials = credentials
-        self._session = session or _session()
+        self._session = session or no_retry_session()
         self._clock = clock
         self._sleep = sleep
         self._tokens = TokenCache()
@@ -294,9 +294,9 @@ class GitHubClient:
         return DEFAULT_RATE_LIMIT_WAIT
 
 
-def _session() -> requests.Session:
+def no_retry_session() -> requests.Session:
+    """A session that never retries on its own (urllib3 must never re-send a POST); the CLI reads with it too."""
     session = requests.Session()
-    # Explicitly no retries: urllib3 must never re-send a POST on its own.
     adapter = HTTPAdapter(max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -193,41 +193,38 @@ class SweepReport:
 
 def swept_event(instance_id: str, asg_name: str, hook_name: str, region: str, now: float) -> dict[str, Any]:
     """The lifecycle-action event that never came, as the dispatcher parses it (``events.parse_event``)."""
-    return {
-        "version": "0",
-        "id": f"sweep-{uuid.uuid4()}",
-        "detail-type": LIFECYCLE_ACTION,
-        "source": SOURCE,
-        "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [],
-        "detail": {
-            "AutoScalingGroupName": asg_name,
-            "LifecycleHookName": hook_name,
-            "EC2InstanceId": instance_id,
-            "LifecycleTransition": LAUNCH_TRANSITION,
-        },
-        OWN_PART: {FOUND_BY_SWEEP: True},
+    detail = {
+        "AutoScalingGroupName": asg_name,
+        "LifecycleHookName": hook_name,
+        "EC2InstanceId": instance_id,
+        "LifecycleTransition": LAUNCH_TRANSITION,
     }
+    return _found_by_sweep(LIFECYCLE_ACTION, detail, region, now)
 
 
 def swept_launch_successful_event(instance_id: str, asg_name: str, region: str, now: float) -> dict[str, Any]:
     """The ``EC2 Instance Launch Successful`` event that never came, as ``events.parse_event`` reads it: no ActivityId
     (the sweep knows none), so it is keyed ``sweep:<instance_id>``."""
+    detail = {
+        "AutoScalingGroupName": asg_name,
+        "EC2InstanceId": instance_id,
+        "StatusCode": "Successful",
+        "Destination": "AutoScalingGroup",
+    }
+    return _found_by_sweep(LAUNCH_SUCCESSFUL, detail, region, now)
+
+
+def _found_by_sweep(detail_type: str, detail: Mapping[str, str], region: str, now: float) -> dict[str, Any]:
+    """An Auto Scaling event as EventBridge delivers it, at the sweep's time, marked as found by the sweep."""
     return {
         "version": "0",
         "id": f"sweep-{uuid.uuid4()}",
-        "detail-type": LAUNCH_SUCCESSFUL,
+        "detail-type": detail_type,
         "source": SOURCE,
         "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [],
-        "detail": {
-            "AutoScalingGroupName": asg_name,
-            "EC2InstanceId": instance_id,
-            "StatusCode": "Successful",
-            "Destination": "AutoScalingGroup",
-        },
+        "detail": dict(detail),
         OWN_PART: {FOUND_BY_SWEEP: True},
     }
 

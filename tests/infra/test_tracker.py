@@ -182,7 +182,6 @@ def _lifecycle_arn(group: str) -> dict[str, Any]:
 
 
 def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -> list[dict[str, Any]]:
-    table = arn(synthesized, "AWS::DynamoDB::Table", "Ledger")
     return [
         {
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -211,6 +210,14 @@ def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -
             "Effect": "Allow",
             "Resource": "*",
         },
+        *sweep_and_ledger_statements(synthesized),
+    ]
+
+
+def sweep_and_ledger_statements(synthesized: Synthesized) -> list[dict[str, Any]]:
+    """The statements every mode's tracker ends with: the sweep's way to the dispatcher, the ledger, the secret."""
+    table = arn(synthesized, "AWS::DynamoDB::Table", "Ledger")
+    return [
         {
             # The sweep's one way to the dispatcher: the unqualified function, asynchronously.
             "Action": "lambda:InvokeFunction",
@@ -222,6 +229,7 @@ def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -
             "Effect": "Allow",
             "Resource": {"Fn::Join": ["", [table, f"/index/{TRACKING_INDEX}"]]},
         },
+        # BatchGetItem: which instances the ledger knows. UpdateItem also records the sweep's reference item.
         {"Action": ["dynamodb:UpdateItem", "dynamodb:BatchGetItem"], "Effect": "Allow", "Resource": table},
         SECRET_READ_STATEMENT,
     ]
@@ -430,7 +438,6 @@ def test_launch_successful_mode_tracks_alerts_and_sweeps_but_completes_no_lifecy
     # No launch has a hook in this mode: the tracker records outcomes and alerts, and sweeps for lost launches in
     # service (their groups, when each launched, the ledger, the dispatcher). No lifecycle call, no hook read.
     synthesized = launch_successful
-    table = arn(synthesized, "AWS::DynamoDB::Table", "Ledger")
 
     assert synthesized.role_statements("Tracker") == [
         *expected_statements(synthesized, None)[:4],
@@ -440,19 +447,7 @@ def test_launch_successful_mode_tracks_alerts_and_sweeps_but_completes_no_lifecy
             "Effect": "Allow",
             "Resource": "*",
         },
-        {
-            "Action": "lambda:InvokeFunction",
-            "Effect": "Allow",
-            "Resource": arn(synthesized, "AWS::Lambda::Function", "Dispatcher"),
-        },
-        {
-            "Action": "dynamodb:Query",
-            "Effect": "Allow",
-            "Resource": {"Fn::Join": ["", [table, f"/index/{TRACKING_INDEX}"]]},
-        },
-        # BatchGetItem: which instances the ledger knows. UpdateItem also records the sweep's reference item.
-        {"Action": ["dynamodb:UpdateItem", "dynamodb:BatchGetItem"], "Effect": "Allow", "Resource": table},
-        SECRET_READ_STATEMENT,
+        *sweep_and_ledger_statements(synthesized),
     ]
     variables = tracker(synthesized)["Environment"]["Variables"]
     assert variables["DISPATCHER_FUNCTION_NAME"] == ref(synthesized, "AWS::Lambda::Function", "Dispatcher")
