@@ -345,14 +345,15 @@ class Tracker:
             return f"{intended.value} (confirmed: no active action left)"
         state = self._lifecycle.instance_state(entry.instance_id)
         if state is None or state.startswith(_ABANDONED_STATES):
-            return f"{_ENDED_ABANDON} (the instance is {state or 'gone'})"
+            return f"{_ENDED_ABANDON}: the instance is {state or 'gone'})"
         if state.startswith(_CONTINUED_STATES):
             return f"CONTINUE ({_ALREADY_ENDED}: the instance is {state})"
         return f"{_ALREADY_ENDED} (the instance is {state})"
 
 
 _ALREADY_ENDED = "ALREADY_ENDED"
-_ENDED_ABANDON = f"ABANDON ({_ALREADY_ENDED})"
+#: How a result the tracker did not make, but found, begins: "ABANDON (ALREADY_ENDED: the instance is gone)".
+_ENDED_ABANDON = f"ABANDON ({_ALREADY_ENDED}"
 
 
 def _dispatched_at(entry: LedgerEntry) -> float:
