@@ -42,6 +42,10 @@ class Deadline:
     def remaining(self) -> float:
         return max(0.0, self._ends_at - self._monotonic())
 
+    def within(self, seconds: float) -> Deadline:
+        """A deadline at most ``seconds`` away and never past this one, on the same clocks."""
+        return Deadline(min(self.remaining(), seconds), monotonic=self._monotonic, wall_clock=self._wall_clock)
+
     def wall_clock_end(self) -> float:
         """The deadline as epoch seconds, for the ledger lease that other invocations read."""
         return self._wall_clock() + self.remaining()

@@ -9,6 +9,9 @@ The rules it keeps (the README's "Exactly once: the rules"):
 4. Only an answer proving GitHub did not act (a rate limit, no connection) allows a later POST without
    reconciling; any other 4xx ends in FAILED; anything else is reconciled first.
 5. The ``dispatch_id`` never changes for a launch, so reconciliation finds the run by it.
+6. A rate limit is never retried by the invocation that met it: the launch is parked in the ledger's queue
+   (WAITING) under its claim's dispatch ID, the pause is shared (``github_budget``), and only the drainer
+   (``drain``) sends it, once, in order, at GitHub's pace. A redelivered event for a queued launch is a duplicate.
 
 Talks only to the two interfaces below; the DynamoDB and HTTP adapters live in ``ledger.table`` and
 ``github_client``.
@@ -37,6 +40,7 @@ from deploy_trigger.errors import (
     RetryLater,
 )
 from deploy_trigger.events import InstanceLaunch
+from deploy_trigger.github_budget import BudgetGate
 from deploy_trigger.ledger.model import Claimed, Existing, LedgerEntry, Status, is_newer_launch, is_settled
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
@@ -56,6 +60,9 @@ class LedgerPort(Protocol):
     def record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> bool: ...
     def record_failed(self, entry: LedgerEntry, owner: str, reason: str) -> bool: ...
     def release(self, entry: LedgerEntry, owner: str, error: str, *, post_unconfirmed: bool, until: float) -> bool: ...
+    def park(
+        self, entry: LedgerEntry, owner: str, reason: str, *, not_before: float, post_unconfirmed: bool
+    ) -> bool: ...
     def record_warm_pool_continued(self, entry: LedgerEntry, answer: str) -> bool: ...
 
 
@@ -70,12 +77,17 @@ class LifecyclePort(Protocol):
     ) -> LifecycleAnswer: ...
 
 
+class DrainerPort(Protocol):
+    def wake(self) -> None: ...
+
+
 class Outcome(StrEnum):
     DISPATCHED = "dispatched"  # this invocation's POST was accepted
     RECONCILED = "reconciled"  # an earlier attempt's run was found and recorded; no POST
     DUPLICATE = "duplicate"  # the launch was already dispatched; no GitHub call
     STALE = "stale"  # a late event of an earlier launch of the instance; nothing sent, nothing changed
     WARM_POOL = "warm pool"  # the instance entered the warm pool: its action continued, nothing deployed
+    QUEUED = "queued"  # GitHub's budget has no room now: parked in the ledger's queue for the drainer to send
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,8 @@ class Dispatcher:
         config: DispatchConfig,
         *,
         lifecycle: LifecyclePort,
+        budget: BudgetGate,
+        drainer: DrainerPort | None = None,
         clock: Callable[[], float] = time.time,
         make_id: Callable[[], str] = new_dispatch_id,
     ) -> None:
@@ -128,6 +142,8 @@ class Dispatcher:
         self._github = github
         self._config = config
         self._lifecycle = lifecycle
+        self._budget = budget
+        self._drainer = drainer
         self._clock = clock
         self._make_id = make_id
 
@@ -198,7 +214,7 @@ class Dispatcher:
                 f"{launch.instance_id}: GitHub rejected dispatch {current.dispatch_id} before ({current.last_error}); "
                 "fix the cause, then reset the ledger entry"
             )
-        if is_settled(current):
+        if is_settled(current) or current.status is Status.WAITING:  # a queued launch: the drainer sends it, once
             return DispatchResult(Outcome.DUPLICATE, launch.instance_id, current.dispatch_id, _run_of(current))
         return None
 
@@ -231,6 +247,8 @@ class Dispatcher:
         if reconcile:
             try:
                 found = self._github.find_run(entry.dispatch_id, entry.first_claimed_at, deadline)
+            except RateLimited as error:
+                return self._park_limited(launch, entry, owner, error, post_unconfirmed=True)
             except RetryLater as error:
                 self._release(entry, owner, error, post_unconfirmed=True)
                 raise
@@ -238,9 +256,16 @@ class Dispatcher:
                 self._record_dispatched(entry, owner, found, reconciled=True)
                 return DispatchResult(Outcome.RECONCILED, launch.instance_id, entry.dispatch_id, found)
 
+        held_until = self._budget.held_until()
+        if held_until is not None:
+            reason = "GitHub's budget is paused or a queue is draining: joins the queue"
+            return self._park(launch, entry, owner, reason, not_before=held_until, post_unconfirmed=reconcile)
+        inputs = dispatch_inputs(self._config, entry, region=launch.region)
         try:
-            run = self._github.dispatch(self._config.ref, self._inputs(launch, entry.dispatch_id), deadline)
-        except (RateLimited, GitHubUnavailable, OutOfTime, CredentialsInvalid) as error:
+            run = self._github.dispatch(self._config.ref, inputs, deadline)
+        except RateLimited as error:
+            return self._park_limited(launch, entry, owner, error, post_unconfirmed=reconcile)
+        except (GitHubUnavailable, OutOfTime, CredentialsInvalid) as error:
             # GitHub did not act on this POST; an earlier one is as (un)confirmed as before.
             self._release(entry, owner, error, post_unconfirmed=reconcile)
             raise
@@ -257,15 +282,31 @@ class Dispatcher:
             Outcome.DISPATCHED, launch.instance_id, entry.dispatch_id, run, reconciled_not_found=reconcile
         )
 
-    def _inputs(self, launch: InstanceLaunch, dispatch_id: str) -> dict[str, str]:
-        return {
-            **self._config.extra_inputs,
-            "instance_id": launch.instance_id,
-            "dispatch_id": dispatch_id,
-            "asg_name": launch.asg_name,
-            "lifecycle_hook_name": launch.lifecycle_hook_name or "",
-            "aws_region": launch.region or self._config.aws_region,
-        }
+    def _park_limited(
+        self, launch: InstanceLaunch, entry: LedgerEntry, owner: str, error: RateLimited, *, post_unconfirmed: bool
+    ) -> DispatchResult:
+        """GitHub refused for a rate limit (it did not act): everyone waits as long as it asked, this launch queued."""
+        until = self._clock() + error.retry_after
+        self._budget.limited(until, str(error))
+        return self._park(launch, entry, owner, str(error), not_before=until, post_unconfirmed=post_unconfirmed)
+
+    def _park(
+        self,
+        launch: InstanceLaunch,
+        entry: LedgerEntry,
+        owner: str,
+        reason: str,
+        *,
+        not_before: float,
+        post_unconfirmed: bool,
+    ) -> DispatchResult:
+        if not self._ledger.park(entry, owner, reason, not_before=not_before, post_unconfirmed=post_unconfirmed):
+            # Only if this invocation overran its lease: whoever took the claim over carries on from the ledger.
+            observability.logger.error("lost the claim before parking the launch")
+        observability.logger.info("queued for GitHub budget", extra={"reason": reason, "not_before": not_before})
+        if self._drainer is not None:
+            self._drainer.wake()
+        return DispatchResult(Outcome.QUEUED, launch.instance_id, entry.dispatch_id, RunRef())
 
     def _record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> None:
         if not self._ledger.record_dispatched(entry, owner, run, reconciled=reconciled):
@@ -278,6 +319,18 @@ class Dispatcher:
         self._ledger.release(
             entry, owner, f"{type(error).__name__}: {error}", post_unconfirmed=post_unconfirmed, until=until
         )
+
+
+def dispatch_inputs(config: DispatchConfig, entry: LedgerEntry, *, region: str | None = None) -> dict[str, str]:
+    """The workflow's inputs for a claimed launch, from its ledger entry alone (the drainer has no event)."""
+    return {
+        **config.extra_inputs,
+        "instance_id": entry.instance_id,
+        "dispatch_id": entry.dispatch_id,
+        "asg_name": entry.asg_name,
+        "lifecycle_hook_name": entry.lifecycle_hook_name or "",
+        "aws_region": region or entry.region or config.aws_region,
+    }
 
 
 def _run_of(entry: LedgerEntry) -> RunRef:

@@ -4,9 +4,10 @@ There is no idempotency key on ``workflow_dispatch``, so this client never re-se
 does not know. Each answer is classified (the README's "Exactly once: the rules", rule 4):
 
 - accepted: 2xx (200 with the run's ID and URLs, or 204 from servers that do not return them);
-- refused for now, GitHub did not act: 429 or a rate-limit 403 -> wait if the wait fits in the time left,
-  else :class:`RateLimited`; 401 with an App token -> mint a new token once and send again; 400 or 422 naming
-  ``return_run_details`` (GitHub Enterprise Server before 3.21) -> send once more without it;
+- refused for now, GitHub did not act: 429 or a rate-limit 403 -> :class:`RateLimited` with the wait GitHub asked
+  for (never waited out and re-sent here: the dispatcher queues the launch for the drainer); 401 with an App
+  token -> mint a new token once and send again; 400 or 422 naming ``return_run_details`` (GitHub Enterprise
+  Server before 3.21) -> send once more without it;
 - refused for good, GitHub did not act: any other 4xx -> :class:`DispatchRejected`;
 - never sent: the connection was never made (DNS, refused, connect timeout) -> :class:`GitHubUnavailable`;
 - outcome unknown: 5xx, a read timeout, and every other transport failure (a TLS error, a reset, a broken or
@@ -66,7 +67,6 @@ class GitHubClient:
         credentials: SecretCredentials,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._api = api_url.rstrip("/")
         self._repository = repository
@@ -75,7 +75,6 @@ class GitHubClient:
         self._credentials = credentials
         self._session = session or no_retry_session()
         self._clock = clock
-        self._sleep = sleep
         self._tokens = TokenCache()
         #: Set once a server refuses ``return_run_details`` (GitHub Enterprise Server before 3.21).
         self._omit_run_details = api_version != LEGACY_API_VERSION
@@ -101,10 +100,9 @@ class GitHubClient:
                 return _run_ref(response)
             wait = self._rate_limit_wait(response)
             if wait is not None:
+                # Never waited out here: a sleeping container that sends again when the window opens is one of a
+                # herd. The caller shares the pause and queues the launch (``github_budget``).
                 observability.count(metric_names.RATE_LIMITED)
-                if deadline.can_wait(wait):
-                    self._sleep(wait)
-                    continue
                 raise RateLimited(wait, f"GitHub rate limit (HTTP {status}); retry in {wait:.0f}s")
             if status == 401 and is_app and not refreshed:
                 refreshed = True

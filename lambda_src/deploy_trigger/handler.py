@@ -5,6 +5,9 @@ exception fails the invocation on purpose: Lambda retries it (the ledger makes t
 are spent, sends the event with the error to the on-failure queue, where an alarm sees it. Returning means
 the event is done with.
 
+``drainer_handler`` is invoked every minute by a schedule, and by a dispatcher that queued a launch for GitHub
+budget; it sends the queue at GitHub's pace (``deploy_trigger.drain``) and reports how it stands.
+
 ``tracker_handler`` is invoked every minute by a schedule and runs one tracking pass, then the sweep for
 launches whose event never came (``deploy_trigger.sweep``), which hands them to the dispatcher.
 """
@@ -38,6 +41,7 @@ _OUTCOME_METRICS: dict[Outcome, str] = {
     Outcome.DUPLICATE: metric_names.DUPLICATE_SUPPRESSED,
     Outcome.STALE: metric_names.STALE_EVENT_IGNORED,
     Outcome.WARM_POOL: metric_names.WARM_POOL_CONTINUED,
+    Outcome.QUEUED: metric_names.QUEUED_FOR_BUDGET,
 }
 #: Rate limits are counted where they happen (each one, including those waited out), in the GitHub client.
 _RETRY_METRICS: dict[type[RetryLater], str] = {
@@ -88,6 +92,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count(metric_names.RECONCILED_NOT_FOUND)
     logger.info(f"launch {result.outcome.value}", extra=result.as_dict())
     return result.as_dict()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def drainer_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = runtime.drainer().drain(Deadline.from_context(context))
+    for name, value in report.counts.items():
+        count(name, value)
+    if report.ran:
+        count(metric_names.LAUNCHES_WAITING, report.waiting)
+        seconds(metric_names.OLDEST_WAITING_SECONDS, report.oldest_wait_seconds)
+        seconds(metric_names.EXPECTED_DRAIN_SECONDS, report.expected_drain_seconds)
+        if report.hook_headroom_seconds is not None:
+            seconds(metric_names.HOOK_HEADROOM_SECONDS, report.hook_headroom_seconds)
+    result = report.as_dict()
+    logger.info("drain run done", extra={"drain": result})
+    return result
 
 
 @metrics.log_metrics

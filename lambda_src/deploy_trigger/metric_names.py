@@ -15,12 +15,22 @@ EVENT_IGNORED = "EventIgnored"  # not a launch we deploy (other detail-type, war
 EVENT_REJECTED = "EventRejected"  # malformed event: validation error, kept in the DLQ
 DISPATCH_REJECTED = "DispatchRejected"  # GitHub refused the dispatch for good (4xx): ledger FAILED, DLQ
 OUTCOME_UNKNOWN = "OutcomeUnknown"  # 5xx / timeout / dropped connection: reconciled before any new POST
-RATE_LIMITED = "RateLimited"  # GitHub rate limit; waited or left for Lambda's retry
+RATE_LIMITED = "RateLimited"  # GitHub refused a request for a rate limit (it did not act); never re-sent by the caller
 CLAIM_CONTENDED = "ClaimContended"  # another invocation holds a live lease on the instance
 STALE_EVENT_IGNORED = "StaleEventIgnored"  # a late event of an earlier launch of the instance: nothing sent
 WARM_POOL_CONTINUED = "WarmPoolContinued"  # an instance entered the warm pool: its action continued, not deployed
 LAUNCHES_FOUND_BY_SWEEP = "LaunchesFoundBySweep"  # dispatched for a launch whose event never came (the sweep)
 GITHUB_LATENCY = "GitHubLatency"  # milliseconds per GitHub API call
+QUEUED_FOR_BUDGET = "QueuedForBudget"  # GitHub's budget had no room: the launch was parked for the drainer
+
+# The drainer (the queue of launches waiting for GitHub budget; one run at a time, every minute and on wake-up)
+DRAINED = "Drained"  # a queued launch dispatched by the drainer (also counted in Dispatched)
+REQUEUED = "Requeued"  # a queued launch put back: rate limited again, GitHub unreachable, or outcome unknown
+RATE_LIMIT_WAITS = "RateLimitWaits"  # the drainer met a rate limit and paused every sender for as long as asked
+LAUNCHES_WAITING = "LaunchesWaiting"  # launches in the queue after the run
+OLDEST_WAITING_SECONDS = "OldestWaitingSeconds"  # age of the oldest waiting launch (from its launch)
+EXPECTED_DRAIN_SECONDS = "ExpectedDrainSeconds"  # when the last waiting launch would be sent at the current pace
+HOOK_HEADROOM_SECONDS = "HookHeadroomSeconds"  # least time a waiting hook launch would have left at its turn
 
 # The tracker (one pass a minute over unfinished deployments)
 DEPLOY_SUCCEEDED = "DeploySucceeded"  # the run succeeded

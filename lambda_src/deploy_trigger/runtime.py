@@ -16,9 +16,12 @@ from botocore.config import Config
 
 from deploy_trigger.alerts import Alerts
 from deploy_trigger.dispatch import DispatchConfig, Dispatcher
+from deploy_trigger.drain import DrainConfig, Drainer, DrainerFunction
 from deploy_trigger.events import LAUNCH_SUCCESSFUL
 from deploy_trigger.github_auth import SecretCredentials
+from deploy_trigger.github_budget import BudgetGate
 from deploy_trigger.github_client import GitHubClient
+from deploy_trigger.ledger.budget_item import BudgetItem
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleActions
 from deploy_trigger.settings import GitHubTarget, Settings, TrackerSettings
@@ -64,14 +67,36 @@ def dispatcher() -> Dispatcher:
     return Dispatcher(
         Ledger(dynamodb_client(), config.ledger_table_name),
         _github(config.github),
-        DispatchConfig(
-            ref=config.github_ref,
-            aws_region=config.aws_region,
-            extra_inputs=config.workflow_extra_inputs,
-            lease_margin_seconds=config.lease_margin_seconds,
-            run_listing_delay_seconds=config.run_listing_delay_seconds,
-        ),
+        _dispatch_config(config),
         lifecycle=LifecycleActions(autoscaling_client),
+        budget=BudgetGate(BudgetItem(dynamodb_client(), config.ledger_table_name)),
+        drainer=DrainerFunction(lambda_client, config.drainer_function_name) if config.drainer_function_name else None,
+    )
+
+
+@cache
+def drainer() -> Drainer:
+    """The drainer function's: the dispatcher's settings (same ledger, workflow and credential), its own pace."""
+    config = settings()
+    return Drainer(
+        Ledger(dynamodb_client(), config.ledger_table_name),
+        BudgetItem(dynamodb_client(), config.ledger_table_name),
+        _github(config.github),
+        DrainConfig(
+            dispatch=_dispatch_config(config),
+            mutation_interval_seconds=config.mutation_interval_seconds,
+            hook_global_timeout_seconds=config.hook_global_timeout_seconds,
+        ),
+    )
+
+
+def _dispatch_config(config: Settings) -> DispatchConfig:
+    return DispatchConfig(
+        ref=config.github_ref,
+        aws_region=config.aws_region,
+        extra_inputs=config.workflow_extra_inputs,
+        lease_margin_seconds=config.lease_margin_seconds,
+        run_listing_delay_seconds=config.run_listing_delay_seconds,
     )
 
 
@@ -147,6 +172,7 @@ def reset() -> None:
         lambda_client,
         ec2_client,
         dispatcher,
+        drainer,
         tracker,
         sweeper,
     ):

@@ -35,6 +35,11 @@ RUN_APPEAR_TIMEOUT_RANGE = (60, 24 * 3600)
 HEARTBEAT_INTERVAL_RANGE = (30, 3600)
 MAX_DEPLOY_RANGE = (60, 48 * 3600)
 CHECK_INTERVAL_RANGE = (0, 3600)
+MUTATION_INTERVAL_RANGE = (0, 60)
+#: Auto Scaling's global timeout of a lifecycle action: min(100 x heartbeat timeout, 48 h).
+HOOK_GLOBAL_TIMEOUT_RANGE = (30, 48 * 3600)
+#: With the default hook heartbeat timeout (900 s): 100 x 900 s.
+DEFAULT_HOOK_GLOBAL_TIMEOUT_SECONDS = 90_000
 
 
 class ConfigurationError(ValueError):
@@ -95,6 +100,12 @@ class Settings:
     run_listing_delay_seconds: float = 10.0
     #: Our launch hook: the dispatcher deploys (or, into the warm pool, continues) only its actions.
     lifecycle_hook_name: str = DEFAULT_LIFECYCLE_HOOK_NAME
+    #: The drainer's pace: at most one dispatch this often (GitHub asks for mutations a second apart).
+    mutation_interval_seconds: float = 1.0
+    #: The drainer function a dispatcher wakes when it parks a launch; empty = its schedule alone (local runs).
+    drainer_function_name: str = ""
+    #: The lifecycle hook's global timeout, against which the drainer measures the queue's headroom.
+    hook_global_timeout_seconds: int = DEFAULT_HOOK_GLOBAL_TIMEOUT_SECONDS
 
     #: Environment variable -> field (dotted into ``github``), for every variable this model reads:
     #: ``to_environment`` writes exactly these, and the CDK stack is tested against them.
@@ -107,6 +118,9 @@ class Settings:
         "LEASE_MARGIN_SECONDS": "lease_margin_seconds",
         "LIFECYCLE_HOOK_NAME": "lifecycle_hook_name",
         "RUN_LISTING_DELAY_SECONDS": "run_listing_delay_seconds",
+        "GITHUB_MUTATION_INTERVAL_SECONDS": "mutation_interval_seconds",
+        "DRAINER_FUNCTION_NAME": "drainer_function_name",
+        "HOOK_GLOBAL_TIMEOUT_SECONDS": "hook_global_timeout_seconds",
     }
     #: Variables without a default.
     REQUIRED: ClassVar[tuple[str, ...]] = ("LEDGER_TABLE_NAME", *GitHubTarget.REQUIRED, "GITHUB_REF")
@@ -127,6 +141,13 @@ class Settings:
             lifecycle_hook_name=environ.get("LIFECYCLE_HOOK_NAME", "").strip() or cls.lifecycle_hook_name,
             run_listing_delay_seconds=_seconds_between(
                 environ, "RUN_LISTING_DELAY_SECONDS", cls.run_listing_delay_seconds, LISTING_DELAY_RANGE
+            ),
+            mutation_interval_seconds=_seconds_between(
+                environ, "GITHUB_MUTATION_INTERVAL_SECONDS", cls.mutation_interval_seconds, MUTATION_INTERVAL_RANGE
+            ),
+            drainer_function_name=environ.get("DRAINER_FUNCTION_NAME", "").strip(),
+            hook_global_timeout_seconds=_seconds(
+                environ, "HOOK_GLOBAL_TIMEOUT_SECONDS", cls.hook_global_timeout_seconds, HOOK_GLOBAL_TIMEOUT_RANGE
             ),
         )
 

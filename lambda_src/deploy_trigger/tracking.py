@@ -41,6 +41,8 @@ MAX_SINGLE_RUN_READS = 20
 class LedgerPort(Protocol):
     def due_for_tracking(self, now: float, limit: int) -> list[LedgerEntry]: ...
     def unresolved_outcomes(self, now: float, limit: int = ...) -> list[str]: ...
+    def queued(self, now: float | None, limit: int) -> list[LedgerEntry]: ...
+    def record_queued_heartbeat(self, entry: LedgerEntry, at: float) -> bool: ...
     def record_run_progress(
         self,
         entry: LedgerEntry,
@@ -180,15 +182,19 @@ class Tracker:
             )
         entries = self._ledger.due_for_tracking(self._clock(), self._config.max_entries_per_pass)
         report.due = len(entries)
-        if not entries:
-            return report
+        if entries:
+            self._track(entries, deadline, report)
+        self._heartbeat_queue(deadline, report)
+        return report
+
+    def _track(self, entries: list[LedgerEntry], deadline: Deadline, report: PassReport) -> None:
         try:
             runs, complete = self._runs_for(entries, deadline)
         except RetryLater as error:
             # Without GitHub's answer nothing can be decided; the entries stay due for the next pass.
             observability.logger.warning("tracker pass skipped: GitHub unavailable", extra={"error": str(error)})
             report.add(metric_names.TRACKER_ERRORS, len(entries))
-            return report
+            return
         if not complete:
             observability.logger.warning(
                 "GitHub's run listing was cut short (at most 1,000 results): an entry whose run is not in it is "
@@ -199,7 +205,36 @@ class Tracker:
             for entry in entries:
                 run = runs.get(entry.dispatch_id)
                 pool.submit(self._check_safely, entry, run, deadline, report, listed_all=complete)
-        return report
+
+    def _heartbeat_queue(self, deadline: Deadline, report: PassReport) -> None:
+        """Keep the lifecycle actions of launches waiting for GitHub budget alive, like a running deploy's: the
+        drainer may send them hours later, and Auto Scaling ends an action its heartbeat timeout after the last
+        heartbeat (at the latest, its global timeout after the launch: the drainer alarms on that)."""
+        now = self._clock()
+        due = [
+            entry
+            for entry in self._ledger.queued(None, self._config.max_entries_per_pass)
+            if entry.lifecycle_hook_name and now - _last_heartbeat(entry) >= self._config.heartbeat_interval
+        ]
+        with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
+            for entry in due:
+                pool.submit(self._heartbeat_queued, entry, deadline, report)
+
+    def _heartbeat_queued(self, entry: LedgerEntry, deadline: Deadline, report: PassReport) -> None:
+        if deadline.remaining() < PASS_RESERVE_SECONDS:
+            return
+        try:
+            self._lifecycle.heartbeat(
+                entry.asg_name, entry.lifecycle_hook_name or "", entry.instance_id, token=entry.lifecycle_action_token
+            )
+            report.add(metric_names.HEARTBEATS)
+            self._ledger.record_queued_heartbeat(entry, self._clock())
+        except RetryLater as error:
+            report.add(metric_names.TRACKER_ERRORS)
+            observability.logger.warning(
+                "could not heartbeat a queued launch; next pass retries",
+                extra={"instance_id": entry.instance_id, "error": str(error)},
+            )
 
     def _runs_for(self, entries: list[LedgerEntry], deadline: Deadline) -> tuple[dict[str, WorkflowRun], bool]:
         """Each entry's run by dispatch ID (one listing for all, single reads for the few it misses), and whether
@@ -261,7 +296,7 @@ class Tracker:
         """Heartbeat the action when an interval has passed since the last one. The hook's heartbeat timeout runs
         from when Auto Scaling started the action (the event's time), not from our claim: a claim that came late
         must not let the action expire before its first heartbeat."""
-        last_heartbeat = entry.last_heartbeat_at or entry.launch_time or entry.first_claimed_at
+        last_heartbeat = _last_heartbeat(entry)
         if (
             not entry.lifecycle_hook_name
             or entry.lifecycle_intent is not None
@@ -354,6 +389,11 @@ class Tracker:
 _ALREADY_ENDED = "ALREADY_ENDED"
 #: How a result the tracker did not make, but found, begins: "ABANDON (ALREADY_ENDED: the instance is gone)".
 _ENDED_ABANDON = f"ABANDON ({_ALREADY_ENDED}"
+
+
+def _last_heartbeat(entry: LedgerEntry) -> float:
+    """When the action was last known alive: its last heartbeat, else its start (the event's time)."""
+    return entry.last_heartbeat_at or entry.launch_time or entry.first_claimed_at
 
 
 def _dispatched_at(entry: LedgerEntry) -> float:

@@ -19,6 +19,8 @@ from deploy_trigger.errors import (
 )
 from deploy_trigger.events import InstanceLaunch, parse_event
 from deploy_trigger.ledger.model import LedgerEntry, Status
+from deploy_trigger.github_budget import BudgetGate
+from deploy_trigger.ledger.budget_item import BudgetItem
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.runs import RunRef
 from stand_ins.autoscaling_events import at as events_at
@@ -53,10 +55,13 @@ def autoscaling() -> AutoScalingStandIn:
 
 
 @pytest.fixture
-def dispatcher(ledger: Ledger, github: ScriptedGitHub, clock: Clock, autoscaling: AutoScalingStandIn) -> Dispatcher:
+def dispatcher(
+    ledger: Ledger, github: ScriptedGitHub, clock: Clock, autoscaling: AutoScalingStandIn, dynamodb: Any
+) -> Dispatcher:
     config = DispatchConfig(ref="main", aws_region="us-east-1", extra_inputs={"environment": "prod"},
                             lease_margin_seconds=MARGIN)  # fmt: skip
-    return Dispatcher(ledger, github, config, lifecycle=autoscaling, clock=clock)
+    budget = BudgetGate(BudgetItem(dynamodb, TABLE), clock=clock)
+    return Dispatcher(ledger, github, config, lifecycle=autoscaling, budget=budget, clock=clock)
 
 
 def deadline(clock: Clock, seconds: float = 30) -> Deadline:
@@ -211,22 +216,84 @@ def test_unknown_outcome_is_reconciled_by_the_retry_and_never_posted_twice(
     assert story[-1][1].startswith("found by reconciliation")
 
 
-def test_rate_limited_attempt_releases_the_claim_and_the_retry_posts_without_listing_runs(
-    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+def test_a_rate_limited_launch_is_queued_for_the_drainer_and_never_raised_for_lambda_to_retry(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock, dynamodb: Any
 ) -> None:
     github.answers = [RateLimited(120, "rate limited")]
-    with pytest.raises(RateLimited):
+
+    result = dispatcher.handle(launch(), deadline(clock))
+
+    assert result.outcome is Outcome.QUEUED
+    queued = entry(ledger)
+    assert queued.status == Status.WAITING
+    assert not queued.post_unconfirmed  # GitHub proved it did not act: the drainer may POST without listing runs
+    assert queued.next_check_at == clock.now + 120  # not before the time GitHub asked for
+    assert [e.instance_id for e in ledger.queued(clock.now + 120, 10)] == [INSTANCE]
+    assert ledger.queued(clock.now + 119, 10) == []
+    assert BudgetItem(dynamodb, TABLE).read().paused_until == clock.now + 120  # every container waits as long
+
+
+def test_a_redelivered_event_for_a_queued_launch_is_a_duplicate_costing_one_ledger_call(
+    dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock, ledger_calls: Counter[str]
+) -> None:
+    github.answers = [RateLimited(120, "rate limited")]
+    dispatcher.handle(launch(), deadline(clock))
+    ledger_calls.clear()
+    posts = len(github.dispatched)
+
+    for _ in range(2):
+        clock.advance(200)  # even after the pause: the drainer sends it, nobody else
+        assert dispatcher.handle(launch(), deadline(clock)).outcome is Outcome.DUPLICATE
+
+    assert len(github.dispatched) == posts
+    assert sum(ledger_calls.values()) == 2
+
+
+def test_after_a_rate_limit_a_container_queues_new_launches_until_the_pause_ends(
+    dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock, ledger: Ledger
+) -> None:
+    github.answers = [RateLimited(60, "rate limited")]
+    dispatcher.handle(launch(instance=INSTANCE), deadline(clock))
+    clock.advance(10)
+
+    held = dispatcher.handle(launch(token="t-2", instance="i-0aaaaaaaaaaaaaaa1"), deadline(clock))
+
+    assert held.outcome is Outcome.QUEUED
+    assert len(github.dispatched) == 1  # no request while limited
+    assert entry(ledger, "i-0aaaaaaaaaaaaaaa1").next_check_at == clock.now + 50  # in line behind the pause
+    clock.advance(51)
+    after = dispatcher.handle(launch(token="t-3", instance="i-0aaaaaaaaaaaaaaa2"), deadline(clock))
+    assert after.outcome is Outcome.DISPATCHED  # the pause is over and no drainer holds a queue: clear again
+
+
+def test_a_container_that_never_met_a_limit_pays_no_budget_read(
+    dispatcher: Dispatcher, clock: Clock, ledger_calls: Counter[str]
+) -> None:
+    for number in range(3):
+        dispatcher.handle(launch(token=f"t-{number}", instance=f"i-0aaaaaaaaaaaaaaa{number}"), deadline(clock))
+
+    assert ledger_calls == Counter({"PutItem": 3, "UpdateItem": 3})  # two writes per launch, no GetItem
+
+
+def test_a_rate_limited_reconciliation_queues_the_launch_still_unconfirmed(
+    dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
+) -> None:
+    github.answers = [OutcomeUnknown("HTTP 502")]
+    with pytest.raises(OutcomeUnknown):
         dispatcher.handle(launch(), deadline(clock))
-    released = entry(ledger)
-    assert released.status == Status.CLAIMED
-    assert not released.post_unconfirmed
-    assert "RateLimited" in (released.last_error or "")
+    clock.advance(60)
+    github.find_run = _rate_limited_listing  # type: ignore[method-assign]
 
-    result = dispatcher.handle(launch(), deadline(clock))  # no need to wait: GitHub proved it did not act
+    assert dispatcher.handle(launch(), deadline(clock)).outcome is Outcome.QUEUED
 
-    assert result.outcome is Outcome.DISPATCHED
-    assert github.searched == []
-    assert len({sent["dispatch_id"] for sent in github.dispatched}) == 1
+    queued = entry(ledger)
+    assert queued.status == Status.WAITING
+    assert queued.post_unconfirmed  # the drainer lists runs before it sends anything
+    assert len(github.dispatched) == 1
+
+
+def _rate_limited_listing(dispatch_id: str, created_since: float, deadline: Deadline) -> RunRef | None:
+    raise RateLimited(30, "rate limited while listing runs")
 
 
 def test_connection_never_made_is_safe_to_retry_at_once(

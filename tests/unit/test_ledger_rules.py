@@ -26,6 +26,7 @@ STORED = {
     "dispatch_id": "d-1",
     "lease_owner": "owner-1",
     "lease_expires_at": 1_800_000_100.5,
+    "attempts": 2,
 }
 #: Launch times of an arriving event: before, at and after the stored launch's.
 TIMES = (1_799_998_000.0, 1_799_999_000.0, 1_800_000_000.0)
@@ -40,7 +41,8 @@ class Rule:
 
 
 def _seen(**changes: object) -> LedgerEntry:
-    return LedgerEntry(instance_id=INSTANCE, status=Status.CLAIMED, **{**STORED, **changes})  # type: ignore[arg-type]
+    fields = {"status": Status.CLAIMED, **STORED, **changes}
+    return LedgerEntry(instance_id=INSTANCE, **fields)  # type: ignore[arg-type]
 
 
 def _rules(
@@ -84,6 +86,20 @@ RULES = [
         )
     ),
     *_rules(model.is_tracked, model.IS_TRACKED, ("tracked_dispatch_id",), product(("d-1", "d-2"))),
+    *(
+        Rule(
+            f"may_take_from_queue({label})",
+            lambda e, s=seen: model.may_take_from_queue(e, s),
+            model.MAY_TAKE_FROM_QUEUE,
+            {"seen_dispatch_id": seen.dispatch_id, "seen_attempts": seen.attempts},
+        )
+        for label, seen in (
+            ("as read", _seen(status=Status.WAITING)),
+            ("taken and parked again", _seen(status=Status.WAITING, attempts=3)),
+            ("another dispatch", _seen(status=Status.WAITING, dispatch_id="d-2")),
+        )
+    ),
+    *_rules(model.is_queued, model.IS_QUEUED, ("queued_dispatch_id",), product(("d-1", "d-2"))),
     *_rules(model.may_sweep_claim_again, model.MAY_SWEEP_CLAIM_AGAIN, ("launch_key",), product(KEYS)),
     Rule("may_reset", model.may_reset, model.MAY_RESET, {}),
 ]

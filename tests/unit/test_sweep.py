@@ -19,6 +19,8 @@ from deploy_trigger.events import INSTANCE_ID, Ignored, InstanceLaunch, parse_ev
 from deploy_trigger.ledger.codec import encode_item
 from deploy_trigger.ledger.model import LedgerEntry, Status
 from deploy_trigger.ledger.schema import INSTANCE_ITEMS, INSTANCE_ITEMS_VALUES, SWEEP_SINCE_KEY
+from deploy_trigger.github_budget import BudgetGate
+from deploy_trigger.ledger.budget_item import BudgetItem
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.sweep import (
     GRACE_SECONDS,
@@ -340,9 +342,10 @@ def ledger(dynamodb: Any, clock: Clock) -> Ledger:
 
 
 @pytest.fixture
-def dispatcher(ledger: Ledger, github: ScriptedGitHub, clock: Clock) -> Dispatcher:
+def dispatcher(ledger: Ledger, github: ScriptedGitHub, clock: Clock, dynamodb: Any) -> Dispatcher:
     config = DispatchConfig(ref="main", aws_region="us-east-1", extra_inputs={}, lease_margin_seconds=5)
-    return Dispatcher(ledger, github, config, lifecycle=AutoScalingStandIn(), clock=clock)
+    budget = BudgetGate(BudgetItem(dynamodb, TABLE), clock=clock)
+    return Dispatcher(ledger, github, config, lifecycle=AutoScalingStandIn(), budget=budget, clock=clock)
 
 
 INSTANCE = instance_id(60)

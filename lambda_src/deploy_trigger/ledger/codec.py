@@ -47,6 +47,7 @@ PER_LAUNCH_ATTRIBUTES = (
     "finished_at",
     "lifecycle_hook_name",
     "lifecycle_action_token",
+    "region",
 )
 
 
@@ -105,6 +106,8 @@ def new_claim(
     }
     if launch.time is not None:
         attributes["launch_time"] = launch.time
+    if launch.region:
+        attributes["region"] = launch.region  # the drainer sends a parked launch's inputs from the item alone
     if launch.into_warm_pool:
         # Nothing is dispatched for a warm-pool entry: no lease, no POST that could be unconfirmed.
         attributes |= {"status": Status.WARMED.value, "post_unconfirmed": False, "attempts": 0}
@@ -151,6 +154,7 @@ def decode_entry(item: Mapping[str, Any]) -> LedgerEntry:
         first_claimed_at=number("first_claimed_at") or 0.0,
         launch_time=number("launch_time"),
         asg_name=text("asg_name") or "",
+        region=text("region"),
         event_id=text("event_id"),
         detail_type=text("detail_type"),
         lifecycle_hook_name=text("lifecycle_hook_name"),
@@ -164,6 +168,7 @@ def decode_entry(item: Mapping[str, Any]) -> LedgerEntry:
         last_error=text("last_error"),
         failure_reason=text("failure_reason"),
         last_heartbeat_at=number("last_heartbeat_at"),
+        next_check_at=number(TRACKING_SORT_KEY),
         lifecycle_intent=text("lifecycle_intent"),
         lifecycle_result=text("lifecycle_result"),
         created_at=parse_iso_time(text("created_at")),

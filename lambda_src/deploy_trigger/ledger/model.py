@@ -26,6 +26,7 @@ class Status(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     DEPLOY_FAILED = "DEPLOY_FAILED"
     WARMED = "WARMED"
+    WAITING = "WAITING"
 
     @property
     def meaning(self) -> str:
@@ -47,11 +48,16 @@ _MEANINGS: Mapping[Status, str] = MappingProxyType(
         "alert sent.",
         Status.WARMED: "The instance entered the warm pool: its lifecycle action there was continued and nothing "
         "was deployed; its launch out of the pool into the group is deployed.",
+        Status.WAITING: "Claimed, but GitHub's rate limit has no room for its dispatch yet: it waits in the ledger's "
+        "queue, its lifecycle action heartbeaten, and the drainer dispatches it (once, in order) as budget returns.",
     }
 )
 
 #: Statuses the tracker follows: the item is in the tracking index.
 TRACKED: tuple[Status, ...] = (Status.DISPATCHED, Status.RUNNING)
+#: Statuses of a launch the drainer owns: parked for budget, or taken from the queue by a drainer (which may be
+#: calling GitHub, or have died doing so: the item stays in the queue, due again when its lease ends).
+QUEUED: tuple[Status, ...] = (Status.WAITING, Status.CLAIMED)
 #: Statuses of a launch whose dispatch is settled: GitHub has its run, so the launch is never sent again.
 SETTLED: tuple[Status, ...] = (*TRACKED, Status.SUCCEEDED, Status.DEPLOY_FAILED)
 
@@ -82,6 +88,8 @@ class LedgerEntry:
     #: instance from a late duplicate of an earlier one. None on items written before it was recorded.
     launch_time: float | None = None
     asg_name: str = ""
+    #: The event's region (the workflow's ``aws_region`` input); None on items written before it was recorded.
+    region: str | None = None
     event_id: str | None = None
     detail_type: str | None = None
     lifecycle_hook_name: str | None = None
@@ -96,6 +104,8 @@ class LedgerEntry:
     last_error: str | None = None
     failure_reason: str | None = None
     last_heartbeat_at: float | None = None
+    #: When the item is next due in its tracking-index partition (a queued launch: when it may be tried).
+    next_check_at: float | None = None
     lifecycle_intent: str | None = None
     lifecycle_result: str | None = None
     created_at: datetime | None = None
@@ -252,3 +262,25 @@ def is_warm_pool_entry(entry: LedgerEntry, launch_key: str) -> bool:
 
 #: Binds ``:warm_launch_key``.
 IS_WARM_POOL_ENTRY = status_is(Status.WARMED) & Condition("launch_key = :warm_launch_key")
+
+
+def may_take_from_queue(entry: LedgerEntry, seen: LedgerEntry) -> bool:
+    """Is the parked launch still exactly as the drainer read it (same dispatch, same attempt)? Then it may take it
+    from the queue. (A drainer's expired claim in the queue is taken over like any claim: ``may_take_over``.)"""
+    return entry.status is Status.WAITING and entry.dispatch_id == seen.dispatch_id and entry.attempts == seen.attempts
+
+
+#: Binds ``:seen_dispatch_id`` and ``:seen_attempts``.
+MAY_TAKE_FROM_QUEUE = status_is(Status.WAITING) & Condition(
+    "dispatch_id = :seen_dispatch_id AND attempts = :seen_attempts"
+)
+
+
+def is_queued(entry: LedgerEntry, dispatch_id: str) -> bool:
+    """Is this launch still in the queue (waiting, or taken by a drainer), under this dispatch? Only then is a
+    heartbeat the tracker sent for it recorded on it."""
+    return entry.status in QUEUED and entry.dispatch_id == dispatch_id
+
+
+#: Binds ``:queued_dispatch_id``.
+IS_QUEUED = status_is(*QUEUED) & Condition("dispatch_id = :queued_dispatch_id")

@@ -25,6 +25,11 @@ TRACKING_SORT_KEY: Final = "next_check_at"
 OPEN_DEPLOYMENTS: Final = "OPEN"
 UNCONFIRMED_OUTCOMES: Final = "UNCONFIRMED"
 UNRESOLVED_AFTER_SECONDS: Final = 15 * 60
+#: The third partition is the queue of launches waiting for GitHub budget (status WAITING, or taken from the queue
+#: by a drainer): sorted by when each may be tried (a parked launch's not-before time; a drainer's claim, its lease
+#: end plus the run-listing delay), so the drainer reads the queue in order with one Query and a killed drainer's
+#: launch comes due again by itself.
+WAITING_FOR_BUDGET: Final = "WAITING"
 #: Items expire this long after the last write that refreshes the TTL (a claim, or the end of a launch's story).
 RETENTION_SECONDS: Final = 90 * 24 * 3600
 #: The one item that is not an instance's: since when the launch-successful sweep looks for lost launches
@@ -33,7 +38,11 @@ RETENTION_SECONDS: Final = 90 * 24 * 3600
 #: :data:`INSTANCE_ITEMS` and so never hands it to the codec.
 SWEEP_SINCE_KEY: Final = "#sweep-since"
 SWEEP_SINCE_ATTRIBUTE: Final = "sweep_since"
-#: A Scan's FilterExpression (with its value) that keeps the instances' items: every one but :data:`SWEEP_SINCE_KEY`.
+#: The other item that is not an instance's: the GitHub budget every container and drainer shares
+#: (``ledger.budget``): when GitHub next accepts a dispatch, and which drainer holds the queue. Same rules as
+#: :data:`SWEEP_SINCE_KEY` (no TTL, never in the index, kept out of scans by :data:`INSTANCE_ITEMS`).
+BUDGET_KEY: Final = "#github-budget"
+#: A Scan's FilterExpression (with its value) that keeps the instances' items: every one but the two above.
 INSTANCE_ITEMS: Final = f"begins_with({PARTITION_KEY}, :instance_item)"
 INSTANCE_ITEMS_VALUES: Final[MappingProxyType[str, Any]] = MappingProxyType({":instance_item": {"S": "i-"}})
 

@@ -16,8 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from deploy_trigger.errors import ClaimContended, LedgerUnavailable
 from deploy_trigger.events import LAUNCH_SUCCESSFUL, InstanceLaunch
 from deploy_trigger.ledger.codec import (
@@ -29,14 +27,17 @@ from deploy_trigger.ledger.codec import (
     history_event,
     new_claim,
 )
+from deploy_trigger.ledger.dynamodb import ConditionFailed, call
 from deploy_trigger.ledger.model import (
     IS_HELD,
     IS_NEW,
+    IS_QUEUED,
     IS_TRACKED,
     IS_WARM_POOL_ENTRY,
     MAY_CLAIM_AGAIN,
     MAY_RESET,
     MAY_SWEEP_CLAIM_AGAIN,
+    MAY_TAKE_FROM_QUEUE,
     MAY_TAKE_OVER,
     Claimed,
     Existing,
@@ -56,21 +57,16 @@ from deploy_trigger.ledger.schema import (
     TTL_ATTRIBUTE,
     UNCONFIRMED_OUTCOMES,
     UNRESOLVED_AFTER_SECONDS,
+    WAITING_FOR_BUDGET,
     iso_time,
 )
 from deploy_trigger.ledger.update import Update
 from deploy_trigger.runs import RunRef, WorkflowRun
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 #: BatchGetItem reads at most 100 keys per call.
 BATCH_GET_KEYS = 100
 #: Rounds of BatchGetItem for the keys DynamoDB left unprocessed (throttling) before giving up for this pass.
 BATCH_GET_ROUNDS = 3
-
-
-class _ConditionFailed(Exception):
-    def __init__(self, item: dict[str, Any]) -> None:
-        self.item = item
 
 
 class Ledger:
@@ -99,7 +95,7 @@ class Ledger:
         }
         item = encode_item(attributes)
         try:
-            self._call(
+            call(
                 "claim",
                 self._client.put_item,
                 TableName=self._table,
@@ -107,7 +103,7 @@ class Ledger:
                 ConditionExpression=IS_NEW.expression,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except _ConditionFailed as lost:
+        except ConditionFailed as lost:
             current = decode_entry(lost.item)
             may = (
                 may_sweep_claim_again(current, launch.launch_key)
@@ -136,8 +132,8 @@ class Ledger:
         else:
             update.when(MAY_CLAIM_AGAIN, launch_key=launch.launch_key, launch_time=launch.started_at(now))
         try:
-            self._call("claim", self._client.update_item, **update.arguments(self._table), **_RETURN_OLD)
-        except _ConditionFailed as lost:
+            call("claim", self._client.update_item, **update.arguments(self._table), **_RETURN_OLD)
+        except ConditionFailed as lost:
             return Existing(decode_entry(lost.item))  # another invocation claimed it first
         return Claimed(decode_entry(encode_item({PARTITION_KEY: launch.instance_id, **attributes})))
 
@@ -177,8 +173,8 @@ class Ledger:
             seen_lease=current.lease_expires_at or 0,
         )
         try:
-            self._call("take-over", self._client.update_item, **update.arguments(self._table))
-        except _ConditionFailed:
+            call("take-over", self._client.update_item, **update.arguments(self._table))
+        except ConditionFailed:
             raise ClaimContended(f"{current.instance_id}: another invocation took over the claim first") from None
         return taken
 
@@ -237,6 +233,74 @@ class Ledger:
         )
         return self._conditional(update)
 
+    # -- the queue of launches waiting for GitHub budget ----------------------------------------------------------
+
+    def park(self, entry: LedgerEntry, owner: str, reason: str, *, not_before: float, post_unconfirmed: bool) -> bool:
+        """Park a held claim in the queue until ``not_before``: GitHub's budget has no room for its POST now (GitHub
+        did not act on this attempt), and the drainer sends it. ``post_unconfirmed``: an earlier POST of this
+        dispatch is still unaccounted for, so the drainer lists runs before sending. False if the claim was lost."""
+        update = (
+            Update(entry.instance_id, self._clock())
+            .set(status=Status.WAITING.value, post_unconfirmed=post_unconfirmed, last_error=reason)
+            .set(**{TRACKING_KEY: WAITING_FOR_BUDGET, TRACKING_SORT_KEY: not_before})
+            .remove("lease_expires_at")
+            .history("waiting", f"{reason}; queued from {iso_time(not_before)}")
+        )
+        return self._held(update, entry, owner)
+
+    def queued(self, now: float | None, limit: int) -> list[LedgerEntry]:
+        """The queue in order (earliest due first), at most ``limit``: ``now`` keeps those due by then, None all."""
+        return [decode_entry(item) for item in self._due(WAITING_FOR_BUDGET, now, limit)]
+
+    def take_from_queue(self, seen: LedgerEntry, owner: str, lease_until: float, *, due_again_at: float) -> LedgerEntry:
+        """Take a launch from the queue for this drainer: a parked one, or a drainer's expired claim of it.
+
+        It stays in the queue, due again at ``due_again_at`` (after this lease and the run-listing delay), so if this
+        drainer dies the next one takes it over and lists runs first: the claim says a POST may happen
+        (``post_unconfirmed``) before there is one. Raises :class:`ClaimContended` when another drainer or a
+        redelivered event took it first. The returned entry is the one read, with this lease; its
+        ``post_unconfirmed`` says whether to reconcile before any POST.
+        """
+        update = (
+            Update(seen.instance_id, self._clock())
+            .set(status=Status.CLAIMED.value, lease_owner=owner, lease_expires_at=lease_until, post_unconfirmed=True)
+            .set(**{TRACKING_SORT_KEY: due_again_at})
+            .increment("attempts")
+        )
+        if seen.status is Status.WAITING:
+            update.when(MAY_TAKE_FROM_QUEUE, seen_dispatch_id=seen.dispatch_id, seen_attempts=seen.attempts)
+            update.history("taken_from_queue", f"attempt {seen.attempts + 1}")
+        else:
+            update.when(
+                MAY_TAKE_OVER,
+                seen_launch_key=seen.launch_key,
+                seen_owner=seen.lease_owner or "",
+                seen_lease=seen.lease_expires_at or 0,
+            )
+            update.history("taken_over", f"attempt {seen.attempts + 1}; the drainer {seen.lease_owner} had stopped")
+        try:
+            call("take-from-queue", self._client.update_item, **update.arguments(self._table))
+        except ConditionFailed:
+            raise ClaimContended(f"{seen.instance_id}: taken from the queue by another invocation first") from None
+        unconfirmed = seen.post_unconfirmed or seen.status is Status.CLAIMED
+        return replace(
+            seen,
+            status=Status.CLAIMED,
+            lease_owner=owner,
+            lease_expires_at=lease_until,
+            attempts=seen.attempts + 1,
+            post_unconfirmed=unconfirmed,
+        )
+
+    def record_queued_heartbeat(self, entry: LedgerEntry, at: float) -> bool:
+        """The tracker heartbeat a queued launch's lifecycle action; False if it left the queue meanwhile."""
+        update = (
+            Update(entry.instance_id, self._clock())
+            .set(last_heartbeat_at=at)
+            .when(IS_QUEUED, queued_dispatch_id=entry.dispatch_id)
+        )
+        return self._conditional(update)
+
     # -- the operator's transition -----------------------------------------------------------------------------
 
     def reset_failed(self, instance_id: str, note: str) -> bool:
@@ -254,7 +318,7 @@ class Ledger:
         return self._conditional(update)
 
     def get(self, instance_id: str) -> LedgerEntry | None:
-        answer = self._call(
+        answer = call(
             "get",
             self._client.get_item,
             TableName=self._table,
@@ -286,7 +350,7 @@ class Ledger:
                         "ExpressionAttributeNames": {"#status": "status"},
                     }
                 }
-                answer = self._call("batch-get", self._client.batch_get_item, RequestItems=request)
+                answer = call("batch-get", self._client.batch_get_item, RequestItems=request)
                 for item in answer.get("Responses", {}).get(self._table, []):
                     entry = decode_entry(item)
                     found[entry.instance_id] = entry
@@ -302,7 +366,7 @@ class Ledger:
         first one recorded. One UpdateItem that sets the time only if it is not there yet (``if_not_exists``) and
         returns what the item then holds: the first writer wins, concurrent or not, and no read is needed. The tracker
         already updates the table, so this needs no permission of its own."""
-        answer = self._call(
+        answer = call(
             "sweep-since",
             self._client.update_item,
             TableName=self._table,
@@ -376,17 +440,21 @@ class Ledger:
 
     # -- plumbing --------------------------------------------------------------------------------------------
 
-    def _due(self, partition: str, now: float, limit: int) -> list[dict[str, Any]]:
-        """Items of one tracking-index partition whose time is due, oldest first, at most ``limit``."""
+    def _due(self, partition: str, now: float | None, limit: int) -> list[dict[str, Any]]:
+        """Items of one tracking-index partition whose time is due (all, with ``now`` None), oldest first, at most
+        ``limit``."""
         items: list[dict[str, Any]] = []
         arguments: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": TRACKING_INDEX,
-            "KeyConditionExpression": f"{TRACKING_KEY} = :partition AND {TRACKING_SORT_KEY} <= :now",
-            "ExpressionAttributeValues": {":partition": encode(partition), ":now": encode(now)},
+            "KeyConditionExpression": f"{TRACKING_KEY} = :partition",
+            "ExpressionAttributeValues": {":partition": encode(partition)},
         }
+        if now is not None:
+            arguments["KeyConditionExpression"] += f" AND {TRACKING_SORT_KEY} <= :now"
+            arguments["ExpressionAttributeValues"][":now"] = encode(now)
         while len(items) < limit:
-            page = self._call("query", self._client.query, **arguments, Limit=limit - len(items))
+            page = call("query", self._client.query, **arguments, Limit=limit - len(items))
             items += page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 break
@@ -404,23 +472,10 @@ class Ledger:
     def _conditional(self, update: Update) -> bool:
         """An update that may lose to the item's current state: False when its condition does not hold."""
         try:
-            self._call("update", self._client.update_item, **update.arguments(self._table))
-        except _ConditionFailed:
+            call("update", self._client.update_item, **update.arguments(self._table))
+        except ConditionFailed:
             return False
         return True
-
-    def _call(self, doing: str, operation: Callable[..., Any], **arguments: Any) -> Any:
-        """One DynamoDB call; a lost condition raises :class:`_ConditionFailed`, any other failure
-        :class:`LedgerUnavailable` (retried from the ledger's state, like every RetryLater)."""
-        try:
-            return operation(**arguments)
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
-            if code == _CONDITION_FAILED:
-                raise _ConditionFailed(error.response.get("Item", {})) from None
-            raise LedgerUnavailable(f"{doing} failed: {code}", code=code) from None
-        except BotoCoreError as error:
-            raise LedgerUnavailable(f"{doing} failed: DynamoDB unreachable ({type(error).__name__})") from None
 
 
 _RETURN_OLD = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}

@@ -14,7 +14,7 @@ from deploy_trigger.ledger.model import Condition
 from deploy_trigger.ledger.schema import PARTITION_KEY, iso_time
 
 #: Attribute names that are DynamoDB reserved words, referred to as ``#name``.
-_RESERVED = frozenset({"status"})
+_RESERVED = frozenset({"status", "region"})
 
 
 class Update:

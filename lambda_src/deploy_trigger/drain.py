@@ -1,0 +1,305 @@
+"""The drainer: sends the queue of launches that waited for GitHub budget, one at a time, at GitHub's pace.
+
+A launch GitHub had no budget for is parked in the ledger's queue (status WAITING, the tracking index's WAITING
+partition, ordered by when each may be tried) by the dispatcher (``dispatch``, rule 6). One drainer at a time holds
+the queue (a lease on the shared budget item), so every container and every group using the credential share one
+pace: a dispatch at most every ``mutation_interval_seconds``, none before the pause GitHub last asked for, and a
+rate limit met here pauses everyone again. The exactly-once rules are the dispatcher's, applied to a queued launch:
+
+- the drainer takes a launch with a conditional write (the launch as it read it, or a drainer's expired claim), and
+  the claim says a POST may happen before there is one, so a drainer killed mid-POST leaves a launch that the next
+  drainer takes over (when its lease and the run-listing delay have passed) and reconciles by its dispatch ID;
+- a launch whose earlier POST is unaccounted for is reconciled before any POST;
+- only GitHub's proof that it did not act (a rate limit, no connection) puts a launch back without reconciling.
+
+Run by a schedule every minute and woken by a dispatcher that parked a launch; each run also reports the queue
+(launches waiting, the oldest one's age, the expected drain time and the headroom of the lifecycle hooks waiting).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from deploy_trigger import metric_names, observability
+from deploy_trigger.deadline import Deadline
+from deploy_trigger.dispatch import DispatchConfig, GitHubPort, dispatch_inputs
+from deploy_trigger.errors import (
+    ClaimContended,
+    DispatchRejected,
+    OutcomeUnknown,
+    RateLimited,
+    RetryLater,
+)
+from deploy_trigger.github_budget import SharedBudget
+from deploy_trigger.ledger.model import LedgerEntry
+from deploy_trigger.runs import RunRef
+
+#: Each launch's work (take, reconcile, POST, record) is bounded by this much of the run: GitHub cuts a request at
+#: 10 s, and a launch's claim lease ends with it, so a drainer that dies frees its launch soon.
+LAUNCH_SECONDS = 15.0
+#: The queue is read this many launches at a time.
+QUEUE_PAGE = 25
+#: The most of the queue a run reads for its report (a Query of the index's WAITING partition).
+QUEUE_REPORT_LIMIT = 5000
+#: A launch GitHub could not be reached for is tried again this much later (GitHub did not act on it).
+UNAVAILABLE_RETRY_SECONDS = 30.0
+
+
+class QueuePort(Protocol):
+    def queued(self, now: float | None, limit: int) -> list[LedgerEntry]: ...
+    def take_from_queue(
+        self, seen: LedgerEntry, owner: str, lease_until: float, *, due_again_at: float
+    ) -> LedgerEntry: ...
+    def park(
+        self, entry: LedgerEntry, owner: str, reason: str, *, not_before: float, post_unconfirmed: bool
+    ) -> bool: ...
+    def record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> bool: ...
+    def record_failed(self, entry: LedgerEntry, owner: str, reason: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class DrainConfig:
+    dispatch: DispatchConfig
+    #: GitHub asks for mutating requests one at a time, at least a second apart.
+    mutation_interval_seconds: float = 1.0
+    #: Auto Scaling ends a lifecycle action after min(100 x heartbeat timeout, 48 h), heartbeats or not.
+    hook_global_timeout_seconds: float = 90_000.0
+
+
+@dataclass
+class DrainReport:
+    """What one run did and how the queue stands after it; the handler turns it into metrics."""
+
+    #: False when another drainer held the queue (this run did nothing).
+    ran: bool = True
+    counts: Counter[str] = field(default_factory=Counter)
+    waiting: int = 0
+    oldest_wait_seconds: float = 0.0
+    expected_drain_seconds: float = 0.0
+    #: The least time any waiting hook launch would have left when its turn comes (negative: it will expire first).
+    hook_headroom_seconds: float | None = None
+    paused_until: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ran": self.ran,
+            **dict(self.counts),
+            "waiting": self.waiting,
+            "oldest_wait_seconds": round(self.oldest_wait_seconds, 1),
+            "expected_drain_seconds": round(self.expected_drain_seconds, 1),
+            "hook_headroom_seconds": (
+                round(self.hook_headroom_seconds, 1) if self.hook_headroom_seconds is not None else None
+            ),
+            "paused_until": self.paused_until,
+        }
+
+
+class _Stop(Exception):
+    """GitHub paused dispatches beyond this run, or the run is out of time: the rest waits for the next run."""
+
+
+class Drainer:
+    def __init__(
+        self,
+        ledger: QueuePort,
+        budget: SharedBudget,
+        github: GitHubPort,
+        config: DrainConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        make_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._ledger = ledger
+        self._budget = budget
+        self._github = github
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+        self._make_id = make_id
+
+    def drain(self, deadline: Deadline) -> DrainReport:
+        report = DrainReport()
+        if not self._ledger.queued(None, 1):
+            return report  # nothing waits: no lease taken, so the fast path is never held for nothing
+        owner = self._make_id()
+        margin = self._config.dispatch.lease_margin_seconds
+        state = self._budget.acquire_drain(owner, deadline.wall_clock_end() + margin, self._clock())
+        if state is None:
+            report.ran = False
+            return report
+        pace = _Pace(state.paused_until, state.last_dispatch_at, self._config.mutation_interval_seconds)
+        try:
+            self._drain(owner, pace, deadline, report)
+        finally:
+            self._budget.release_drain(owner, pace.last_dispatch_at)
+        self._describe_queue(report, pace)
+        return report
+
+    def _drain(self, owner: str, pace: _Pace, deadline: Deadline, report: DrainReport) -> None:
+        while True:
+            head = self._ledger.queued(None, QUEUE_PAGE)
+            if not head:
+                return
+            due_at = max(head[0].next_check_at or 0.0, pace.paused_until)
+            if not self._wait_until(due_at, deadline):
+                return
+            for seen in head:
+                if (seen.next_check_at or 0.0) > self._clock():
+                    break  # in order: the rest is not due yet
+                try:
+                    self._send(seen, owner, pace, deadline, report)
+                except _Stop:
+                    return
+
+    def _send(self, seen: LedgerEntry, owner: str, pace: _Pace, deadline: Deadline, report: DrainReport) -> None:
+        """Take one launch from the queue and settle it: reconciled, dispatched, rejected, or parked again."""
+        if not self._wait_until(pace.next_slot(), deadline):
+            raise _Stop
+        step = deadline.within(LAUNCH_SECONDS)
+        lease_until = step.wall_clock_end() + self._config.dispatch.lease_margin_seconds
+        due_again_at = lease_until + self._config.dispatch.run_listing_delay_seconds
+        try:
+            entry = self._ledger.take_from_queue(seen, owner, lease_until, due_again_at=due_again_at)
+        except ClaimContended:
+            return  # a redelivered event or another drainer has it: theirs to settle
+        observability.logger.append_keys(instance_id=entry.instance_id, dispatch_id=entry.dispatch_id)
+        if entry.post_unconfirmed:
+            try:
+                found = self._github.find_run(entry.dispatch_id, entry.first_claimed_at, step)
+            except RetryLater as error:
+                self._put_back(entry, owner, error, pace, report, post_unconfirmed=True)
+                return
+            if found is not None:
+                self._ledger.record_dispatched(entry, owner, found, reconciled=True)
+                report.counts[metric_names.RECONCILED_FOUND] += 1
+                return
+        inputs = dispatch_inputs(self._config.dispatch, entry)
+        pace.sent(self._clock())
+        try:
+            run = self._github.dispatch(self._config.dispatch.ref, inputs, step)
+        except DispatchRejected as error:
+            self._ledger.record_failed(entry, owner, str(error))
+            report.counts[metric_names.DISPATCH_REJECTED] += 1
+            observability.logger.error("GitHub rejected a queued dispatch for good", extra={"error": str(error)})
+            return
+        except OutcomeUnknown as error:
+            self._put_back(entry, owner, error, pace, report, post_unconfirmed=True)
+            return
+        except RetryLater as error:  # a rate limit, no connection, no time: GitHub did not act on this POST
+            self._put_back(entry, owner, error, pace, report, post_unconfirmed=entry.post_unconfirmed)
+            return
+        self._ledger.record_dispatched(entry, owner, run, reconciled=False)
+        report.counts[metric_names.DISPATCHED] += 1
+        report.counts[metric_names.DRAINED] += 1
+
+    def _put_back(
+        self,
+        entry: LedgerEntry,
+        owner: str,
+        error: RetryLater,
+        pace: _Pace,
+        report: DrainReport,
+        *,
+        post_unconfirmed: bool,
+    ) -> None:
+        """Back into the queue; a rate limit pauses everyone (and stops this run if the pause outlasts it)."""
+        now = self._clock()
+        if isinstance(error, RateLimited):
+            until = now + error.retry_after
+            pace.pause(until)
+            self._budget.pause(until, str(error))
+            report.counts[metric_names.RATE_LIMIT_WAITS] += 1
+        elif isinstance(error, OutcomeUnknown):
+            # Like a retried event: whoever takes it next waits for GitHub to list a run this POST may have made.
+            until = now + self._config.dispatch.lease_margin_seconds + self._config.dispatch.run_listing_delay_seconds
+            report.counts[metric_names.OUTCOME_UNKNOWN] += 1
+        else:
+            until = now + UNAVAILABLE_RETRY_SECONDS
+        reason = f"{type(error).__name__}: {error}"
+        self._ledger.park(entry, owner, reason, not_before=until, post_unconfirmed=post_unconfirmed)
+        report.counts[metric_names.REQUEUED] += 1
+        observability.logger.warning("queued launch put back", extra={"error": reason, "not_before": until})
+
+    def _wait_until(self, moment: float, deadline: Deadline) -> bool:
+        """Sleep until ``moment`` if the run has time for that and one launch after it; False if it has not."""
+        wait = max(0.0, moment - self._clock())
+        if not deadline.can_wait(wait, reserve=LAUNCH_SECONDS):
+            return False
+        if wait:
+            self._sleep(wait)
+        return True
+
+    def _describe_queue(self, report: DrainReport, pace: _Pace) -> None:
+        """How the queue stands: its length, its oldest launch, and when the last of it would go at this pace."""
+        now = self._clock()
+        queue = self._ledger.queued(None, QUEUE_REPORT_LIMIT)
+        report.waiting = len(queue)
+        report.paused_until = pace.paused_until
+        if not queue:
+            return
+        started = max(now, pace.next_slot())
+        interval = self._config.mutation_interval_seconds
+        report.expected_drain_seconds = started - now + len(queue) * interval
+        launched = [entry.launch_time or entry.first_claimed_at for entry in queue]
+        report.oldest_wait_seconds = now - min(launched)
+        headroom = [
+            (launch_time + self._config.hook_global_timeout_seconds) - (started + position * interval)
+            for position, (entry, launch_time) in enumerate(zip(queue, launched, strict=True))
+            if entry.lifecycle_hook_name
+        ]
+        report.hook_headroom_seconds = min(headroom) if headroom else None
+
+
+class _Pace:
+    """When this drainer may send next: after the pause, and an interval after its previous dispatch."""
+
+    def __init__(self, paused_until: float, last_dispatch_at: float, interval: float) -> None:
+        self.paused_until = paused_until
+        self.last_dispatch_at = last_dispatch_at
+        self._interval = interval
+
+    def next_slot(self) -> float:
+        return max(self.paused_until, self.last_dispatch_at + self._interval)
+
+    def sent(self, at: float) -> None:
+        self.last_dispatch_at = at
+
+    def pause(self, until: float) -> None:
+        self.paused_until = max(self.paused_until, until)
+
+
+class DrainerFunction:
+    """Wakes the drainer function (an asynchronous invocation) when a dispatcher parked a launch, at most once per
+    container per ``every`` seconds: the drainer's schedule runs it each minute anyway, so a lost wake-up only waits
+    for that, and is logged, never raised (the launch is safe in the queue)."""
+
+    def __init__(self, client_source: Callable[[], Any], function_name: str, *, every: float = 10.0) -> None:
+        self._client_source = client_source
+        self._function_name = function_name
+        self._every = every
+        self._woken_at = float("-inf")
+
+    def wake(self) -> None:
+        now = time.monotonic()
+        if now - self._woken_at < self._every:
+            return
+        self._woken_at = now
+        try:
+            self._client_source().invoke(
+                FunctionName=self._function_name, InvocationType="Event", Payload=json.dumps(WAKE_EVENT).encode()
+            )
+        except (ClientError, BotoCoreError) as error:
+            observability.logger.warning("could not wake the drainer", extra={"error": type(error).__name__})
+
+
+#: What a dispatcher sends the drainer (the drainer reads the queue, not the event).
+WAKE_EVENT: Mapping[str, str] = {"source": "deploy-trigger.dispatcher", "detail-type": "Launch queued"}

@@ -1,0 +1,78 @@
+"""The GitHub budget every container and the drainer share: one credential, one pace (the README's "Rate limits").
+
+GitHub limits content-creating requests per credential (about 80 a minute and 500 an hour), and asks for mutating
+requests one at a time, about a second apart; "continuing to make requests while you are rate limited may result in
+the banning of your integration" (GitHub docs, "Rate limits for the REST API", "Best practices for using the REST
+API"). So a rate limit is never answered by a retry of one's own: the launch is parked in the ledger's queue, the
+pause GitHub asked for is written where everyone reads it (the budget item), and one drainer at a time sends the
+queue at the pace.
+
+A container's dispatcher reads the budget item only after it has seen a limit itself (:class:`BudgetGate`): while
+GitHub accepts everything, a new launch still costs two ledger writes and one POST, and nothing else. The price is
+that a container that has never been refused learns of another's pause from its own next POST's refusal (GitHub
+did not act on it): at most one refused request per container per limited period.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """The shared budget item (``ledger.budget_item``) as read."""
+
+    #: No dispatch before this (epoch seconds): the latest retry-after or x-ratelimit-reset anyone was given.
+    paused_until: float = 0.0
+    pause_reason: str = ""
+    #: The drainer holding the queue, and until when (its deadline plus the lease margin).
+    drain_owner: str | None = None
+    drain_lease_until: float = 0.0
+    #: When the last drainer last sent a dispatch: the next one keeps the pace from there.
+    last_dispatch_at: float = 0.0
+
+    def paused(self, now: float) -> bool:
+        return self.paused_until > now
+
+    def draining(self, now: float) -> bool:
+        return self.drain_lease_until > now
+
+
+class SharedBudget(Protocol):
+    def read(self) -> BudgetState: ...
+    def pause(self, until: float, reason: str) -> None: ...
+    def acquire_drain(self, owner: str, lease_until: float, now: float) -> BudgetState | None: ...
+    def release_drain(self, owner: str, last_dispatch_at: float) -> None: ...
+
+
+class BudgetGate:
+    """One container's view of the shared budget, asked before each POST of the dispatcher's fast path.
+
+    Clear until this container is refused for a rate limit (then :meth:`limited`); from then on it reads the budget
+    item before each POST, and is clear again once no pause is on and no drainer holds the queue (a backlog is
+    sent in order, by the drainer, never overtaken by new launches).
+    """
+
+    def __init__(self, budget: SharedBudget, clock: Callable[[], float] = time.time) -> None:
+        self._budget = budget
+        self._clock = clock
+        self._limited = False
+
+    def held_until(self) -> float | None:
+        """None when this launch may be sent now; else the time from which the queue may try it."""
+        if not self._limited:
+            return None
+        now = self._clock()
+        state = self._budget.read()
+        if state.paused(now) or state.draining(now):
+            return max(now, state.paused_until)
+        self._limited = False
+        return None
+
+    def limited(self, until: float, reason: str) -> None:
+        """GitHub refused a request until ``until``: tell everyone, and ask before every POST from now on."""
+        self._limited = True
+        self._budget.pause(until, reason)

@@ -1,0 +1,93 @@
+"""The shared GitHub budget's item in the ledger table (``schema.BUDGET_KEY``): conditional writes only, so two
+containers' pauses and two drainers' leases never overwrite each other."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from deploy_trigger.github_budget import BudgetState
+from deploy_trigger.ledger.codec import encode
+from deploy_trigger.ledger.dynamodb import ConditionFailed, call
+from deploy_trigger.ledger.schema import BUDGET_KEY, PARTITION_KEY, iso_time
+
+_KEY = {PARTITION_KEY: encode(BUDGET_KEY)}
+
+
+class BudgetItem:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def read(self) -> BudgetState:
+        answer = call("read-budget", self._client.get_item, TableName=self._table, Key=_KEY, ConsistentRead=True)
+        return _state(answer.get("Item", {}))
+
+    def pause(self, until: float, reason: str) -> None:
+        """No dispatch before ``until``; a later pause already there stays (only ever extended)."""
+        with suppress(ConditionFailed):  # someone was told to wait longer: that pause stands
+            call(
+                "pause-budget",
+                self._client.update_item,
+                TableName=self._table,
+                Key=_KEY,
+                UpdateExpression="SET paused_until = :until, pause_reason = :reason, paused_until_time = :at",
+                ConditionExpression="attribute_not_exists(paused_until) OR paused_until < :until",
+                ExpressionAttributeValues={
+                    ":until": encode(float(until)),
+                    ":reason": encode(reason[:300]),
+                    ":at": encode(iso_time(until)),
+                },
+            )
+
+    def acquire_drain(self, owner: str, lease_until: float, now: float) -> BudgetState | None:
+        """Hold the queue until ``lease_until``, unless another drainer's lease is live (then None)."""
+        try:
+            answer = call(
+                "acquire-drain",
+                self._client.update_item,
+                TableName=self._table,
+                Key=_KEY,
+                UpdateExpression="SET drain_owner = :owner, drain_lease_until = :until",
+                ConditionExpression="attribute_not_exists(drain_lease_until) OR drain_lease_until <= :now",
+                ExpressionAttributeValues={
+                    ":owner": encode(owner),
+                    ":until": encode(float(lease_until)),
+                    ":now": encode(float(now)),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ConditionFailed:
+            return None
+        return _state(answer.get("Attributes", {}))
+
+    def release_drain(self, owner: str, last_dispatch_at: float) -> None:
+        """Give the queue up (only this drainer's own lease), leaving the time of its last dispatch for the pace. A
+        drainer that overran its lease while another took the queue has nothing of its own to release."""
+        with suppress(ConditionFailed):
+            call(
+                "release-drain",
+                self._client.update_item,
+                TableName=self._table,
+                Key=_KEY,
+                UpdateExpression="SET drain_lease_until = :zero, last_dispatch_at = :last",
+                ConditionExpression="drain_owner = :owner",
+                ExpressionAttributeValues={
+                    ":zero": encode(0),
+                    ":last": encode(float(last_dispatch_at)),
+                    ":owner": encode(owner),
+                },
+            )
+
+
+def _state(item: dict[str, Any]) -> BudgetState:
+    def number(name: str) -> float:
+        return float(item[name]["N"]) if name in item else 0.0
+
+    return BudgetState(
+        paused_until=number("paused_until"),
+        pause_reason=item.get("pause_reason", {}).get("S", ""),
+        drain_owner=item.get("drain_owner", {}).get("S"),
+        drain_lease_until=number("drain_lease_until"),
+        last_dispatch_at=number("last_dispatch_at"),
+    )
