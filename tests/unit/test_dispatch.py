@@ -18,9 +18,9 @@ from deploy_trigger.errors import (
     RateLimited,
 )
 from deploy_trigger.events import InstanceLaunch, parse_event
-from deploy_trigger.ledger.model import LedgerEntry, Status
 from deploy_trigger.github_budget import BudgetGate
 from deploy_trigger.ledger.budget_item import BudgetItem
+from deploy_trigger.ledger.model import LedgerEntry, Status
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.runs import RunRef
 from stand_ins.autoscaling_events import at as events_at

@@ -16,11 +16,11 @@ from deploy_trigger.deadline import Deadline
 from deploy_trigger.dispatch import DispatchConfig, Dispatcher, Outcome
 from deploy_trigger.errors import DispatcherUnreachable, LedgerUnavailable, LifecycleUnavailable, MalformedEvent
 from deploy_trigger.events import INSTANCE_ID, Ignored, InstanceLaunch, parse_event
+from deploy_trigger.github_budget import BudgetGate
+from deploy_trigger.ledger.budget_item import BudgetItem
 from deploy_trigger.ledger.codec import encode_item
 from deploy_trigger.ledger.model import LedgerEntry, Status
 from deploy_trigger.ledger.schema import INSTANCE_ITEMS, INSTANCE_ITEMS_VALUES, SWEEP_SINCE_KEY
-from deploy_trigger.github_budget import BudgetGate
-from deploy_trigger.ledger.budget_item import BudgetItem
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.sweep import (
     GRACE_SECONDS,
