@@ -258,8 +258,8 @@ class Dispatcher:
 
         held_until = self._budget.held_until()
         if held_until is not None:
-            reason = "GitHub's budget is paused or a queue is draining: joins the queue"
-            return self._park(launch, entry, owner, reason, not_before=held_until, post_unconfirmed=reconcile)
+            reason = f"GitHub's budget is paused (until {held_until:.0f}) or its queue is draining: joins the queue"
+            return self._park(launch, entry, owner, reason, post_unconfirmed=reconcile)
         inputs = dispatch_inputs(self._config, entry, region=launch.region)
         try:
             run = self._github.dispatch(self._config.ref, inputs, deadline)
@@ -286,9 +286,8 @@ class Dispatcher:
         self, launch: InstanceLaunch, entry: LedgerEntry, owner: str, error: RateLimited, *, post_unconfirmed: bool
     ) -> DispatchResult:
         """GitHub refused for a rate limit (it did not act): everyone waits as long as it asked, this launch queued."""
-        until = self._clock() + error.retry_after
-        self._budget.limited(until, str(error))
-        return self._park(launch, entry, owner, str(error), not_before=until, post_unconfirmed=post_unconfirmed)
+        self._budget.limited(self._clock() + error.retry_after, str(error))
+        return self._park(launch, entry, owner, str(error), post_unconfirmed=post_unconfirmed)
 
     def _park(
         self,
@@ -297,13 +296,13 @@ class Dispatcher:
         owner: str,
         reason: str,
         *,
-        not_before: float,
         post_unconfirmed: bool,
     ) -> DispatchResult:
-        if not self._ledger.park(entry, owner, reason, not_before=not_before, post_unconfirmed=post_unconfirmed):
+        """Queue the launch in arrival order; the shared pause, not its place, says when the drainer may send it."""
+        if not self._ledger.park(entry, owner, reason, not_before=self._clock(), post_unconfirmed=post_unconfirmed):
             # Only if this invocation overran its lease: whoever took the claim over carries on from the ledger.
             observability.logger.error("lost the claim before parking the launch")
-        observability.logger.info("queued for GitHub budget", extra={"reason": reason, "not_before": not_before})
+        observability.logger.info("queued for GitHub budget", extra={"reason": reason})
         if self._drainer is not None:
             self._drainer.wake()
         return DispatchResult(Outcome.QUEUED, launch.instance_id, entry.dispatch_id, RunRef())

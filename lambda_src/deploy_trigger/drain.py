@@ -214,9 +214,10 @@ class Drainer:
         """Back into the queue; a rate limit pauses everyone (and stops this run if the pause outlasts it)."""
         now = self._clock()
         if isinstance(error, RateLimited):
-            until = now + error.retry_after
-            pace.pause(until)
-            self._budget.pause(until, str(error))
+            # It keeps its place in line: the shared pause holds everyone back, this launch no more than the rest.
+            until = entry.next_check_at or now
+            pace.pause(now + error.retry_after)
+            self._budget.pause(now + error.retry_after, str(error))
             report.counts[metric_names.RATE_LIMIT_WAITS] += 1
         elif isinstance(error, OutcomeUnknown):
             # Like a retried event: whoever takes it next waits for GitHub to list a run this POST may have made.

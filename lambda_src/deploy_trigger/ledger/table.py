@@ -236,8 +236,8 @@ class Ledger:
     # -- the queue of launches waiting for GitHub budget ----------------------------------------------------------
 
     def park(self, entry: LedgerEntry, owner: str, reason: str, *, not_before: float, post_unconfirmed: bool) -> bool:
-        """Park a held claim in the queue until ``not_before``: GitHub's budget has no room for its POST now (GitHub
-        did not act on this attempt), and the drainer sends it. ``post_unconfirmed``: an earlier POST of this
+        """Park a held claim in the queue, in line at ``not_before``: GitHub's budget has no room for its POST now
+        (GitHub did not act on this attempt), and the drainer sends it. ``post_unconfirmed``: an earlier POST of this
         dispatch is still unaccounted for, so the drainer lists runs before sending. False if the claim was lost."""
         update = (
             Update(entry.instance_id, self._clock())
