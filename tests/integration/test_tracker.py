@@ -504,3 +504,25 @@ def test_a_cut_off_run_listing_never_finishes_an_entry_as_no_run(
     monkeypatch.setattr(GitHubClient, "list_runs", listing)
     harness.tracker_pass()
     assert harness.item(instance).deploy_outcome == "no run"  # a complete listing can conclude it
+
+
+def test_a_launch_waiting_for_github_budget_is_heartbeaten_like_a_running_deploy(
+    harness: Harness, instance_ids: Callable[[], str]
+) -> None:
+    instance = instance_ids()
+    launch = parse_event(harness.autoscaling.launch("web-asg", instance)[0])
+    assert isinstance(launch, InstanceLaunch)
+    claim = harness.ledger.claim(launch, uuid.uuid4().hex, "invocation", lease_until=time.time() + 30)
+    assert isinstance(claim, Claimed)
+    assert harness.ledger.park(claim.entry, "invocation", "rate limited", not_before=time.time(), post_unconfirmed=False)
+
+    harness.clock.offset = 200
+    harness.tracker_pass()
+    assert harness.autoscaling.heartbeats[instance] == 0  # not due yet
+    for offset in (301, 450, 602):
+        harness.clock.offset = offset
+        harness.tracker_pass()
+
+    assert harness.autoscaling.heartbeats[instance] == 2  # at 301 and 602 s: one per interval, from the launch
+    assert harness.item(instance).status is Status.WAITING  # still waiting: the drainer sends it, nobody else
+    assert harness.autoscaling.ended() == []
