@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from deploy_trigger.ledger.model import Status
 from deploy_trigger_cli import config as sources
 from deploy_trigger_cli.aws import AwsClients
 from deploy_trigger_cli.config import Config
 from deploy_trigger_cli.errors import EXIT_FAILED, EXIT_OK, ConfigError
-from deploy_trigger_cli.ledger_view import check_instance_id, entry_json, fetch, render_entry, render_list, scan
+from deploy_trigger_cli.ledger_view import (
+    check_instance_id,
+    entry_json,
+    fetch,
+    queue_wait,
+    render_entry,
+    render_list,
+    scan,
+)
 from deploy_trigger_cli.output import Output
 from deploy_trigger_cli.reset import operator_note, reset_failed
 from deploy_trigger_cli.timestamps import parse_since
@@ -28,7 +37,10 @@ def run_status(config: Config, aws: AwsClients, out: Output, instance_id: str) -
         )
         out.result({"instance_id": instance_id, "found": False, "message": message}, message)
         return EXIT_FAILED
-    out.result(entry_json(record), render_entry(record, datetime.now(UTC)))
+    now = datetime.now(UTC)
+    wait = queue_wait(aws.client("dynamodb"), table, record, now) if record.status is Status.WAITING else None
+    fields = entry_json(record) | ({"waiting": wait.as_dict()} if wait else {})
+    out.result(fields, render_entry(record, now, wait))
     return EXIT_OK
 
 

@@ -7,8 +7,9 @@ the instance's lifecycle action.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +17,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy_trigger.errors import LedgerUnavailable
 from deploy_trigger.events import INSTANCE_ID
+from deploy_trigger.ledger.budget_item import BudgetItem
 from deploy_trigger.ledger.codec import UnreadableItem, decode_entry
 from deploy_trigger.ledger.model import TRACKED, LedgerEntry, Status
 from deploy_trigger.ledger.schema import INSTANCE_ITEMS, INSTANCE_ITEMS_VALUES, iso_time
 from deploy_trigger.ledger.table import Ledger
+from deploy_trigger.settings import Settings
 from deploy_trigger_cli.aws import error_code, failed
 from deploy_trigger_cli.errors import ConfigError, OperationFailed
 from deploy_trigger_cli.output import shorten, table
@@ -114,7 +117,45 @@ def scan(
     return records
 
 
-def render_entry(record: LedgerEntry, now: datetime) -> str:
+@dataclass(frozen=True)
+class QueueWait:
+    """Where a launch waiting for GitHub budget stands, and about how long until the drainer sends it."""
+
+    position: int
+    queue_length: int
+    paused_until: datetime | None
+    minutes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        paused = iso_time(self.paused_until.timestamp()) if self.paused_until else None
+        return {"position": self.position, "queue_length": self.queue_length, "paused_until": paused,
+                "about_minutes": self.minutes}  # fmt: skip
+
+    def describe(self, now: datetime) -> str:
+        text = f"waiting for GitHub budget, about {self.minutes} minutes (place {self.position} of {self.queue_length}"
+        if self.paused_until and self.paused_until > now:
+            text += f"; GitHub paused dispatches until {self.paused_until.strftime('%H:%M:%SZ')}"
+        return text + ")"
+
+
+def queue_wait(dynamodb: Any, table_name: str, record: LedgerEntry, now: datetime) -> QueueWait | None:
+    """The launch's place in the queue and the wait at the default pace (one dispatch a second, GitHub's ask),
+    after the pause GitHub last asked for; None if it has left the queue meanwhile."""
+    try:
+        queue = Ledger(dynamodb, table_name).queued(None, 5000)
+        budget = BudgetItem(dynamodb, table_name).read()
+    except LedgerUnavailable as error:
+        raise OperationFailed(f"reading the queue in table {table_name!r} failed: {error}") from None
+    places = [entry.instance_id for entry in queue]
+    if record.instance_id not in places:
+        return None
+    position = places.index(record.instance_id) + 1
+    pause = max(0.0, budget.paused_until - now.timestamp())
+    seconds = pause + position * Settings.mutation_interval_seconds
+    return QueueWait(position, len(places), from_epoch(budget.paused_until or None), max(1, math.ceil(seconds / 60)))
+
+
+def render_entry(record: LedgerEntry, now: datetime, wait: QueueWait | None = None) -> str:
     """One entry in plain words, then its history as a timeline, then what to do next if anything."""
     launch = record.detail_type or "launch"
     if record.lifecycle_hook_name:
@@ -140,6 +181,8 @@ def render_entry(record: LedgerEntry, now: datetime) -> str:
     ]
     if record.status == Status.CLAIMED:
         rows.append(("Lease", _lease(record, now)))
+    if wait is not None:
+        rows.append(("Waiting", wait.describe(now)))
     rows += [
         ("Updated", shown(record.updated_at, now)),
         ("Expires (TTL)", shown(from_epoch(record.expires_at), now)),

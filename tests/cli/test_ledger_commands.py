@@ -16,7 +16,7 @@ from deploy_trigger.ledger.table import Ledger
 from deploy_trigger_cli.ledger_view import scan
 from stand_ins.autoscaling_events import lifecycle_action
 from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
-from stand_ins.github_double import GitHubDouble, Reject
+from stand_ins.github_double import GitHubDouble, RateLimited, Reject
 from stand_ins.moto_server import SerializedMotoServer
 from tests.cli.conftest import CliResult
 from tests.cli.paging import SmallPages
@@ -79,6 +79,29 @@ def test_status_json_carries_the_entry_and_its_history(
     assert [event["event"] for event in entry["history"]] == ["claimed", "dispatched"]
     assert entry["dispatched_at"].endswith("Z")
     assert "lifecycle_action_token" not in entry  # a capability, never shown
+
+
+def test_status_of_a_launch_waiting_for_github_budget_says_about_how_long(
+    deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
+) -> None:
+    first, second = instance_ids(), instance_ids()
+    github.inject(RateLimited(retry_after=600))
+    for instance in (first, second):  # the second is held by the pause the first met: no request to GitHub
+        answer = deployment.handle(lifecycle_action(instance, "web-asg")).result
+        assert answer is not None
+        assert answer["result"] == "queued"
+    requests_before = len(github.requests)
+
+    text = run_cli("status", second)
+    as_json = run_cli("status", second, "--json").json()
+
+    assert text.code == 0
+    assert text.out.startswith(f"{second}  WAITING")
+    assert re.search(r"waiting for GitHub budget, about 1[01] minutes \(place 2 of 2; GitHub paused", text.out)
+    assert as_json["waiting"]["position"] == 2
+    assert as_json["waiting"]["queue_length"] == 2
+    assert as_json["waiting"]["about_minutes"] in (10, 11)
+    assert len(github.requests) == requests_before  # the CLI reads the ledger only
 
 
 def test_status_shows_the_commit_the_run_deployed_and_its_conclusion(

@@ -514,7 +514,8 @@ def test_a_launch_waiting_for_github_budget_is_heartbeaten_like_a_running_deploy
     assert isinstance(launch, InstanceLaunch)
     claim = harness.ledger.claim(launch, uuid.uuid4().hex, "invocation", lease_until=time.time() + 30)
     assert isinstance(claim, Claimed)
-    assert harness.ledger.park(claim.entry, "invocation", "rate limited", not_before=time.time(), post_unconfirmed=False)
+    parked = harness.ledger.park(claim.entry, "invocation", "limited", not_before=time.time(), post_unconfirmed=False)
+    assert parked
 
     harness.clock.offset = 200
     harness.tracker_pass()

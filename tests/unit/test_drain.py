@@ -1,6 +1,7 @@
 """The drainer against the real ledger (moto) and a scripted GitHub: the queue sent in order, once, at the pace;
 a rate limit met here pauses everyone; a drainer killed mid-POST is taken over and reconciled, never re-sent."""
 
+import itertools
 from typing import Any
 
 import pytest
@@ -130,7 +131,7 @@ def test_posts_from_the_drainer_are_paced_across_runs(
     drainer(ledger, budget, github, clock).drain(run_for(clock))
 
     assert len(times) == 3
-    assert all(later - earlier >= INTERVAL for earlier, later in zip(times, times[1:], strict=False))
+    assert all(later - earlier >= INTERVAL for earlier, later in itertools.pairwise(times))
 
 
 def test_a_rate_limit_met_while_draining_pauses_everyone_and_the_rest_waits_in_order(
@@ -234,7 +235,8 @@ def test_an_empty_queue_takes_no_lease_so_the_fast_path_is_never_held_for_nothin
 ) -> None:
     report = drainer(ledger, budget, github, clock).drain(run_for(clock))
 
-    assert report.ran and report.waiting == 0
+    assert report.ran
+    assert report.waiting == 0
     assert budget.read().drain_owner is None
 
 
@@ -249,5 +251,7 @@ def test_the_report_warns_when_waiting_hooks_would_expire_before_their_turn(
 
     assert roomy.waiting == 3
     assert roomy.oldest_wait_seconds == pytest.approx(10.3, abs=0.5)
-    assert roomy.hook_headroom_seconds is not None and roomy.hook_headroom_seconds > 80_000
-    assert tight.hook_headroom_seconds is not None and tight.hook_headroom_seconds < 0  # the alarm's signal
+    assert roomy.hook_headroom_seconds is not None
+    assert roomy.hook_headroom_seconds > 80_000
+    assert tight.hook_headroom_seconds is not None
+    assert tight.hook_headroom_seconds < 0
