@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from deploy_trigger.handler import handler
+from deploy_trigger.handler import drainer_handler, handler
 from deploy_trigger.ledger.model import Status
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import lifecycle_action
@@ -159,39 +159,49 @@ def test_a_truncated_run_listing_never_lets_the_retry_post_again(stack: Stack, i
         assert stack.item(instance).post_unconfirmed is True
 
 
-def test_rate_limit_that_fits_in_the_time_left_is_waited_out(
-    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "limit",
+    [RateLimited(retry_after=1, status=429), RateLimited(retry_after=1, status=403), RateLimited(1, primary=True)],
+    ids=["secondary-429", "secondary-403", "primary"],
+)
+def test_a_rate_limit_queues_the_launch_and_the_drainer_sends_it_once_after_the_pause(
+    stack: Stack,
+    github: GitHubDouble,
+    instance_ids: Callable[[], str],
+    capsys: pytest.CaptureFixture[str],
+    limit: RateLimited,
 ) -> None:
-    github.inject(RateLimited(retry_after=1, status=429))
-    github.inject(RateLimited(retry_after=1, primary=True))
+    instance = instance_ids()
+    github.inject(limit)
 
-    started = time.monotonic()
-    result = invoke(lifecycle_action(instance_ids()))
+    first = invoke(lifecycle_action(instance))  # never raised: Lambda's two retries would be spent in 3 minutes
+    emitted = metrics(capsys.readouterr().out)
+    drained = drainer_handler({}, LocalLambdaContext(budget_seconds=30))
 
-    assert result.result is not None
-    assert result.result["result"] == "dispatched"
-    assert time.monotonic() - started >= 2
-    assert github.count(*POST) == 3
-    assert len(github.runs) == 1
-    assert metrics(capsys.readouterr().out)["RateLimited"] == 2
+    assert first.result is not None
+    assert first.result["result"] == "queued"
+    assert (emitted["RateLimited"], emitted["QueuedForBudget"]) == (1, 1)
+    assert drained["Drained"] == 1
+    assert drained["waiting"] == 0
+    assert github.count(*POST) == 2  # the refused one (GitHub did not act) and the drainer's
+    assert github.count(*LIST) == 0  # GitHub proved it did not act: nothing to reconcile
+    assert [run.inputs["instance_id"] for run in github.runs] == [instance]
+    assert stack.item(instance).status == "DISPATCHED"
 
 
-def test_rate_limit_longer_than_the_time_left_fails_for_a_later_retry_that_posts_without_listing(
+def test_a_redelivered_event_of_a_queued_launch_is_a_duplicate_and_never_reaches_the_dlq(
     stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
 ) -> None:
     instance = instance_ids()
     event = lifecycle_action(instance)
     github.inject(RateLimited(retry_after=120, status=403))
 
-    first = invoke(event)
-    assert first.error == "RateLimited"
-    assert stack.item(instance).post_unconfirmed is False
-    retry = invoke(event)
+    answers = [invoke(event) for _ in range(3)]
 
-    assert retry.result is not None
-    assert retry.result["result"] == "dispatched"
-    assert github.count(*LIST) == 0
-    assert len(github.runs) == 1
+    assert [answer.error for answer in answers] == [None, None, None]
+    assert [answer.result["result"] for answer in answers if answer.result] == ["queued", "duplicate", "duplicate"]
+    assert github.count(*POST) == 1
+    assert stack.item(instance).status == "WAITING"
 
 
 @pytest.mark.parametrize(
