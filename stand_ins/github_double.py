@@ -4,7 +4,9 @@ read-only repository endpoints a configuration check uses (repository, workflow,
 It answers like github.com where the dispatcher's correctness depends on it (status codes, error bodies,
 ``return_run_details`` per API version, ``created`` filtering, ``Link`` paging) and lets tests inject the faults
 that make "exactly one run per instance" hard: answers lost after the run was created, slow answers, rate limits.
-It serves hundreds of concurrent requests, so the scale-out drill can use it too.
+It serves hundreds of concurrent requests, so the scale-out drill can use it too. ``rate_limits=RateLimits()``
+makes it enforce GitHub's primary and secondary rate limits as well (stand_ins/github_rate_limits.py); by default
+it limits nothing.
 
     with GitHubDouble(repository="acme/app", workflow="deploy.yml", tokens={"ghp_test"}) as github:
         client = make_client(base_url=github.url, token="ghp_test")
@@ -66,6 +68,14 @@ from stand_ins.github_listing import (
 )
 from stand_ins.github_model import GitHubApp, RecordedRequest, WorkflowRun, iso_z
 from stand_ins.github_objects import minimal_repository
+from stand_ins.github_rate_limits import (
+    Credential,
+    RateLimiter,
+    RateLimits,
+    Refusal,
+    installation_label,
+    token_label,
+)
 from stand_ins.github_repository import (
     DEFAULT_REPOSITORY_PERMISSIONS,
     DEFAULT_TOKEN_SCOPES,
@@ -97,7 +107,9 @@ __all__ = [
     "HangAfterAccept",
     "HangBeforeAccept",
     "RateLimited",
+    "RateLimits",
     "RecordedRequest",
+    "Refusal",
     "Reject",
     "ResetAfterReceive",
     "Unauthorized",
@@ -143,6 +155,8 @@ class _State:
     faults: deque[Fault] = field(default_factory=deque)
     apps: dict[str, GitHubApp] = field(default_factory=dict)
     installation_tokens: dict[str, int] = field(default_factory=dict)
+    #: Installation token -> the installation it was minted for (whose rate-limit budget it spends).
+    token_installations: dict[str, str] = field(default_factory=dict)
     tokens_minted: int = 0
     next_run_id: int = FIRST_RUN_ID
 
@@ -177,6 +191,7 @@ class GitHubDouble:
         installation_permissions: Mapping[str, str] | None = None,
         filtered_listing_cap: int = FILTERED_LISTING_CAP,
         listing_delay: float = LISTING_DELAY_SECONDS,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         """Describe the repository the double serves.
 
@@ -198,6 +213,11 @@ class GitHubDouble:
         ``{"actions": "none", "contents": "read"}``); the read endpoints refuse it with 403 where it lacks read
         access (the dispatch POST does not look at it). ``installation_permissions`` is what an App's installation
         token is granted (default ``actions: write``).
+
+        ``rate_limits`` turns on GitHub's rate limits (None, the default: none at all): every authenticated answer
+        then carries ``x-ratelimit-*`` headers, and requests over a limit are refused before anything else happens,
+        injected faults included; see stand_ins/github_rate_limits.py for the rules and ``refusals`` and
+        ``content_created_at`` for what was refused and let through.
         """
         self.repository = repository
         self.workflow = workflow
@@ -234,6 +254,8 @@ class GitHubDouble:
         #: Run ID -> when run listings start to show it (a single-run read sees it at once).
         self._listable_at: dict[int, datetime] = {}
         self._fault_policy = fault_policy
+        self.rate_limits = rate_limits
+        self._limiter = None if rate_limits is None else RateLimiter(rate_limits)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._state = _State()
@@ -296,6 +318,20 @@ class GitHubDouble:
         with self._lock:
             return self._state.tokens_minted
 
+    @property
+    def refusals(self) -> list[Refusal]:
+        """Every request a rate limit refused, in order ([] when ``rate_limits`` is off)."""
+        return [] if self._limiter is None else self._limiter.refusals
+
+    @property
+    def content_created_at(self) -> list[float]:
+        """Wall epoch times of the content-creating requests the rate limits let through, sorted ([] when off).
+
+        These are what the limits' windows count: a request let through keeps its place whatever the double
+        answered it afterwards (a 422, an injected fault), since GitHub limits requests, not successes.
+        """
+        return [] if self._limiter is None else self._limiter.content_created_at
+
     def count(self, method: str, path_suffix: str) -> int:
         """How many recorded requests used ``method`` on a path ending with ``path_suffix``."""
         return sum(1 for r in self.requests if r.method == method and r.path.endswith(path_suffix))
@@ -327,6 +363,7 @@ class GitHubDouble:
         """Invalidate every installation token issued so far: the next call using one gets 401."""
         with self._lock:
             self._state.installation_tokens.clear()
+            self._state.token_installations.clear()
 
     # -- request handling -----------------------------------------------------------------------------------
 
@@ -335,7 +372,7 @@ class GitHubDouble:
         with self._lock:
             index = len(self._state.requests)
             self._state.requests.append(record)
-        reply = self._route(incoming, record)
+        reply = self._route_within_limits(incoming, record)
         scopes = self._oauth_scopes(incoming)
         if scopes is not None and reply.answered:
             # GitHub lists a classic token's scopes on every answer to a request it authenticated.
@@ -344,6 +381,39 @@ class GitHubDouble:
             status = reply.status if reply.answered else None
             self._state.requests[index] = replace(record, status=status)
         return reply
+
+    def _route_within_limits(self, incoming: IncomingRequest, record: RecordedRequest) -> Reply:
+        """Route the request, after GitHub's rate limits when they are on (the limiter decides; this only wires)."""
+        credential = self._limited_credential(incoming)
+        if self._limiter is None or credential is None:
+            return self._route(incoming, record)
+        with self._limiter.request(credential, incoming.method, incoming.path) as admission:
+            if admission.refused is None:
+                reply = self._route(incoming, record)
+            else:
+                reply = Reply(admission.status, dict(admission.body or {}))
+        if not reply.answered:
+            return reply
+        # The answer's own headers win: an injected RateLimited fault keeps saying what it says.
+        return replace(reply, headers={**admission.headers, **reply.headers})
+
+    def _limited_credential(self, incoming: IncomingRequest) -> Credential | None:
+        """Whose rate-limit budget a request spends: its personal token's or its installation's.
+
+        None for a request the double does not authenticate with a token (none, unknown, expired): those, and the
+        token mint (authenticated by the App's JWT), are not rate limited.
+        """
+        scheme, _, secret = incoming.headers.get("authorization", "").partition(" ")
+        if scheme.lower() not in ("bearer", "token"):
+            return None
+        if secret in self._pats:
+            return Credential(f"token:{secret}", token_label(secret))
+        with self._lock:
+            expires_at = self._state.installation_tokens.get(secret)
+            installation = self._state.token_installations.get(secret)
+        if installation is None or expires_at is None or expires_at <= time.time():
+            return None
+        return Credential(f"installation:{installation}", installation_label(installation))
 
     def _route(self, incoming: IncomingRequest, record: RecordedRequest) -> Reply:
         path = incoming.path
@@ -696,6 +766,11 @@ class GitHubDouble:
     # -- GitHub App installation tokens ---------------------------------------------------------------------
 
     def _mint_token(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        """``POST /app/installations/{id}/access_tokens``, authenticated by the App's JWT.
+
+        With ``rate_limits`` on, it is not rate limited at all: not content-creating, and it spends none of the
+        installation's primary budget (GitHub limits JWT requests per App; the double keeps it simple).
+        """
         with self._lock:
             app = self._state.apps.get(params["installation_id"])
         if app is None:
@@ -715,6 +790,7 @@ class GitHubDouble:
         expires_at = math.ceil(time.time() + self.installation_token_ttl)
         with self._lock:
             self._state.installation_tokens[token] = expires_at
+            self._state.token_installations[token] = params["installation_id"]
             self._state.tokens_minted += 1
         expiry = iso_z(datetime.fromtimestamp(expires_at, UTC))
         return Reply(201, {"token": token, "expires_at": expiry, "permissions": dict(self._installation_permissions)})

@@ -8,8 +8,9 @@ with its reason, in ``tests/stand_ins/openapi_description.py``.
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.settings import Settings
 from deploy_trigger_cli.doctor_github import GitHubChecks
 from deploy_trigger_cli.github_reader import GitHubReader
-from stand_ins.github_double import ErrorAfterAccept, GitHubDouble, HangBeforeAccept, RateLimited
+from stand_ins.github_double import Delay, ErrorAfterAccept, GitHubDouble, HangBeforeAccept, RateLimited, RateLimits
 from tests.integration.keys import app_key_pair
 from tests.stand_ins.openapi_description import (
     DOTCOM,
@@ -207,28 +208,75 @@ def every_answer(github: GitHubDouble, version: str) -> Iterator[tuple[Exchange,
     yield call(github, "POST", "/app/installations/0/access_tokens", "not.a.jwt", version, None), 404
 
 
+def judge(
+    description: Description, github: GitHubDouble, version: str, answers: Iterable[tuple[Exchange, int]]
+) -> tuple[list[str], set[tuple[str, int]]]:
+    """Each answer's problems, and the ``(template, status)`` pairs the description does not list."""
+    prefix = "/api/v3" if github.ghes_version else ""
+    undescribed: set[tuple[str, int]] = set()
+    found: list[str] = []
+    for exchange, expected in answers:
+        assert exchange.status == expected, (exchange.url, exchange.answer)
+        found += answer_problems(description, exchange, prefix)
+        path = exchange.url.split("?")[0][len(github.url) :]
+        template, _ = description.find(exchange.method, path)
+        if exchange.status not in described_statuses(description, exchange.method, template, version):
+            undescribed.add((template, exchange.status))
+    return found, undescribed
+
+
 @pytest.mark.parametrize(("variant", "version"), [(DOTCOM, LEGACY), (DOTCOM, CURRENT), (GHES, LEGACY)])
 def test_every_answer_the_double_serves_matches_the_description(
     descriptions: dict[str, Description], app_secret: tuple[str, bytes], variant: str, version: str
 ) -> None:
-    description = descriptions[variant]
-    prefix = "/api/v3" if variant == GHES else ""
-    undescribed: set[tuple[str, int]] = set()
-    found: list[str] = []
     with double(ghes=variant == GHES, token_permissions={FINE_GRAINED: {"contents": "none"}}) as github:
         github.add_app(APP_ID, INSTALLATION, app_secret[1])
-        for exchange, expected in every_answer(github, version):
-            assert exchange.status == expected, (exchange.url, exchange.answer)
-            found += answer_problems(description, exchange, prefix)
-            path = exchange.url.split("?")[0][len(github.url) :]
-            template, _ = description.find(exchange.method, path)
-            if exchange.status not in described_statuses(description, exchange.method, template, version):
-                undescribed.add((template, exchange.status))
+        found, undescribed = judge(descriptions[variant], github, version, every_answer(github, version))
 
     assert found == []
     # The undescribed statuses were judged by UNDESCRIBED_ERROR_SCHEMA; each is an error, never a success.
     assert undescribed
     assert all(status >= 400 for _, status in undescribed)
+
+
+def every_rate_limit_answer(github: GitHubDouble, version: str, secondary: int) -> Iterator[tuple[Exchange, int]]:
+    """With ``RateLimits(primary_per_hour=6, content_per_minute=1, concurrent=1)``: answers let through, then each
+    refusal."""
+    good = {"ref": "main", "inputs": INPUTS}
+    yield call(github, "POST", DISPATCH, PAT, version, good), (204 if version == LEGACY else 200)
+    yield call(github, "POST", DISPATCH, PAT, version, good), secondary  # the minute's one content request is spent
+    run_id = github.runs[0].id
+    for path in [RUNS, f"/repos/acme/app/actions/runs/{run_id}", "/repos/acme/app", "/repos/acme/app/branches/main"]:
+        yield get(github, path, version=version), 200
+    yield call(github, "POST", DISPATCH, PAT, version, good), 403  # the hour's six requests are spent
+    yield get(github, RUNS, version=version), 403
+    # Concurrency: a dispatch held in flight (one request at a time allowed) leaves no room for a read.
+    github.inject(Delay(0.3))
+    held = threading.Thread(target=call, args=(github, "POST", DISPATCH, FINE_GRAINED, version, good))
+    held.start()
+    deadline = time.monotonic() + 5
+    while all(r.status is not None for r in github.requests) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield get(github, f"/repos/acme/app/actions/runs/{run_id}", token=FINE_GRAINED, version=version), secondary
+    held.join()
+
+
+@pytest.mark.parametrize(
+    ("variant", "version", "secondary"), [(DOTCOM, LEGACY, 403), (DOTCOM, CURRENT, 429), (GHES, LEGACY, 403)]
+)
+def test_every_rate_limit_answer_matches_the_description(
+    descriptions: dict[str, Description], variant: str, version: str, secondary: int
+) -> None:
+    limits = RateLimits(primary_per_hour=6, content_per_minute=1, concurrent=1, secondary_status=secondary)
+    with double(ghes=variant == GHES, rate_limits=limits) as github:
+        found, undescribed = judge(descriptions[variant], github, version,
+                                   every_rate_limit_answer(github, version, secondary))  # fmt: skip
+        kinds = [refusal.kind for refusal in github.refusals]
+
+    assert kinds == ["secondary-minute", "primary", "primary", "concurrent"]
+    assert found == []
+    # The refusals are statuses the description does not list for these operations: judged as GitHub's errors.
+    assert {status for _, status in undescribed} == {403, secondary}
 
 
 def test_a_run_missing_a_required_field_fails_the_check(descriptions: dict[str, Description]) -> None:
