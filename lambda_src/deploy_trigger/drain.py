@@ -49,6 +49,8 @@ LAUNCH_SECONDS = 15.0
 QUEUE_PAGE = 25
 #: The most of the queue a run reads for its report (a Query of the index's WAITING partition).
 QUEUE_REPORT_LIMIT = 5000
+#: How long a run waits before it reads a queue page again on which nothing could be taken.
+STALE_QUEUE_WAIT_SECONDS = 1.0
 #: A launch GitHub could not be reached for is tried again this much later (GitHub did not act on it).
 UNAVAILABLE_RETRY_SECONDS = 30.0
 
@@ -152,16 +154,22 @@ class Drainer:
             due_at = max(head[0].next_check_at or 0.0, pace.paused_until)
             if not self._wait_until(due_at, deadline):
                 return
+            settled = 0
             for seen in head:
                 if (seen.next_check_at or 0.0) > self._clock():
                     break  # in order: the rest is not due yet
                 try:
-                    self._send(seen, owner, pace, deadline, report)
+                    settled += self._send(seen, owner, pace, deadline, report)
                 except _Stop:
                     return
+            # The index is eventually consistent: it can still list launches that were just settled or taken. Had
+            # nothing on this page moved, wait a moment before reading it again, rather than spin on the same page.
+            if not settled and not self._wait_until(self._clock() + STALE_QUEUE_WAIT_SECONDS, deadline):
+                return
 
-    def _send(self, seen: LedgerEntry, owner: str, pace: _Pace, deadline: Deadline, report: DrainReport) -> None:
-        """Take one launch from the queue and settle it: reconciled, dispatched, rejected, or parked again."""
+    def _send(self, seen: LedgerEntry, owner: str, pace: _Pace, deadline: Deadline, report: DrainReport) -> bool:
+        """Take one launch from the queue and settle it: reconciled, dispatched, rejected, or parked again. False
+        when someone else had taken it (nothing done)."""
         if not self._wait_until(pace.next_slot(), deadline):
             raise _Stop
         step = deadline.within(LAUNCH_SECONDS)
@@ -170,8 +178,13 @@ class Drainer:
         try:
             entry = self._ledger.take_from_queue(seen, owner, lease_until, due_again_at=due_again_at)
         except ClaimContended:
-            return  # a redelivered event or another drainer has it: theirs to settle
+            return False  # a redelivered event or another drainer has it (or the index was behind): theirs
         observability.logger.append_keys(instance_id=entry.instance_id, dispatch_id=entry.dispatch_id)
+        self._settle(entry, owner, pace, step, report)
+        return True
+
+    def _settle(self, entry: LedgerEntry, owner: str, pace: _Pace, step: Deadline, report: DrainReport) -> None:
+        """A launch this drainer took: reconcile it if an earlier POST is unaccounted for, else send it."""
         if entry.post_unconfirmed:
             try:
                 found = self._github.find_run(entry.dispatch_id, entry.first_claimed_at, step)

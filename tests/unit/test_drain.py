@@ -255,3 +255,39 @@ def test_the_report_warns_when_waiting_hooks_would_expire_before_their_turn(
     assert roomy.hook_headroom_seconds > 80_000
     assert tight.hook_headroom_seconds is not None
     assert tight.hook_headroom_seconds < 0
+
+
+class BehindIndex(Ledger):
+    """The tracking index as it can be for a moment: still listing a launch that was settled already."""
+
+    def __init__(self, ledger: Ledger, stale: list[LedgerEntry], clock: Clock, dynamodb: Any) -> None:
+        super().__init__(dynamodb, TABLE, clock=clock)
+        self.stale = stale
+        self.reads = 0
+
+    def queued(self, now: float | None, limit: int) -> list[LedgerEntry]:
+        self.reads += 1
+        return self.stale if self.reads <= 3 else super().queued(now, limit)
+
+
+def test_a_queue_page_the_index_has_not_caught_up_with_is_read_again_a_moment_later_never_sent_twice(
+    dispatcher: Dispatcher,
+    ledger: Ledger,
+    budget: BudgetItem,
+    github: ScriptedGitHub,
+    clock: SleepingClock,
+    dynamodb: Any,
+) -> None:
+    (instance,) = queue_behind_a_limit(dispatcher, github, clock, 1, retry_after=1)
+    clock.advance(2)
+    stale = ledger.queued(None, 10)
+    drainer(ledger, budget, github, clock).drain(run_for(clock))  # sent
+    github.dispatched.clear()
+    behind = BehindIndex(ledger, stale, clock, dynamodb)
+
+    settings = DrainConfig(dispatch=CONFIG, mutation_interval_seconds=INTERVAL)
+    Drainer(behind, budget, github, settings, clock=clock, sleep=clock.sleep).drain(run_for(clock))
+
+    assert github.dispatched == []  # the stale page's launch could not be taken: it was settled
+    assert status(ledger, instance).status is Status.DISPATCHED
+    assert clock.sleeps[-1] == pytest.approx(1.0)  # it waited before reading the page again, no spinning
