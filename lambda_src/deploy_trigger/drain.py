@@ -38,7 +38,7 @@ from deploy_trigger.errors import (
     RateLimited,
     RetryLater,
 )
-from deploy_trigger.github_budget import SharedBudget
+from deploy_trigger.github_budget import BudgetState, SharedBudget
 from deploy_trigger.ledger.model import LedgerEntry
 from deploy_trigger.runs import RunRef
 
@@ -49,6 +49,10 @@ LAUNCH_SECONDS = 15.0
 QUEUE_PAGE = 25
 #: The most of the queue a run reads for its report (a Query of the index's WAITING partition).
 QUEUE_REPORT_LIMIT = 5000
+#: GitHub's documented limit of content-creating requests an hour per credential ("Rate limits for the REST API"):
+#: only the queue's expected drain time uses it; the pace itself follows GitHub's answers.
+HOURLY_CONTENT_LIMIT = 500
+HOUR, MINUTE = 3600.0, 60.0
 #: How long a run waits before it reads a queue page again on which nothing could be taken.
 STALE_QUEUE_WAIT_SECONDS = 1.0
 #: A launch GitHub could not be reached for is tried again this much later (GitHub did not act on it).
@@ -138,15 +142,15 @@ class Drainer:
         if state is None:
             report.ran = False
             return report
-        pace = _Pace(state.paused_until, state.last_dispatch_at, self._config.mutation_interval_seconds)
+        pace = Pace(state, self._config.mutation_interval_seconds)
         try:
             self._drain(owner, pace, deadline, report)
         finally:
-            self._budget.release_drain(owner, pace.last_dispatch_at)
+            self._budget.release_drain(owner, pace.last_dispatch_at, pace.hour_started, pace.hour_dispatches)
         self._describe_queue(report, pace)
         return report
 
-    def _drain(self, owner: str, pace: _Pace, deadline: Deadline, report: DrainReport) -> None:
+    def _drain(self, owner: str, pace: Pace, deadline: Deadline, report: DrainReport) -> None:
         while True:
             head = self._ledger.queued(None, QUEUE_PAGE)
             if not head:
@@ -167,7 +171,7 @@ class Drainer:
             if not settled and not self._wait_until(self._clock() + STALE_QUEUE_WAIT_SECONDS, deadline):
                 return
 
-    def _send(self, seen: LedgerEntry, owner: str, pace: _Pace, deadline: Deadline, report: DrainReport) -> bool:
+    def _send(self, seen: LedgerEntry, owner: str, pace: Pace, deadline: Deadline, report: DrainReport) -> bool:
         """Take one launch from the queue and settle it: reconciled, dispatched, rejected, or parked again. False
         when someone else had taken it (nothing done)."""
         if not self._wait_until(pace.next_slot(), deadline):
@@ -183,7 +187,7 @@ class Drainer:
         self._settle(entry, owner, pace, step, report)
         return True
 
-    def _settle(self, entry: LedgerEntry, owner: str, pace: _Pace, step: Deadline, report: DrainReport) -> None:
+    def _settle(self, entry: LedgerEntry, owner: str, pace: Pace, step: Deadline, report: DrainReport) -> None:
         """A launch this drainer took: reconcile it if an earlier POST is unaccounted for, else send it."""
         if entry.post_unconfirmed:
             try:
@@ -219,7 +223,7 @@ class Drainer:
         entry: LedgerEntry,
         owner: str,
         error: RetryLater,
-        pace: _Pace,
+        pace: Pace,
         report: DrainReport,
         *,
         post_unconfirmed: bool,
@@ -229,7 +233,7 @@ class Drainer:
         if isinstance(error, RateLimited):
             # It keeps its place in line: the shared pause holds everyone back, this launch no more than the rest.
             until = entry.next_check_at or now
-            pace.pause(now + error.retry_after)
+            pace.pause(now + error.retry_after, now)
             self._budget.pause(now + error.retry_after, str(error))
             report.counts[metric_names.RATE_LIMIT_WAITS] += 1
         elif isinstance(error, OutcomeUnknown):
@@ -252,7 +256,7 @@ class Drainer:
             self._sleep(wait)
         return True
 
-    def _describe_queue(self, report: DrainReport, pace: _Pace) -> None:
+    def _describe_queue(self, report: DrainReport, pace: Pace) -> None:
         """How the queue stands: its length, its oldest launch, and when the last of it would go at this pace."""
         now = self._clock()
         queue = self._ledger.queued(None, QUEUE_REPORT_LIMIT)
@@ -260,25 +264,27 @@ class Drainer:
         report.paused_until = pace.paused_until
         if not queue:
             return
-        started = max(now, pace.next_slot())
-        interval = self._config.mutation_interval_seconds
-        report.expected_drain_seconds = started - now + len(queue) * interval
+        turns = pace.turns(len(queue), now)
+        report.expected_drain_seconds = turns[-1] - now
         launched = [entry.launch_time or entry.first_claimed_at for entry in queue]
         report.oldest_wait_seconds = now - min(launched)
         headroom = [
-            (launch_time + self._config.hook_global_timeout_seconds) - (started + position * interval)
-            for position, (entry, launch_time) in enumerate(zip(queue, launched, strict=True))
+            launch_time + self._config.hook_global_timeout_seconds - turn
+            for entry, launch_time, turn in zip(queue, launched, turns, strict=True)
             if entry.lifecycle_hook_name
         ]
         report.hook_headroom_seconds = min(headroom) if headroom else None
 
 
-class _Pace:
-    """When this drainer may send next: after the pause, and an interval after its previous dispatch."""
+class Pace:
+    """When this drainer may send next (after the pause, an interval after its previous dispatch), and how many it
+    sent in the current hour: the expected turns of the queue count GitHub's hourly limit too."""
 
-    def __init__(self, paused_until: float, last_dispatch_at: float, interval: float) -> None:
-        self.paused_until = paused_until
-        self.last_dispatch_at = last_dispatch_at
+    def __init__(self, state: BudgetState, interval: float) -> None:
+        self.paused_until = state.paused_until
+        self.last_dispatch_at = state.last_dispatch_at
+        self.hour_started = state.hour_started
+        self.hour_dispatches = state.hour_dispatches
         self._interval = interval
 
     def next_slot(self) -> float:
@@ -286,9 +292,31 @@ class _Pace:
 
     def sent(self, at: float) -> None:
         self.last_dispatch_at = at
+        if at >= self.hour_started + HOUR:
+            self.hour_started, self.hour_dispatches = at, 0
+        self.hour_dispatches += 1
 
-    def pause(self, until: float) -> None:
+    def pause(self, until: float, now: float) -> None:
         self.paused_until = max(self.paused_until, until)
+        if until - now > MINUTE:  # longer than the minute window: the hour's budget is spent until then
+            self.hour_started, self.hour_dispatches = until - HOUR, HOURLY_CONTENT_LIMIT
+
+    def turns(self, count: int, now: float) -> list[float]:
+        """When each of ``count`` queued launches would be sent, in order, at this pace and GitHub's hourly limit
+        (a fixed hour from its first dispatch: GitHub's window slides, which this only ever overestimates)."""
+        moment = max(now, self.next_slot())
+        started, used = self.hour_started, self.hour_dispatches
+        turns: list[float] = []
+        for _ in range(count):
+            if moment >= started + HOUR:
+                started, used = moment, 0
+            if used >= HOURLY_CONTENT_LIMIT:
+                moment = started = started + HOUR
+                used = 0
+            turns.append(moment)
+            used += 1
+            moment += self._interval
+        return turns
 
 
 class DrainerFunction:

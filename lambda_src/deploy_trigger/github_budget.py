@@ -33,6 +33,10 @@ class BudgetState:
     drain_lease_until: float = 0.0
     #: When the last drainer last sent a dispatch: the next one keeps the pace from there.
     last_dispatch_at: float = 0.0
+    #: The drainers' dispatches in the hour that began at ``hour_started``: what the queue's expected drain time
+    #: counts against GitHub's hourly limit (``drain.HOURLY_CONTENT_LIMIT``).
+    hour_started: float = 0.0
+    hour_dispatches: int = 0
 
     def paused(self, now: float) -> bool:
         return self.paused_until > now
@@ -45,7 +49,7 @@ class SharedBudget(Protocol):
     def read(self) -> BudgetState: ...
     def pause(self, until: float, reason: str) -> None: ...
     def acquire_drain(self, owner: str, lease_until: float, now: float) -> BudgetState | None: ...
-    def release_drain(self, owner: str, last_dispatch_at: float) -> None: ...
+    def release_drain(self, owner: str, last_dispatch_at: float, hour_started: float, hour_dispatches: int) -> None: ...
 
 
 class BudgetGate:

@@ -9,10 +9,10 @@ import pytest
 from deploy_trigger import metric_names
 from deploy_trigger.deadline import Deadline
 from deploy_trigger.dispatch import DispatchConfig, Dispatcher, Outcome
-from deploy_trigger.drain import LAUNCH_SECONDS, DrainConfig, Drainer
+from deploy_trigger.drain import LAUNCH_SECONDS, DrainConfig, Drainer, Pace
 from deploy_trigger.errors import DispatchRejected, OutcomeUnknown, RateLimited
 from deploy_trigger.events import InstanceLaunch, parse_event
-from deploy_trigger.github_budget import BudgetGate
+from deploy_trigger.github_budget import BudgetGate, BudgetState
 from deploy_trigger.ledger.budget_item import BudgetItem
 from deploy_trigger.ledger.model import LedgerEntry, Status
 from deploy_trigger.ledger.table import Ledger
@@ -291,3 +291,27 @@ def test_a_queue_page_the_index_has_not_caught_up_with_is_read_again_a_moment_la
     assert github.dispatched == []  # the stale page's launch could not be taken: it was settled
     assert status(ledger, instance).status is Status.DISPATCHED
     assert clock.sleeps[-1] == pytest.approx(1.0)  # it waited before reading the page again, no spinning
+
+
+def test_the_expected_drain_counts_githubs_hourly_limit_not_only_the_pace() -> None:
+    now = 1_800_000_000.0
+    pace = Pace(BudgetState(last_dispatch_at=now - 10), interval=1.0)
+
+    turns = pace.turns(1000, now)
+
+    assert turns[0] == now
+    assert turns[499] == now + 499  # the first 500 a second apart
+    assert turns[500] == now + 3600  # the 501st waits for the hour
+    assert turns[999] == now + 3600 + 499
+
+
+def test_after_an_hourly_refusal_the_expected_drain_starts_when_the_pause_ends() -> None:
+    now = 1_800_000_000.0
+    pace = Pace(BudgetState(hour_started=now - 600, hour_dispatches=320), interval=1.0)
+    pace.pause(now + 3000, now)  # GitHub: no content creation for 50 minutes
+
+    turns = pace.turns(600, now)
+
+    assert turns[0] == now + 3000
+    assert turns[499] == now + 3000 + 499
+    assert turns[500] == now + 3000 + 3600

@@ -61,7 +61,7 @@ class BudgetItem:
             return None
         return _state(answer.get("Attributes", {}))
 
-    def release_drain(self, owner: str, last_dispatch_at: float) -> None:
+    def release_drain(self, owner: str, last_dispatch_at: float, hour_started: float, hour_dispatches: int) -> None:
         """Give the queue up (only this drainer's own lease), leaving the time of its last dispatch for the pace. A
         drainer that overran its lease while another took the queue has nothing of its own to release."""
         with suppress(ConditionFailed):
@@ -70,11 +70,16 @@ class BudgetItem:
                 self._client.update_item,
                 TableName=self._table,
                 Key=_KEY,
-                UpdateExpression="SET drain_lease_until = :zero, last_dispatch_at = :last",
+                UpdateExpression=(
+                    "SET drain_lease_until = :zero, last_dispatch_at = :last, hour_started = :hour, "
+                    "hour_dispatches = :dispatches"
+                ),
                 ConditionExpression="drain_owner = :owner",
                 ExpressionAttributeValues={
                     ":zero": encode(0),
                     ":last": encode(float(last_dispatch_at)),
+                    ":hour": encode(float(hour_started)),
+                    ":dispatches": encode(int(hour_dispatches)),
                     ":owner": encode(owner),
                 },
             )
@@ -90,4 +95,6 @@ def _state(item: dict[str, Any]) -> BudgetState:
         drain_owner=item.get("drain_owner", {}).get("S"),
         drain_lease_until=number("drain_lease_until"),
         last_dispatch_at=number("last_dispatch_at"),
+        hour_started=number("hour_started"),
+        hour_dispatches=int(number("hour_dispatches")),
     )
