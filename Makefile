@@ -88,9 +88,10 @@ deploy: install ## Deploy to the AWS account of your current credentials (config
 demo: install ## Run the scale-out drill locally (moto server + GitHub double; no AWS, no internet)
 	$(PY) -m drill $(ARGS)
 
-bench: install ## Benchmarks: cold start and AWS/GitHub calls per launch
+bench: install ## Benchmarks: cold start, AWS/GitHub calls per launch, no-limit overhead against the baseline
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.calls_per_launch
+	$(PY) -m bench.no_limit_overhead
 
 clean: ## Remove installed tooling and build outputs
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -16,15 +16,11 @@ import time
 import uuid
 from collections import Counter
 
-import boto3
-
+from bench.stand_in_setup import TOKEN, create_resources, github_calls, handler_environment
 from stand_ins.autoscaling_events import instance_id, lifecycle_action
-from stand_ins.aws_resources import create_ledger_table, create_token_secret
 from stand_ins.github_double import GitHubDouble
 from stand_ins.invoke import invoke
 from stand_ins.moto_server import SerializedMotoServer
-
-TOKEN = "bench-token"  # noqa: S105 - accepted by the local double only
 
 
 def measure(
@@ -40,10 +36,7 @@ def measure(
         latencies.append(time.perf_counter() - started)
         if outcome.failed:
             raise SystemExit(f"invocation failed: {outcome.error}: {outcome.message}")
-    calls = Counter(moto.calls)
-    for request in github.requests[before_requests:]:
-        calls[f"github:{request.method} {request.path.rsplit('/', 1)[-1]}"] += 1
-    return calls, latencies
+    return moto.calls + github_calls(github.requests[before_requests:]), latencies
 
 
 def report(title: str, calls: Counter[str], latencies: list[float]) -> None:
@@ -61,26 +54,9 @@ def main() -> None:
     launches = parser.parse_args().launches
     with SerializedMotoServer() as moto, GitHubDouble(tokens={TOKEN}) as github:
         suffix = uuid.uuid4().hex[:8]
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": moto.url,
-                "AWS_REGION": "us-east-1",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "LEDGER_TABLE_NAME": f"ledger-{suffix}",
-                "GITHUB_REPOSITORY": github.repository,
-                "GITHUB_WORKFLOW": github.workflow,
-                "GITHUB_REF": "main",
-                "GITHUB_CREDENTIALS_SECRET": f"github-{suffix}",
-                "GITHUB_API_URL": github.url,
-                # The numbers are the output here: keep the handler's JSON logs and EMF documents quiet.
-                "POWERTOOLS_LOG_LEVEL": "WARNING",
-                "POWERTOOLS_METRICS_DISABLED": "true",
-            }
-        )
-        create_ledger_table(boto3.client("dynamodb"), f"ledger-{suffix}")
-        create_token_secret(boto3.client("secretsmanager"), f"github-{suffix}", TOKEN)
+        table, secret = f"ledger-{suffix}", f"github-{suffix}"
+        os.environ.update(handler_environment(moto.url, github, table=table, secret=secret))
+        create_resources(table, secret)
 
         events = [lifecycle_action(instance_id(n + 1)) for n in range(launches + 1)]
         cold_calls, cold_latency = measure(moto, github, events[:1])
