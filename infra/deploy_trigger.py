@@ -153,6 +153,7 @@ class DeployTrigger(Construct):
                 "DeliveryDeadLetters": self.delivery_dead_letters.queue,
                 "FailureDeadLetters": self.failure_dead_letters.queue,
             },
+            drainer=self.drainer.function,
             tracker=self.tracker.function if self.tracker is not None else None,
             crash_loop_abandon_threshold=config.crash_loop_abandon_threshold,
         )

@@ -1,4 +1,4 @@
-"""The drainer: its function, schedule, environment, permissions and output."""
+"""The drainer: its function, schedule, environment, permissions, alarms, dashboard row and output."""
 
 from typing import Any
 
@@ -6,6 +6,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
+from deploy_trigger import metric_names
 from deploy_trigger.ledger.schema import TRACKING_INDEX
 from deploy_trigger.settings import GitHubTarget, Settings
 from infra.constructs.drainer import DrainerFunction
@@ -13,6 +14,7 @@ from tests.infra.synthesis import (
     CUSTOMIZED_CONTEXT,
     REQUIRED_CONTEXT,
     SECRET_READ_STATEMENT,
+    SERVICE_DIMENSION,
     Synthesized,
     synthesize_template,
 )
@@ -234,7 +236,116 @@ def test_drainer_role_has_no_auto_scaling_nor_lambda_call_in_any_mode(customized
     assert "kms:Decrypt" in actions  # the secret's own key, given in this context
 
 
-# --- Output -------------------------------------------------------------------------------------------
+# --- Alarms -------------------------------------------------------------------------------------------
+
+
+def alarm(synthesized: Synthesized, name: str) -> dict[str, Any]:
+    properties = synthesized.properties("AWS::CloudWatch::Alarm", f"Monitoring{name}")
+    topic = ref(synthesized, "AWS::SNS::Topic", "AlarmTopic")
+    assert properties["AlarmActions"] == [topic]
+    assert properties["OKActions"] == [topic]
+    return properties
+
+
+def fires_when(properties: dict[str, Any]) -> tuple[object, ...]:
+    """(comparison, threshold, evaluation periods, datapoints that must breach, what missing data counts as)."""
+    return tuple(
+        properties.get(key)
+        for key in ("ComparisonOperator", "Threshold", "EvaluationPeriods", "DatapointsToAlarm", "TreatMissingData")
+    )
+
+
+def custom(name: str, statistic: str) -> dict[str, Any]:
+    return {
+        "Metric": {"Namespace": metric_names.NAMESPACE, "MetricName": name, "Dimensions": SERVICE_DIMENSION},
+        "Period": 60,
+        "Stat": statistic,
+    }
+
+
+def test_a_backlog_that_would_outlive_a_hook_alarms_an_hour_ahead(synthesized: Synthesized) -> None:
+    properties = alarm(synthesized, "BacklogWillOutliveHooks")
+
+    # Any report in the last 20 minutes (a run's reports can be that far apart); none at all is healthy.
+    assert fires_when(properties) == ("LessThanThreshold", 3600, 20, 1, "notBreaching")
+    (query,) = properties["Metrics"]
+    assert query["MetricStat"] == custom(metric_names.HOOK_HEADROOM_SECONDS, "Minimum")
+
+
+def test_a_launch_waiting_half_an_hour_alarms(synthesized: Synthesized) -> None:
+    properties = alarm(synthesized, "BacklogGrowing")
+
+    assert fires_when(properties) == ("GreaterThanThreshold", 1800, 20, 1, "notBreaching")
+    (query,) = properties["Metrics"]
+    assert query["MetricStat"] == custom(metric_names.OLDEST_WAITING_SECONDS, "Maximum")
+
+
+def test_drainer_errors_alarm_after_three_failing_periods_of_5_minutes(synthesized: Synthesized) -> None:
+    properties = alarm(synthesized, "DrainerErrors")
+
+    assert fires_when(properties) == ("GreaterThanThreshold", 0, 3, 3, "notBreaching")
+    assert (properties["Namespace"], properties["MetricName"], properties["Statistic"], properties["Period"]) == (
+        "AWS/Lambda",
+        "Errors",
+        "Sum",
+        300,
+    )
+    assert properties["Dimensions"] == [
+        {"Name": "FunctionName", "Value": ref(synthesized, "AWS::Lambda::Function", "Drainer")}
+    ]
+
+
+def test_a_drainer_that_stopped_running_alarms_after_20_minutes(synthesized: Synthesized) -> None:
+    properties = alarm(synthesized, "DrainerNotRunning")
+
+    # Longer than one run (15 minutes, the minute's ticks throttled behind it) and the tick after it.
+    assert fires_when(properties) == ("LessThanThreshold", 1, 4, 4, "breaching")
+    assert (properties["Namespace"], properties["MetricName"], properties["Statistic"], properties["Period"]) == (
+        "AWS/Lambda",
+        "Invocations",
+        "Sum",
+        300,
+    )
+    assert properties["Dimensions"] == [
+        {"Name": "FunctionName", "Value": ref(synthesized, "AWS::Lambda::Function", "Drainer")}
+    ]
+
+
+def test_the_drainer_s_alarms_stay_without_the_tracker(customized: Synthesized) -> None:
+    for name in ("BacklogWillOutliveHooks", "BacklogGrowing", "DrainerErrors", "DrainerNotRunning", "DispatchRejected"):
+        alarm(customized, name)
+
+
+# --- Dashboard and output -----------------------------------------------------------------------------
+
+
+def test_dashboard_has_a_github_budget_row(synthesized: Synthesized) -> None:
+    (dashboard,) = synthesized.resources("AWS::CloudWatch::Dashboard").values()
+    body = "".join(part for part in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1] if isinstance(part, str))
+
+    for title in (
+        "GitHub budget: launch queue",
+        "GitHub budget: wait (s)",
+        "GitHub budget: hook headroom (s)",
+        "GitHub budget: refusals",
+        "Drainer invocations",
+        "GitHub budget alarms",
+    ):
+        assert f'"title":"{title}"' in body
+    for name, options in [
+        (metric_names.LAUNCHES_WAITING, '"label":"waiting","period":60,"stat":"Maximum"'),
+        (metric_names.QUEUED_FOR_BUDGET, '"label":"queued by the dispatcher","period":60,"stat":"Sum"'),
+        (metric_names.DRAINED, '"label":"sent by the drainer","period":60,"stat":"Sum"'),
+        (metric_names.OLDEST_WAITING_SECONDS, '"label":"oldest wait","period":60,"stat":"Maximum"'),
+        (metric_names.EXPECTED_DRAIN_SECONDS, '"label":"expected drain","period":60,"stat":"Maximum"'),
+        (metric_names.HOOK_HEADROOM_SECONDS, '"label":"least headroom","period":60,"stat":"Minimum"'),
+        (metric_names.RATE_LIMITED, '"label":"rate limited","period":60,"stat":"Sum"'),
+        (metric_names.RATE_LIMIT_WAITS, '"label":"drainer paused everyone","period":60,"stat":"Sum"'),
+        (metric_names.REQUEUED, '"label":"put back in the queue","period":60,"stat":"Sum"'),
+    ]:
+        assert f'"{metric_names.NAMESPACE}","{name}","service","{metric_names.SERVICE}",{{{options}}}' in body, name
+    assert '{"value":3600,"label":"BacklogWillOutliveHooks","yAxis":"left"}' in body
+    assert '{"value":1800,"label":"BacklogGrowing","yAxis":"left"}' in body
 
 
 def test_drainer_function_name_is_an_output(synthesized: Synthesized) -> None:

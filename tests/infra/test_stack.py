@@ -503,7 +503,7 @@ def test_an_outcome_unknown_that_nothing_reconciled_alarms(synthesized: Synthesi
 def test_every_alarm_is_built_from_the_monitoring_specs(synthesized: Synthesized) -> None:
     alarm_ids = list(synthesized.stack.service.monitoring.alarms)
 
-    assert len(alarm_ids) == len(synthesized.resources("AWS::CloudWatch::Alarm")) == 10
+    assert len(alarm_ids) == len(synthesized.resources("AWS::CloudWatch::Alarm")) == 14
     for alarm_id in alarm_ids:
         logical_id(synthesized, "AWS::CloudWatch::Alarm", f"Monitoring{alarm_id}")  # exactly one each
 
