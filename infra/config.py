@@ -21,7 +21,9 @@ from typing import Any, Protocol, TypeVar
 
 from deploy_trigger.settings import (
     HEARTBEAT_INTERVAL_RANGE,
+    HOOK_GLOBAL_TIMEOUT_RANGE,
     MAX_DEPLOY_RANGE,
+    MUTATION_INTERVAL_RANGE,
     REPOSITORY_PATTERN,
     RUN_APPEAR_TIMEOUT_RANGE,
     SUPPORTED_API_VERSIONS,
@@ -192,6 +194,18 @@ def _integer(key: str, value: object, example: str) -> int:
     raise _fix(key, f"must be a whole number, got {value!r}", example)
 
 
+def _seconds(key: str, value: object, example: str) -> float:
+    # -c passes "1.5"; cdk.json passes 1.5 or 1. A bool is an int in Python but never a duration here.
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise _fix(key, f"must be a number of seconds, got {value!r}", example)
+
+
 def _boolean(key: str, value: object, example: str) -> bool:
     # -c passes "false"; cdk.json passes false.
     if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
@@ -286,11 +300,23 @@ class DeployTriggerConfig:
     crash_loop_abandon_threshold: int = context(
         "crashLoopAbandonThreshold", _integer, default=DEFAULT_CRASH_LOOP_ABANDON_THRESHOLD
     )
+    #: The drainer's pace through the queue of launches that waited for GitHub budget: one dispatch this often.
+    github_mutation_interval_seconds: float = context(
+        "githubMutationIntervalSeconds", _seconds, default=Settings.mutation_interval_seconds, example="1"
+    )
 
     def __post_init__(self) -> None:
         # Freeze the one mutable field, so a config shared between constructs cannot change under them.
         object.__setattr__(self, "workflow_extra_inputs", MappingProxyType(dict(self.workflow_extra_inputs)))
         _validate(self)
+
+    @property
+    def hook_global_timeout_seconds(self) -> int:
+        """When Auto Scaling ends a lifecycle action of our hook whatever its heartbeats: min(100 x heartbeat
+        timeout, 48 h). The drainer measures the queue's headroom against it."""
+        return min(
+            HOOK_GLOBAL_TIMEOUT_FACTOR * self.lifecycle_hook_heartbeat_timeout_seconds, HOOK_GLOBAL_TIMEOUT_RANGE[1]
+        )
 
     @classmethod
     def from_context(cls, node: ContextReader) -> DeployTriggerConfig:
@@ -396,6 +422,13 @@ def _validate(config: DeployTriggerConfig) -> None:
         raise _fix("alarmEmail", f"must be an email address, got {config.alarm_email!r}", _example_of("alarmEmail"))
     _validate_tracker(config)
     _validate_lifecycle_hook(config)
+    low, high = MUTATION_INTERVAL_RANGE
+    if not low <= config.github_mutation_interval_seconds <= high:
+        raise _fix(
+            "githubMutationIntervalSeconds",
+            f"must be between {low} and {high} seconds, got {config.github_mutation_interval_seconds:g}",
+            _example_of("githubMutationIntervalSeconds"),
+        )
 
 
 def _validate_tracker(config: DeployTriggerConfig) -> None:
@@ -438,7 +471,7 @@ def _validate_lifecycle_hook(config: DeployTriggerConfig) -> None:
                 "and a hook that times out first applies its default result to an instance still deploying",
                 str(max(DEFAULT_HOOK_HEARTBEAT_TIMEOUT_SECONDS, minimum + 60)),
             )
-    global_timeout = min(HOOK_GLOBAL_TIMEOUT_FACTOR * timeout, MAX_DEPLOY_RANGE[1])
+    global_timeout = config.hook_global_timeout_seconds
     if config.max_deploy_seconds > global_timeout:
         raise _fix(
             "maxDeploySeconds",

@@ -10,6 +10,7 @@ give each of your groups the launch hook with ``deploy_trigger.add_launch_hook(g
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
@@ -19,16 +20,20 @@ from constructs import Construct
 from deploy_trigger.settings import GitHubTarget, Settings, TrackerSettings
 from infra.config import ConfigurationError, DeployTriggerConfig, HookDefaultResult, RemovalChoice, TriggerMode
 from infra.constructs.alarm_topic import AlarmTopic
-from infra.constructs.bundling import DEFAULT_CACHE_ROOT, LAMBDA_SOURCE
+from infra.constructs.bundling import DEFAULT_CACHE_ROOT, LAMBDA_SOURCE, dispatcher_code
 from infra.constructs.credentials import GitHubCredentials
 from infra.constructs.dead_letters import DeadLetterQueue
 from infra.constructs.dispatcher import DispatcherFunction
+from infra.constructs.drainer import RESERVED_CONCURRENCY as DRAINER_CONCURRENCY
+from infra.constructs.drainer import DrainerFunction
 from infra.constructs.event_rule import LaunchEventRule
 from infra.constructs.ledger import LedgerTable
 from infra.constructs.lifecycle_access import grant_lifecycle_actions
 from infra.constructs.lifecycle_hook import AnyAutoScalingGroup, LaunchLifecycleHook
 from infra.constructs.monitoring import Monitoring
-from infra.constructs.tracker import RESERVED_CONCURRENCY, TrackerFunction
+from infra.constructs.service_function import ServiceFunction
+from infra.constructs.tracker import RESERVED_CONCURRENCY as TRACKER_CONCURRENCY
+from infra.constructs.tracker import TrackerFunction
 
 #: The dispatcher's only Auto Scaling call: continuing a warm-pool entry's action (``dispatch._continue_warm_pool``).
 WARM_POOL_ACTIONS = ("autoscaling:CompleteLifecycleAction",)
@@ -36,11 +41,12 @@ WARM_POOL_ACTIONS = ("autoscaling:CompleteLifecycleAction",)
 
 class DeployTrigger(Construct):
     """Auto Scaling launch events -> EventBridge -> dispatcher Lambda (+ ledger) -> GitHub workflow_dispatch,
-    and a tracker that follows each deployment to its end and completes the instance's lifecycle action.
+    a drainer that sends the launches GitHub had no budget for at GitHub's pace, and a tracker that follows each
+    deployment to its end and completes the instance's lifecycle action.
 
-    Attributes: ``ledger``, ``dispatcher``, ``credentials``, ``launch_events``, ``delivery_dead_letters``,
-    ``failure_dead_letters``, ``alarm_topic``, ``tracker`` (None when ``tracker_enabled`` is off),
-    ``monitoring``.
+    Attributes: ``ledger``, ``drainer``, ``dispatcher``, ``credentials``, ``launch_events``,
+    ``delivery_dead_letters``, ``failure_dead_letters``, ``alarm_topic``, ``tracker`` (None when
+    ``tracker_enabled`` is off), ``monitoring``.
     """
 
     def __init__(
@@ -80,24 +86,48 @@ class DeployTrigger(Construct):
         # and the alarms and dashboard sit in it as "Default", which CDK leaves out of logical IDs. A stack
         # deployed before keeps its topic, key, alarms and dashboard, and the topic its subscriptions.
         self.alarm_topic = AlarmTopic(self, "Monitoring", alarm_email=config.alarm_email, removal_policy=removal_policy)
+        # One bundled asset for every function, built and uploaded once (an AssetCode binds its asset to the first
+        # function's scope and reuses it after).
+        code = dispatcher_code(
+            runtime=ServiceFunction.RUNTIME,
+            architecture=ServiceFunction.ARCHITECTURE,
+            source_dir=lambda_source,
+            cache_root=bundle_cache,
+        )
+        # The dispatcher's settings, which the drainer reads too: it sends the same launches to the same workflow.
+        settings = Settings(
+            ledger_table_name=self.ledger.table.table_name,
+            github=self._github_target(),
+            github_ref=config.github_ref,
+            aws_region=Stack.of(self).region,
+            allowed_asg_names=frozenset(config.asg_names),
+            workflow_extra_inputs=config.workflow_extra_inputs,
+            lifecycle_hook_name=config.lifecycle_hook_name,
+            mutation_interval_seconds=config.github_mutation_interval_seconds,
+            hook_global_timeout_seconds=config.hook_global_timeout_seconds,
+        )
+        self.drainer = DrainerFunction(
+            self,
+            "Drainer",
+            code=code,
+            settings=settings,
+            # Like the tracker's single slot: an account that can reserve nothing cannot reserve this either; the
+            # drain lease on the budget item still lets one run at a time send.
+            reserved_concurrency=DRAINER_CONCURRENCY if config.reserved_concurrency is not None else None,
+            removal_policy=removal_policy,
+        )
+        self.ledger.grant_drainer_access(self.drainer.function)
+        self.credentials.grant_read(self.drainer.function)
         self.dispatcher = DispatcherFunction(
             self,
             "Dispatcher",
-            settings=Settings(
-                ledger_table_name=self.ledger.table.table_name,
-                github=self._github_target(),
-                github_ref=config.github_ref,
-                aws_region=Stack.of(self).region,
-                allowed_asg_names=frozenset(config.asg_names),
-                workflow_extra_inputs=config.workflow_extra_inputs,
-                lifecycle_hook_name=config.lifecycle_hook_name,
-            ),
+            code=code,
+            settings=dataclasses.replace(settings, drainer_function_name=self.drainer.function.function_name),
             timeout=Duration.seconds(config.dispatcher_timeout_seconds),
             reserved_concurrency=config.reserved_concurrency,
             failure_queue=self.failure_dead_letters.queue,
             removal_policy=removal_policy,
-            source_dir=lambda_source,
-            bundle_cache=bundle_cache,
+            drainer=self.drainer.function,
         )
         self.ledger.grant_dispatcher_access(self.dispatcher.function)
         self.credentials.grant_read(self.dispatcher.function)
@@ -123,6 +153,7 @@ class DeployTrigger(Construct):
                 "DeliveryDeadLetters": self.delivery_dead_letters.queue,
                 "FailureDeadLetters": self.failure_dead_letters.queue,
             },
+            drainer=self.drainer.function,
             tracker=self.tracker.function if self.tracker is not None else None,
             crash_loop_abandon_threshold=config.crash_loop_abandon_threshold,
         )
@@ -164,7 +195,7 @@ class DeployTrigger(Construct):
             # An account that cannot reserve any concurrency (quota 10, reservedConcurrency "unreserved")
             # cannot reserve the tracker's single slot either; there a pass that runs past the minute may
             # overlap the next one, which at worst repeats an alert.
-            reserved_concurrency=RESERVED_CONCURRENCY if config.reserved_concurrency is not None else None,
+            reserved_concurrency=TRACKER_CONCURRENCY if config.reserved_concurrency is not None else None,
             removal_policy=removal_policy,
         )
         self.ledger.grant_tracker_access(tracker.function, sweeps=True)

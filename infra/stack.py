@@ -37,6 +37,7 @@ class DeployTriggerStack(Stack):
             keys.GITHUB_REF: config.github_ref,
             keys.ALARM_TOPIC_ARN: service.alarm_topic.topic.topic_arn,
             keys.DASHBOARD_NAME: service.monitoring.dashboard.dashboard_name,
+            keys.DRAINER_FUNCTION_NAME: service.drainer.function.function_name,
         }
         if service.tracker is not None:
             outputs[keys.TRACKER_FUNCTION_NAME] = service.tracker.function.function_name

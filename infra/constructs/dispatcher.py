@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
@@ -13,7 +13,6 @@ from constructs import Construct
 
 from deploy_trigger.settings import Settings
 from infra.compliance import skip_checkov
-from infra.constructs.bundling import DEFAULT_CACHE_ROOT, LAMBDA_SOURCE, dispatcher_code
 from infra.constructs.service_function import ServiceFunction
 
 HANDLER = "deploy_trigger.handler.handler"
@@ -23,14 +22,17 @@ HANDLER = "deploy_trigger.handler.handler"
 ASYNC_RETRY_ATTEMPTS = 2
 #: The longest Lambda keeps an event (the maximum), which also covers 6 hours of throttling.
 MAX_EVENT_AGE = Duration.hours(6)
+#: A dispatcher that parked a launch wakes the drainer as the schedule does: an asynchronous invocation.
+DRAINER_INVOKE = ("lambda:InvokeFunction",)
 
 
 class DispatcherFunction(ServiceFunction):
     """The dispatcher's function, log group, role and asynchronous-invocation settings.
 
-    Its environment is ``settings.to_environment()``. Grants are explicit and minimal: the two ledger
-    actions (``LedgerTable.grant_dispatcher_access``), reading the one credentials secret
-    (``GitHubCredentials.grant_read``), sending to the on-failure queue, and writing its own log group.
+    Its environment is ``settings.to_environment()``, and it runs ``code`` (the bundled asset every function of the
+    service shares). Grants are explicit and minimal: the ledger actions (``LedgerTable.grant_dispatcher_access``),
+    reading the one credentials secret (``GitHubCredentials.grant_read``), sending to the on-failure queue, writing
+    its own log group, and, with ``drainer``, the asynchronous invocation of that function only.
     """
 
     def __init__(
@@ -38,27 +40,20 @@ class DispatcherFunction(ServiceFunction):
         scope: Construct,
         construct_id: str,
         *,
+        code: lambda_.Code,
         settings: Settings,
         timeout: Duration,
         reserved_concurrency: int | None,
         failure_queue: sqs.IQueue,
         removal_policy: RemovalPolicy,
-        source_dir: Path = LAMBDA_SOURCE,
-        bundle_cache: Path = DEFAULT_CACHE_ROOT,
+        drainer: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(
             scope,
             construct_id,
             description="deploy-trigger: one GitHub Actions workflow_dispatch per launched EC2 instance",
             handler=HANDLER,
-            # The bundled asset, shared with the tracker (``code``): one asset built and uploaded once for both
-            # functions (an AssetCode binds its asset once, to the first function's scope, and reuses it after).
-            code=dispatcher_code(
-                runtime=ServiceFunction.RUNTIME,
-                architecture=ServiceFunction.ARCHITECTURE,
-                source_dir=source_dir,
-                cache_root=bundle_cache,
-            ),
+            code=code,
             environment=settings.to_environment(),
             # Generous on purpose: billing is per use, so the ceiling costs nothing, and the code bounds each
             # call by the time it has left.
@@ -73,8 +68,14 @@ class DispatcherFunction(ServiceFunction):
             # Long enough to investigate a launch from last quarter; the ledger keeps the outcome anyway.
             log_retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=removal_policy,
-            role_description="deploy-trigger dispatcher: ledger, credentials secret, on-failure queue, own logs",
+            role_description="deploy-trigger dispatcher: ledger, credentials secret, on-failure queue, "
+            "waking the drainer, own logs",
         )
+        if drainer is not None:
+            # The unqualified ARN only: the dispatcher wakes $LATEST by name, like the drainer's schedule does.
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=list(DRAINER_INVOKE), resources=[drainer.function_arn])
+            )
         skip_checkov(
             self.function,
             {

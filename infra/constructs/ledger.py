@@ -7,12 +7,16 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from deploy_trigger.ledger.schema import TABLE_DEFINITION, TRACKING_INDEX, TTL_ATTRIBUTE
+from deploy_trigger.ledger.schema import BUDGET_KEY, TABLE_DEFINITION, TRACKING_INDEX, TTL_ATTRIBUTE
 from infra.compliance import skip_checkov
 
-#: The only calls the dispatcher makes on the table: conditional writes (the claim is a PutItem; take-over
-#: and every outcome are UpdateItems). It never reads, scans, queries, deletes or writes in batches.
+#: The dispatcher's calls on the instances' items and the budget item: conditional writes (the claim is a PutItem;
+#: take-over, parking in the queue, every outcome and a shared pause are UpdateItems). It never scans, queries,
+#: deletes or writes in batches.
 DISPATCHER_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+#: Its one read: the shared GitHub budget item, once a container has met a rate limit (``github_budget.BudgetGate``),
+#: granted on that item's key only.
+DISPATCHER_BUDGET_READ = ("dynamodb:GetItem",)
 #: The tracker finds what is due with a Query on the tracking index and moves each item on with a
 #: conditional UpdateItem; it never reads the table itself.
 TRACKER_INDEX_ACTIONS = ("dynamodb:Query",)
@@ -20,6 +24,10 @@ TRACKER_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 #: The sweep asks which instances the ledger has never seen (``Ledger.known``). Its reference item
 #: (``Ledger.sweep_since``, launch-successful mode) is written and read back by one UpdateItem, already granted.
 TRACKER_SWEEP_ACTIONS = ("dynamodb:BatchGetItem",)
+#: The drainer reads the queue with a Query on the tracking index (its WAITING partition), and takes, parks and
+#: settles each launch, and holds and paces the budget item, with conditional UpdateItems; it never reads an item.
+DRAINER_INDEX_ACTIONS = ("dynamodb:Query",)
+DRAINER_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 
 
 class LedgerTable(Construct):
@@ -69,10 +77,18 @@ class LedgerTable(Construct):
         self.tracking_index_arn = f"{self.table.table_arn}/index/{TRACKING_INDEX}"
 
     def grant_dispatcher_access(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Exactly the actions the dispatcher calls, on this table only (no index, no stream)."""
-        return iam.Grant.add_to_principal(
+        """Exactly the actions the dispatcher calls, on this table only (no index, no stream), and GetItem on the
+        budget item only (the condition on the partition key)."""
+        writes = iam.Grant.add_to_principal(
             grantee=grantee, actions=list(DISPATCHER_ACTIONS), resource_arns=[self.table.table_arn]
         )
+        budget_read = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(DISPATCHER_BUDGET_READ),
+            resource_arns=[self.table.table_arn],
+            conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [BUDGET_KEY]}},
+        )
+        return writes.combine(budget_read)
 
     def grant_tracker_access(self, grantee: iam.IGrantable, *, sweeps: bool = False) -> iam.Grant:
         """Query on the tracking index only, UpdateItem (and, when it ``sweeps``, BatchGetItem) on the table only:
@@ -83,6 +99,16 @@ class LedgerTable(Construct):
         table_actions = TRACKER_TABLE_ACTIONS + (TRACKER_SWEEP_ACTIONS if sweeps else ())
         update = iam.Grant.add_to_principal(
             grantee=grantee, actions=list(table_actions), resource_arns=[self.table.table_arn]
+        )
+        return query.combine(update)
+
+    def grant_drainer_access(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Query on the tracking index only and UpdateItem on the table only: nothing else the drainer calls."""
+        query = iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(DRAINER_INDEX_ACTIONS), resource_arns=[self.tracking_index_arn]
+        )
+        update = iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(DRAINER_TABLE_ACTIONS), resource_arns=[self.table.table_arn]
         )
         return query.combine(update)
 

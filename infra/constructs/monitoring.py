@@ -1,9 +1,9 @@
 """The service's alarms, what each tells the person it pages, and the operator's dashboard.
 
-The custom metrics are the dispatcher's and the tracker's Powertools EMF metrics: namespace and names come from
-``deploy_trigger.metric_names`` (the module the Lambda emits them with), each with the single dimension
+The custom metrics are the dispatcher's, the drainer's and the tracker's Powertools EMF metrics: namespace and names
+come from ``deploy_trigger.metric_names`` (the module the Lambda emits them with), each with the single dimension
 ``service``. Every alarm treats missing data as not breaching (these metrics exist only when something
-happened, and silence is the healthy state), except the one that watches the tracker run at all.
+happened, and silence is the healthy state), except the two that watch the tracker and the drainer run at all.
 """
 
 from __future__ import annotations
@@ -35,6 +35,19 @@ CRASH_LOOP_WINDOW = Duration.minutes(15)
 #: Tracker errors page only when they last this many 5-minute periods: a pass that fails is retried by the
 #: next one a minute later, so a blip heals itself and only a persistent failure needs a human.
 TRACKER_ERROR_PERIODS = 3
+#: The drainer reports the queue at the end of each run, and a run may last its whole 15-minute timeout while the
+#: minute's ticks are throttled behind it; the next tick starts the next run a minute later. So a healthy drainer's
+#: reports can be this far apart (rounded up), and its alarms look this far back rather than at one minute.
+DRAIN_REPORT_GAP_MINUTES = 20
+#: The least headroom a waiting hook launch may have at its turn before a human is paged. The drainer's estimate
+#: assumes its pace holds; GitHub's hourly budget (about 500 content-creating requests) can pause it for most of an
+#: hour more, so less than an hour left is the last moment to act before hooks start to expire.
+HOOK_HEADROOM_ALARM_SECONDS = 3600
+#: The oldest waiting launch's age (from its launch) that says the queue is not keeping up: its deployment is half
+#: an hour late.
+OLDEST_WAIT_ALARM_SECONDS = 1800
+#: The dashboard's queue graphs show each drain run's report, not a 5-minute blur of them.
+BUDGET_DASHBOARD_PERIOD = Duration.minutes(1)
 
 
 def custom_metric(
@@ -68,6 +81,8 @@ class AlarmSpec:
     missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING
     #: Periods in a row that must breach before it fires.
     periods: int = 1
+    #: How many of those ``periods`` must breach; None: all of them.
+    datapoints: int | None = None
 
 
 def dispatcher_alarms(dispatcher: lambda_.IFunction, dead_letter_queues: Mapping[str, sqs.IQueue]) -> list[AlarmSpec]:
@@ -103,7 +118,76 @@ def dispatcher_alarms(dispatcher: lambda_.IFunction, dead_letter_queues: Mapping
             custom_metric(metric_names.DISPATCH_REJECTED),
             "GitHub refused a workflow_dispatch for good (4xx other than a rate limit): "
             "wrong workflow, ref, inputs or token permissions. The ledger marks the instance FAILED; fix "
-            "the cause, then dispatch that instance again explicitly.",
+            "the cause, then dispatch that instance again explicitly. Counted by the dispatcher (its event also "
+            "goes to the failure queue) and by the drainer (a queued launch has no event: only the ledger has it).",
+        ),
+    ]
+
+
+def budget_alarms(drainer: lambda_.IFunction) -> list[AlarmSpec]:
+    """The alarms on the queue of launches waiting for GitHub budget, and on the drainer that sends it."""
+    window = DRAIN_REPORT_GAP_MINUTES
+    return [
+        AlarmSpec(
+            "BacklogWillOutliveHooks",
+            custom_metric(
+                metric_names.HOOK_HEADROOM_SECONDS,
+                statistic=cloudwatch.Stats.MINIMUM,
+                label="least headroom of a waiting hook launch (s)",
+            ),
+            f"At the drainer's current pace, a launch waiting for GitHub budget would reach its turn less than "
+            f"{HOOK_HEADROOM_ALARM_SECONDS // 60} minutes before its lifecycle hook's global timeout (100 x the "
+            "heartbeat timeout, at most 48 h, whatever the heartbeats): Auto Scaling would apply the hook's default "
+            "result to it undeployed (ABANDON: replaced, and the replacement joins the back of the queue; CONTINUE: "
+            "in service without its deployment). The estimate assumes no further pause from GitHub. Raise the GitHub "
+            "App's rate limit with GitHub, turn on batch dispatch when it exists, slow the scale-out, or accept the "
+            "wait.",
+            threshold=HOOK_HEADROOM_ALARM_SECONDS,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            # One report in the window: a long drain run's silence does not clear it, an empty queue for the
+            # whole window does.
+            periods=window,
+            datapoints=1,
+        ),
+        AlarmSpec(
+            "BacklogGrowing",
+            # Not a growth rate of LaunchesWaiting: the drainer reports only at the end of each run, up to 15 minutes
+            # apart, so there is no per-minute series to difference, and a one-off burst that takes hours to send
+            # never grows for long. The oldest launch's wait says directly that the queue is not keeping up.
+            custom_metric(
+                metric_names.OLDEST_WAITING_SECONDS,
+                statistic=cloudwatch.Stats.MAXIMUM,
+                label="oldest waiting launch (s since its launch)",
+            ),
+            f"A launch has waited more than {OLDEST_WAIT_ALARM_SECONDS // 60} minutes for GitHub budget: launches "
+            "arrive faster than GitHub lets the drainer send them, or GitHub paused dispatching for long. Its "
+            "deployment is that late, and every launch behind it more so. The queue is safe in the ledger, and the "
+            "tracker (when on) heartbeats the waiting instances' lifecycle actions. Raise the GitHub App's rate "
+            "limit with GitHub, turn on batch dispatch when it exists, or accept the wait; watch "
+            "BacklogWillOutliveHooks.",
+            threshold=OLDEST_WAIT_ALARM_SECONDS,
+            periods=window,
+            datapoints=1,
+        ),
+        AlarmSpec(
+            "DrainerErrors",
+            drainer.metric_errors(period=DEPLOY_ALARM_PERIOD, statistic=cloudwatch.Stats.SUM),
+            "The drainer has failed (crashed or timed out) for 15 minutes in a row: nothing sends the launches "
+            "waiting for GitHub budget. Each failed run is replaced by the next minute's, so only a lasting failure "
+            "pages. Read the drainer's logs: DynamoDB, the credentials secret, or GitHub.",
+            periods=TRACKER_ERROR_PERIODS,
+        ),
+        AlarmSpec(
+            "DrainerNotRunning",
+            drainer.metric_invocations(period=DEPLOY_ALARM_PERIOD, statistic=cloudwatch.Stats.SUM),
+            f"The drainer has not started for {window} minutes although its schedule fires every minute (a run "
+            "lasts at most 15 minutes): the schedule rule is disabled or deleted, or the function cannot be invoked. "
+            "Launches that wait for GitHub budget are not being sent. Check the rule and the function.",
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            # No data here means no invocation at all: the very thing to page on.
+            missing_data=cloudwatch.TreatMissingData.BREACHING,
+            periods=window // int(DEPLOY_ALARM_PERIOD.to_minutes()),
         ),
     ]
 
@@ -171,7 +255,7 @@ def tracker_alarms(tracker: lambda_.IFunction, *, crash_loop_abandon_threshold: 
 class Monitoring(Construct):
     """The service's alarms, each notifying ``topic`` when it fires and when it recovers, and a dashboard.
 
-    Built once both functions exist (``tracker`` is None when the tracker is off): every alarm of the two
+    Built once the functions exist (``tracker`` is None when the tracker is off): every alarm of the three
     lists above is created here and appears in one of the dashboard's alarm widgets.
     """
 
@@ -184,6 +268,7 @@ class Monitoring(Construct):
         dispatcher: lambda_.IFunction,
         dispatcher_timeout: Duration,
         dead_letter_queues: Mapping[str, sqs.IQueue],
+        drainer: lambda_.IFunction,
         tracker: lambda_.IFunction | None,
         crash_loop_abandon_threshold: int,
     ) -> None:
@@ -191,6 +276,7 @@ class Monitoring(Construct):
         self.topic = topic
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         dispatcher_row = self._alarms(dispatcher_alarms(dispatcher, dead_letter_queues))
+        budget_row = self._alarms(budget_alarms(drainer))
         tracker_row = (
             self._alarms(tracker_alarms(tracker, crash_loop_abandon_threshold=crash_loop_abandon_threshold))
             if tracker is not None
@@ -198,6 +284,7 @@ class Monitoring(Construct):
         )
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
         self._dispatcher_widgets(dispatcher, dispatcher_timeout, dead_letter_queues, dispatcher_row)
+        self._budget_widgets(drainer, budget_row)
         if tracker is not None:
             self._tracker_widgets(tracker, tracker_row)
 
@@ -215,8 +302,8 @@ class Monitoring(Construct):
             comparison_operator=spec.comparison,
             threshold=spec.threshold,
             evaluation_periods=spec.periods,
-            # M out of N with M = N: every period breaching (CloudWatch's default when left out).
-            datapoints_to_alarm=spec.periods if spec.periods > 1 else None,
+            # M out of N, by default with M = N: every period breaching (CloudWatch's default when left out).
+            datapoints_to_alarm=spec.datapoints or (spec.periods if spec.periods > 1 else None),
             treat_missing_data=spec.missing_data,
         )
         alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
@@ -282,6 +369,52 @@ class Monitoring(Construct):
         )
         self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=24))
 
+    def _budget_widgets(self, drainer: lambda_.IFunction, alarms: Sequence[cloudwatch.IAlarm]) -> None:
+        """The GitHub budget: the queue of launches waiting for it, how long they wait, and GitHub's refusals."""
+        self.dashboard.add_widgets(
+            _graph(
+                "GitHub budget: launch queue",
+                [
+                    _budget_metric(metric_names.LAUNCHES_WAITING, "waiting", cloudwatch.Stats.MAXIMUM),
+                    _budget_metric(metric_names.QUEUED_FOR_BUDGET, "queued by the dispatcher"),
+                    _budget_metric(metric_names.DRAINED, "sent by the drainer"),
+                ],
+            ),
+            _graph(
+                "GitHub budget: wait (s)",
+                [
+                    _budget_metric(metric_names.OLDEST_WAITING_SECONDS, "oldest wait", cloudwatch.Stats.MAXIMUM),
+                    _budget_metric(metric_names.EXPECTED_DRAIN_SECONDS, "expected drain", cloudwatch.Stats.MAXIMUM),
+                ],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(value=OLDEST_WAIT_ALARM_SECONDS, label="BacklogGrowing")
+                ],
+            ),
+            _graph(
+                "GitHub budget: hook headroom (s)",
+                [_budget_metric(metric_names.HOOK_HEADROOM_SECONDS, "least headroom", cloudwatch.Stats.MINIMUM)],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(value=HOOK_HEADROOM_ALARM_SECONDS, label="BacklogWillOutliveHooks")
+                ],
+            ),
+        )
+        self.dashboard.add_widgets(
+            _graph(
+                "GitHub budget: refusals",
+                [
+                    _budget_metric(metric_names.RATE_LIMITED, "rate limited"),
+                    _budget_metric(metric_names.RATE_LIMIT_WAITS, "drainer paused everyone"),
+                    _budget_metric(metric_names.REQUEUED, "put back in the queue"),
+                ],
+            ),
+            _graph(
+                "Drainer invocations",
+                # Throttles are expected while a long run holds the single slot: the minute's tick expires.
+                _sums(drainer.metric_invocations, drainer.metric_errors, drainer.metric_throttles),
+            ),
+            cloudwatch.AlarmStatusWidget(title="GitHub budget alarms", alarms=list(alarms), width=WIDGET_WIDTH),
+        )
+
     def _tracker_widgets(self, tracker: lambda_.IFunction, alarms: Sequence[cloudwatch.IAlarm]) -> None:
         self.dashboard.add_widgets(
             _counts(
@@ -331,6 +464,11 @@ def _graph(title: str, left: Sequence[cloudwatch.IMetric], **options: Any) -> cl
 def _dashboard_metric(name: str, label: str, statistic: str = cloudwatch.Stats.SUM) -> cloudwatch.Metric:
     """A custom metric per dashboard period, summed unless told."""
     return custom_metric(name, period=DASHBOARD_PERIOD, label=label, statistic=statistic)
+
+
+def _budget_metric(name: str, label: str, statistic: str = cloudwatch.Stats.SUM) -> cloudwatch.Metric:
+    """A drainer or budget metric per minute (``BUDGET_DASHBOARD_PERIOD``), summed unless told."""
+    return custom_metric(name, period=BUDGET_DASHBOARD_PERIOD, label=label, statistic=statistic)
 
 
 def _counts(title: str, labels: Mapping[str, str]) -> cloudwatch.GraphWidget:

@@ -16,6 +16,7 @@ GITHUB_REF = "GithubRef"
 ALARM_TOPIC_ARN = "AlarmTopicArn"
 DASHBOARD_NAME = "DashboardName"
 TRACKER_FUNCTION_NAME = "TrackerFunctionName"  # only when the tracker is enabled
+DRAINER_FUNCTION_NAME = "DrainerFunctionName"  # its logs and metrics tell how the queue for GitHub budget drains
 
 #: The keys the operator CLI reads; each fills in one of its flags.
 CLI_KEYS = (

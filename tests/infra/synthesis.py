@@ -76,6 +76,7 @@ CUSTOMIZED_CONTEXT: Mapping[str, object] = {
     "lifecycleHookHeartbeatTimeoutSeconds": 1800,
     "lifecycleHookDefaultResult": "CONTINUE",
     "crashLoopAbandonThreshold": 5,
+    "githubMutationIntervalSeconds": 2.5,
 }
 
 #: The tracker with every one of its own keys changed, in lifecycle-hook mode and scoped to named groups

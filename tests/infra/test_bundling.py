@@ -110,14 +110,14 @@ def test_asset_metadata_points_cdk_at_the_staged_directory(synthesized: Synthesi
     assert {"path": asset_dir.name, "packaging": "zip"} in sources
 
 
-def test_both_functions_share_one_asset_built_once(synthesized: Synthesized, asset_dir: Path) -> None:
+def test_every_function_shares_one_asset_built_once(synthesized: Synthesized, asset_dir: Path) -> None:
     manifest = json.loads((synthesized.assembly_dir / "DeployTrigger.assets.json").read_text())
     zipped = [entry["source"] for entry in manifest["files"].values() if entry["source"].get("packaging") == "zip"]
     codes = [function["Properties"]["Code"] for function in synthesized.resources("AWS::Lambda::Function").values()]
 
     assert zipped == [{"path": asset_dir.name, "packaging": "zip"}]
-    assert len(codes) == 2  # dispatcher and tracker
-    assert codes[0] == codes[1]
+    assert len(codes) == 3  # dispatcher, drainer and tracker
+    assert codes[0] == codes[1] == codes[2]
     assert len(list(synthesized.assembly_dir.glob("asset.*"))) == 1
 
 

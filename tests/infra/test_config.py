@@ -11,6 +11,7 @@ import pytest
 from deploy_trigger.settings import (
     HEARTBEAT_INTERVAL_RANGE,
     MAX_DEPLOY_RANGE,
+    MUTATION_INTERVAL_RANGE,
     RUN_APPEAR_TIMEOUT_RANGE,
     SUPPORTED_API_VERSIONS,
 )
@@ -49,6 +50,8 @@ def test_defaults_apply_when_only_required_keys_are_given() -> None:
     assert config.lifecycle_hook_heartbeat_timeout_seconds == 900
     assert config.lifecycle_hook_default_result is HookDefaultResult.ABANDON
     assert config.crash_loop_abandon_threshold == 3
+    assert config.github_mutation_interval_seconds == 1
+    assert config.hook_global_timeout_seconds == 90_000
 
 
 def test_every_key_is_read() -> None:
@@ -72,6 +75,7 @@ def test_every_key_is_read() -> None:
     assert config.lifecycle_hook_name == "platform-deploy"
     assert config.lifecycle_hook_default_result is HookDefaultResult.CONTINUE
     assert config.crash_loop_abandon_threshold == 5
+    assert config.github_mutation_interval_seconds == 2.5
     assert set(CUSTOMIZED_CONTEXT) == set(CONTEXT_KEYS)
 
 
@@ -87,9 +91,11 @@ def test_command_line_strings_are_parsed_like_cdk_json_values() -> None:
             "trackerEnabled": "false",
             "lifecycleHookHeartbeatTimeoutSeconds": "1800",
             "lifecycleHookDefaultResult": "CONTINUE",
+            "githubMutationIntervalSeconds": "0.5",
         }
     )
 
+    assert config.github_mutation_interval_seconds == 0.5
     assert config.tracker_enabled is False
     assert config.lifecycle_hook_heartbeat_timeout_seconds == 1800
     assert config.lifecycle_hook_default_result is HookDefaultResult.CONTINUE
@@ -159,6 +165,10 @@ def test_minimum_timeout_is_accepted() -> None:
         ("lifecycleHookHeartbeatTimeoutSeconds", 7201, "between 30 and 7200 seconds, got 7201"),
         ("lifecycleHookDefaultResult", "abandon", "one of ABANDON | CONTINUE"),
         ("crashLoopAbandonThreshold", 0, "at least 1"),
+        ("githubMutationIntervalSeconds", "soon", "a number of seconds, got 'soon'"),
+        ("githubMutationIntervalSeconds", True, "a number of seconds, got True"),
+        ("githubMutationIntervalSeconds", -0.5, "between 0 and 60 seconds, got -0.5"),
+        ("githubMutationIntervalSeconds", "nan", "between 0 and 60 seconds, got nan"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_key(key: str, value: object, complaint: str) -> None:
@@ -270,6 +280,32 @@ def test_tracker_durations_are_held_to_the_tracker_s_own_limits(key: str, limits
     for value in (low - 1, high + 1):
         with pytest.raises(ConfigurationError, match=f"'{key}' must be between {low} and {high} seconds"):
             DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "mode": "launch-successful", **base, key: value})
+
+
+def test_the_drainer_s_pace_is_held_to_the_drainer_s_own_limits() -> None:
+    low, high = MUTATION_INTERVAL_RANGE
+    for value in (low, high, 1.5):
+        config = DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "githubMutationIntervalSeconds": value})
+        assert config.github_mutation_interval_seconds == value
+    for value in (low - 0.001, high + 0.001):
+        with pytest.raises(
+            ConfigurationError, match=f"'githubMutationIntervalSeconds' must be between {low} and {high}"
+        ):
+            DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "githubMutationIntervalSeconds": value})
+
+
+@pytest.mark.parametrize(
+    ("hook_timeout", "global_timeout"),
+    [(421, 42_100), (900, 90_000), (1728, 172_800), (1729, 172_800), (7200, 172_800)],
+)
+def test_the_hook_s_global_timeout_is_100_heartbeat_timeouts_and_at_most_48_hours(
+    hook_timeout: int, global_timeout: int
+) -> None:
+    config = DeployTriggerConfig.from_mapping(
+        {**REQUIRED_CONTEXT, "runAppearTimeoutSeconds": 60, "lifecycleHookHeartbeatTimeoutSeconds": hook_timeout}
+    )
+
+    assert config.hook_global_timeout_seconds == global_timeout
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,10 @@ def test_tracker_disabled_leaves_nothing_of_it(synthesized: Synthesized) -> None
 
     assert [key for key in functions if "Tracker" in key] == []
     assert [key for key in rules if "Tracker" in key] == []
-    assert len(rules) == 1  # the launch events rule only: no schedule
+    # Besides the launch events rule, the drainer's schedule only: the queue is sent with or without the tracker.
+    assert sorted(key for key in rules if "LaunchEvents" not in key) == [
+        synthesized.logical_id("AWS::Events::Rule", "DrainerSchedule")
+    ]
     assert [key for key in synthesized.resources("AWS::IAM::Role") if "Tracker" in key] == []
     for name in ("DeploymentsFailed", "CrashLoop", "TrackerErrors", "TrackerNotRunning"):
         assert not [key for key in alarms if name in key], name

@@ -10,7 +10,13 @@ import pytest
 from aws_cdk.assertions import Match
 
 from deploy_trigger import metric_names, stack_outputs
-from deploy_trigger.ledger.schema import TABLE_DEFINITION, TRACKING_INDEX, TRACKING_KEY, TRACKING_SORT_KEY
+from deploy_trigger.ledger.schema import (
+    BUDGET_KEY,
+    TABLE_DEFINITION,
+    TRACKING_INDEX,
+    TRACKING_KEY,
+    TRACKING_SORT_KEY,
+)
 from deploy_trigger.settings import Settings
 from tests.infra.synthesis import (
     REQUIRED_CONTEXT,
@@ -172,19 +178,26 @@ def test_environment_values(synthesized: Synthesized) -> None:
         "LEASE_MARGIN_SECONDS": "5",
         "LIFECYCLE_HOOK_NAME": "deploy-trigger-launch",
         "RUN_LISTING_DELAY_SECONDS": "10",
+        "GITHUB_MUTATION_INTERVAL_SECONDS": "1",
+        # The dispatcher wakes the drainer when it parks a launch for GitHub budget.
+        "DRAINER_FUNCTION_NAME": {"Ref": logical_id(synthesized, "AWS::Lambda::Function", "Drainer")},
+        "HOOK_GLOBAL_TIMEOUT_SECONDS": "90000",  # 100 x the hook's 900 s heartbeat timeout
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
 
 def test_environment_is_accepted_by_the_settings_model(synthesized: Synthesized) -> None:
     variables = dict(function(synthesized)["Environment"]["Variables"])
-    variables["LEDGER_TABLE_NAME"] = "deploy-trigger-ledger"  # a token in the template; a name once deployed
+    # Tokens in the template; names once deployed.
+    variables["LEDGER_TABLE_NAME"] = "deploy-trigger-ledger"
+    variables["DRAINER_FUNCTION_NAME"] = "deploy-trigger-drainer"
 
     settings = Settings.from_env({**variables, "AWS_REGION": "eu-west-1"})
 
     assert settings.github.repository == "example-org/example-app"
     assert settings.allowed_asg_names == frozenset()
     assert settings.lease_margin_seconds == 5.0
+    assert settings.drainer_function_name == "deploy-trigger-drainer"
 
 
 # --- Ledger -------------------------------------------------------------------------------------------
@@ -287,8 +300,33 @@ def test_dispatcher_role_has_exactly_the_ledger_actions_on_the_table(synthesized
             "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
             "Effect": "Allow",
             "Resource": {"Fn::GetAtt": [table, "Arn"]},
-        }
+        },
+        {
+            # Its one read: the shared GitHub budget item, after a rate limit, and no instance's item.
+            "Action": "dynamodb:GetItem",
+            "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [BUDGET_KEY]}},
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [table, "Arn"]},
+        },
     ]
+
+
+def test_dispatcher_may_invoke_the_drainer_and_no_other_function(synthesized: Synthesized) -> None:
+    drainer = logical_id(synthesized, "AWS::Lambda::Function", "Drainer")
+    invokes = [
+        s for s in synthesized.role_statements("Dispatcher") if any(a.startswith("lambda:") for a in actions_of(s))
+    ]
+
+    assert invokes == [
+        # Its wake-up of the drainer: the unqualified function, asynchronously.
+        {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": {"Fn::GetAtt": [drainer, "Arn"]}}
+    ]
+
+
+def test_dispatcher_role_has_no_service_beyond_its_own(synthesized: Synthesized) -> None:
+    services = {action.split(":")[0] for s in synthesized.role_statements("Dispatcher") for action in actions_of(s)}
+
+    assert services == {"logs", "xray", "dynamodb", "secretsmanager", "autoscaling", "lambda", "sqs"}
 
 
 def test_dispatcher_may_only_complete_lifecycle_actions_for_warm_pool_entries(synthesized: Synthesized) -> None:
@@ -300,7 +338,7 @@ def test_dispatcher_may_only_complete_lifecycle_actions_for_warm_pool_entries(sy
     assert "autoScalingGroupName/*" in json.dumps(autoscaling[0]["Resource"])  # any group: no asgNames configured
 
 
-@pytest.mark.parametrize("role", ["Dispatcher", "Tracker"])
+@pytest.mark.parametrize("role", ["Dispatcher", "Drainer", "Tracker"])
 def test_each_function_may_read_only_the_configured_secret(synthesized: Synthesized, role: str) -> None:
     secrets = [
         s for s in synthesized.role_statements(role) if any(a.startswith("secretsmanager:") for a in actions_of(s))
@@ -345,7 +383,7 @@ def test_every_role_statement_names_its_actions_and_only_x_ray_and_auto_scaling_
             assert actions_of(statement) in (["xray:PutTraceSegments", "xray:PutTelemetryRecords"], TRACKER_DESCRIBES)
     assert not synthesized.resources("AWS::IAM::ManagedPolicy")
     roles = synthesized.resources("AWS::IAM::Role")
-    assert len(roles) == 2  # dispatcher and tracker; nothing else in the stack assumes a role
+    assert len(roles) == 3  # dispatcher, drainer and tracker; nothing else in the stack assumes a role
     for role in roles.values():
         assert "ManagedPolicyArns" not in role["Properties"]  # no AWSLambdaBasicExecutionRole
 
@@ -465,7 +503,7 @@ def test_an_outcome_unknown_that_nothing_reconciled_alarms(synthesized: Synthesi
 def test_every_alarm_is_built_from_the_monitoring_specs(synthesized: Synthesized) -> None:
     alarm_ids = list(synthesized.stack.service.monitoring.alarms)
 
-    assert len(alarm_ids) == len(synthesized.resources("AWS::CloudWatch::Alarm")) == 10
+    assert len(alarm_ids) == len(synthesized.resources("AWS::CloudWatch::Alarm")) == 14
     for alarm_id in alarm_ids:
         logical_id(synthesized, "AWS::CloudWatch::Alarm", f"Monitoring{alarm_id}")  # exactly one each
 
@@ -571,7 +609,13 @@ def test_outputs_have_exactly_the_keys_the_operator_cli_and_an_operator_read(syn
     outputs = synthesized.template_json["Outputs"]
 
     # The CLI's keys are spelled out in tests/cli/test_cli_basics.py.
-    assert set(outputs) == {*stack_outputs.CLI_KEYS, "AlarmTopicArn", "DashboardName", "TrackerFunctionName"}
+    assert set(outputs) == {
+        *stack_outputs.CLI_KEYS,
+        "AlarmTopicArn",
+        "DashboardName",
+        "TrackerFunctionName",
+        "DrainerFunctionName",
+    }
 
 
 def test_output_values(synthesized: Synthesized) -> None:
@@ -594,4 +638,5 @@ def test_output_values(synthesized: Synthesized) -> None:
         "AlarmTopicArn": ref("AWS::SNS::Topic", "AlarmTopic"),
         "DashboardName": ref("AWS::CloudWatch::Dashboard", "Dashboard"),
         "TrackerFunctionName": ref("AWS::Lambda::Function", "Tracker"),
+        "DrainerFunctionName": ref("AWS::Lambda::Function", "Drainer"),
     }
