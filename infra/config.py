@@ -318,6 +318,14 @@ class DeployTriggerConfig:
             HOOK_GLOBAL_TIMEOUT_FACTOR * self.lifecycle_hook_heartbeat_timeout_seconds, HOOK_GLOBAL_TIMEOUT_RANGE[1]
         )
 
+    @property
+    def queued_action_lifetime_seconds(self) -> int:
+        """How long a queued launch's lifecycle action can last: its global timeout while the tracker heartbeats it,
+        one heartbeat timeout without the tracker (nothing else heartbeats a launch that is not deploying yet)."""
+        if self.tracker_enabled:
+            return self.hook_global_timeout_seconds
+        return self.lifecycle_hook_heartbeat_timeout_seconds
+
     @classmethod
     def from_context(cls, node: ContextReader) -> DeployTriggerConfig:
         """Read every key from CDK context (cdk.json "context" or ``-c key=value``)."""

@@ -104,7 +104,7 @@ class DeployTrigger(Construct):
             workflow_extra_inputs=config.workflow_extra_inputs,
             lifecycle_hook_name=config.lifecycle_hook_name,
             mutation_interval_seconds=config.github_mutation_interval_seconds,
-            hook_global_timeout_seconds=config.hook_global_timeout_seconds,
+            hook_global_timeout_seconds=config.queued_action_lifetime_seconds,
         )
         self.drainer = DrainerFunction(
             self,

@@ -308,6 +308,15 @@ def test_the_hook_s_global_timeout_is_100_heartbeat_timeouts_and_at_most_48_hour
     assert config.hook_global_timeout_seconds == global_timeout
 
 
+def test_without_the_tracker_a_queued_launch_s_action_lasts_one_heartbeat_timeout() -> None:
+    """Nothing heartbeats a launch waiting for GitHub budget then: the drainer's headroom must count from that."""
+    tracked = DeployTriggerConfig.from_mapping(REQUIRED_CONTEXT)
+    untracked = DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "trackerEnabled": "false"})
+
+    assert tracked.queued_action_lifetime_seconds == 90_000
+    assert untracked.queued_action_lifetime_seconds == 900
+
+
 @pytest.mark.parametrize(
     "secret",
     [
