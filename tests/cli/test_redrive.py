@@ -35,6 +35,12 @@ def function_failed(deployment: Deployment, event: dict[str, Any], error_type: s
     deployment.send(deployment.failure_dlq, failure_record(event, error_type, message))
 
 
+def in_both_queues(deployment: Deployment, raw: dict[str, Any], recorded: dict[str, Any], message: str) -> None:
+    """``raw`` in the delivery DLQ, and ``recorded`` in the on-failure queue after an OutcomeUnknown (``message``)."""
+    delivery_failed(deployment, raw)
+    function_failed(deployment, recorded, "OutcomeUnknown", message)
+
+
 def messages(result: CliResult) -> list[dict[str, Any]]:
     return result.json()["messages"]  # type: ignore[no-any-return]
 
@@ -43,8 +49,7 @@ def test_dry_run_lists_both_shapes_with_their_errors_and_changes_nothing(
     deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
 ) -> None:
     raw, recorded = lifecycle_action(instance_ids()), launch_successful(instance_ids())
-    delivery_failed(deployment, raw)
-    function_failed(deployment, recorded, "OutcomeUnknown", "dispatch answered HTTP 502: Bad Gateway")
+    in_both_queues(deployment, raw, recorded, "dispatch answered HTTP 502: Bad Gateway")
 
     result = run_cli("redrive", "--target", "local", "--json")
 
@@ -83,8 +88,7 @@ def test_yes_replays_on_failure_records_and_raw_events_and_deletes_them(
     deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
 ) -> None:
     raw, recorded = lifecycle_action(instance_ids()), lifecycle_action(instance_ids())
-    delivery_failed(deployment, raw)
-    function_failed(deployment, recorded, "OutcomeUnknown", "dispatch sent but no answer: ReadTimeout")
+    in_both_queues(deployment, raw, recorded, "dispatch sent but no answer: ReadTimeout")
 
     result = run_cli("redrive", "--target", "local", "--yes", "--json")
 
@@ -106,8 +110,7 @@ def test_running_redrive_twice_yields_one_run_per_instance(
     # The same launch in both queues (delivered late and also failed), plus an event already dispatched.
     twice, done = lifecycle_action(instance_ids()), lifecycle_action(instance_ids())
     assert not deployment.handle(done).failed
-    delivery_failed(deployment, twice)
-    function_failed(deployment, twice, "OutcomeUnknown", "dispatch answered HTTP 502")
+    in_both_queues(deployment, twice, twice, "dispatch answered HTTP 502")
     function_failed(deployment, done, "OutcomeUnknown", "dispatch answered HTTP 502")
 
     first = run_cli("redrive", "--target", "local", "--yes", "--json")
@@ -240,8 +243,7 @@ def test_lambda_target_invokes_the_function_asynchronously_and_deletes_after_acc
 ) -> None:
     stubber, redrive = lambda_target
     raw, recorded = lifecycle_action(instance_ids()), lifecycle_action(instance_ids())
-    delivery_failed(deployment, raw)
-    function_failed(deployment, recorded, "OutcomeUnknown", "dispatch answered HTTP 502")
+    in_both_queues(deployment, raw, recorded, "dispatch answered HTTP 502")
     for event in (raw, recorded):
         stubber.add_response(
             "invoke",
@@ -301,8 +303,7 @@ def test_a_missing_function_name_or_queue_is_a_usage_error_naming_the_flag_and_i
 def test_dlq_url_flags_pick_the_queues(
     deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
 ) -> None:
-    delivery_failed(deployment, lifecycle_action(instance_ids()))
-    function_failed(deployment, lifecycle_action(instance_ids()), "OutcomeUnknown", "HTTP 502")
+    in_both_queues(deployment, lifecycle_action(instance_ids()), lifecycle_action(instance_ids()), "HTTP 502")
 
     result = run_cli("redrive", "--target", "local", "--dlq-url", deployment.failure_dlq, "--json")
 
