@@ -18,14 +18,13 @@ from deploy_trigger import runtime
 from deploy_trigger.alerts import DeploymentAlert
 from deploy_trigger.deadline import Deadline
 from deploy_trigger.events import InstanceLaunch, parse_event
-from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.handler import tracker_handler
 from deploy_trigger.ledger.model import Claimed, LedgerEntry, Status
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunListing, RunRef
-from deploy_trigger.tracking import Tracker, TrackerConfig
+from deploy_trigger.tracking import Tracker
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import at, launch_successful
 from stand_ins.autoscaling_group import AutoScalingStandIn
@@ -33,7 +32,7 @@ from stand_ins.deployment import TOKEN
 from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
 from stand_ins.github_listing import LISTING_DELAY_SECONDS
 from stand_ins.invoke import invoke
-from tests.integration.conftest import Stack
+from tests.integration.conftest import TRACKER_CONFIG, Stack, github_client
 from tests.integration.emf import metrics
 from tests.integration.waiting import RECONCILE_WAIT, Clock
 
@@ -133,10 +132,7 @@ def harness(stack: Stack, github: GitHubDouble) -> Harness:
     clock, autoscaling, inbox = Clock(), DyingAutoScaling(), Inbox()
     autoscaling.add_group("web-asg", HOOK)
     ledger = Ledger(stack.dynamodb, stack.table, clock=clock)
-    client = GitHubClient(api_url=github.url, repository=github.repository, workflow=github.workflow,
-                          api_version="2026-03-10", credentials=SecretCredentials(stack.secret))  # fmt: skip
-    config = TrackerConfig(run_appear_timeout=600, heartbeat_interval=300, max_deploy=3600, check_interval=0)
-    tracker = Tracker(ledger, client, autoscaling, inbox, config, clock=clock)
+    tracker = Tracker(ledger, github_client(stack, github), autoscaling, inbox, TRACKER_CONFIG, clock=clock)
     return Harness(stack, github, autoscaling, inbox, clock, tracker, ledger)
 
 
@@ -202,9 +198,7 @@ def test_a_run_whose_status_github_shows_as_null_is_not_finished(
 
 def test_listed_runs_carry_the_commit_they_run(harness: Harness, instance_ids: Callable[[], str]) -> None:
     harness.launch(instance_ids())
-    client = GitHubClient(api_url=harness.github.url, repository=harness.github.repository,
-                          workflow=harness.github.workflow, api_version="2026-03-10",
-                          credentials=SecretCredentials(harness.stack.secret))  # fmt: skip
+    client = github_client(harness.stack, harness.github)
     [served] = harness.github.runs
     time.sleep(LISTING_DELAY_SECONDS + 0.1)  # GitHub lists a new run a little later
 
