@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.client import responses
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict
 
 from deploy_trigger.workflow_contract import RESERVED_INPUTS, RUN_NAME
 from stand_ins.github_app_auth import JwtRejected, verify_app_jwt
@@ -144,6 +144,14 @@ Route = tuple[str, re.Pattern[str], Callable[[IncomingRequest, RecordedRequest, 
 
 def _error(status: int, message: str, docs: str, headers: dict[str, str] | None = None) -> Reply:
     return Reply(status, {"message": message, "documentation_url": docs}, headers or {})
+
+
+class _Location(TypedDict):
+    """Where the repository's objects live: what every answer about the repository builds its URLs from."""
+
+    api_url: str
+    origin: str
+    full_name: str
 
 
 @dataclass
@@ -435,6 +443,14 @@ class GitHubDouble:
             or self._check_repository(params, docs)
         )
 
+    def _check_repository_access(
+        self, incoming: IncomingRequest, params: Params, permission: str, docs: str
+    ) -> Reply | None:
+        """The repository request's checks, then the fine-grained token's ``permission`` on it."""
+        return self._check_repository_request(incoming, params, docs) or self._check_permission(
+            incoming, permission, docs
+        )
+
     def _check_token(self, incoming: IncomingRequest, docs: str) -> Reply | None:
         header = incoming.headers.get("authorization")
         if header is None:
@@ -600,9 +616,10 @@ class GitHubDouble:
 
     @property
     def _run_repository(self) -> dict[str, Any]:
-        return minimal_repository(
-            api_url=self.url, origin=self._require_origin(), full_name=self.repository, private=self.private
-        )
+        return minimal_repository(**self._location(), private=self.private)
+
+    def _location(self) -> _Location:
+        return _Location(api_url=self.url, origin=self._require_origin(), full_name=self.repository)
 
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC).replace(microsecond=0)
@@ -610,9 +627,7 @@ class GitHubDouble:
     # -- runs -----------------------------------------------------------------------------------------------
 
     def _list_runs(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
-        refusal = self._check_repository_request(incoming, params, _RUNS_DOCS) or self._check_permission(
-            incoming, "actions", _RUNS_DOCS
-        )
+        refusal = self._check_repository_access(incoming, params, "actions", _RUNS_DOCS)
         if refusal is not None:
             return refusal
         try:
@@ -634,9 +649,7 @@ class GitHubDouble:
         return Reply(200, body, {"Link": link} if link else {})
 
     def _get_run(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
-        refusal = self._check_repository_request(incoming, params, _RUNS_DOCS) or self._check_permission(
-            incoming, "actions", _RUNS_DOCS
-        )
+        refusal = self._check_repository_access(incoming, params, "actions", _RUNS_DOCS)
         if refusal is not None:
             return refusal
         run_id = params["run_id"]
@@ -665,9 +678,7 @@ class GitHubDouble:
         return Reply(
             200,
             repository_answer(
-                api_url=self.url,
-                origin=self._require_origin(),
-                full_name=self.repository,
+                **self._location(),
                 default_branch=self.default_branch,
                 private=self.private,
                 permissions=self._repository_permissions if personal else None,
@@ -675,17 +686,13 @@ class GitHubDouble:
         )
 
     def _get_workflow(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
-        refusal = self._check_repository_request(incoming, params, _WORKFLOWS_DOCS) or self._check_permission(
-            incoming, "actions", _WORKFLOWS_DOCS
-        )
+        refusal = self._check_repository_access(incoming, params, "actions", _WORKFLOWS_DOCS)
         if refusal is not None:
             return refusal
         return Reply(
             200,
             workflow_answer(
-                api_url=self.url,
-                origin=self._require_origin(),
-                full_name=self.repository,
+                **self._location(),
                 workflow_id=self.workflow_id,
                 name=self.workflow_name,
                 file_name=self.workflow,
@@ -694,9 +701,7 @@ class GitHubDouble:
         )
 
     def _get_contents(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
-        refusal = self._check_repository_request(incoming, params, _CONTENTS_DOCS) or self._check_permission(
-            incoming, "contents", _CONTENTS_DOCS
-        )
+        refusal = self._check_repository_access(incoming, params, "contents", _CONTENTS_DOCS)
         if refusal is not None:
             return refusal
         ref = short_ref((incoming.query.get("ref") or [self.default_branch])[0])
@@ -705,37 +710,18 @@ class GitHubDouble:
         path = params["path"].strip("/")
         if path != f".github/workflows/{self.workflow}":
             return _error(404, "Not Found", _CONTENTS_DOCS)
-        return Reply(
-            200,
-            contents_answer(
-                api_url=self.url,
-                origin=self._require_origin(),
-                full_name=self.repository,
-                path=path,
-                ref=ref,
-                text=self.workflow_file,
-            ),
-        )
+        return Reply(200, contents_answer(**self._location(), path=path, ref=ref, text=self.workflow_file))
 
     def _get_branch(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
-        refusal = self._check_repository_request(incoming, params, _BRANCHES_DOCS) or self._check_permission(
-            incoming, "contents", _BRANCHES_DOCS
-        )
+        refusal = self._check_repository_access(incoming, params, "contents", _BRANCHES_DOCS)
         if refusal is not None:
             return refusal
         if params["branch"] not in self._branches:
             return _error(404, "Branch not found", _BRANCHES_DOCS)
-        return Reply(
-            200,
-            branch_answer(
-                api_url=self.url, origin=self._require_origin(), full_name=self.repository, branch=params["branch"]
-            ),
-        )
+        return Reply(200, branch_answer(**self._location(), branch=params["branch"]))
 
     def _get_git_ref(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
-        refusal = self._check_repository_request(incoming, params, _GIT_REFS_DOCS) or self._check_permission(
-            incoming, "contents", _GIT_REFS_DOCS
-        )
+        refusal = self._check_repository_access(incoming, params, "contents", _GIT_REFS_DOCS)
         if refusal is not None:
             return refusal
         kind, name = params["kind"], params["ref"]

@@ -59,11 +59,17 @@ def test_the_console_script_calls_main() -> None:
     assert "deploy_trigger_cli" in project["tool"]["setuptools"]["packages"]
 
 
+@pytest.fixture
+def instance(deployment: Deployment, github: GitHubDouble, instance_ids: Callable[[], str]) -> str:
+    """An instance whose launch the real handler dispatched: its ledger entry is DISPATCHED."""
+    launched = instance_ids()
+    assert not deployment.handle(lifecycle_action(launched)).failed
+    return launched
+
+
 def test_stack_outputs_configure_every_command(
-    deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
+    deployment: Deployment, github: GitHubDouble, run_cli: Run, instance: str
 ) -> None:
-    instance = instance_ids()
-    assert not deployment.handle(lifecycle_action(instance)).failed
     stack = f"DeployTrigger-{deployment.table}"
     deployment.deploy_function(deployed_environment(deployment, github))
     deployment.create_stack(
@@ -136,10 +142,8 @@ def test_doctor_with_a_stack_checks_the_deployed_function_s_settings_not_the_she
 
 
 def test_flags_beat_the_stack_and_the_stack_beats_the_environment(
-    deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
+    deployment: Deployment, run_cli: Run, instance: str
 ) -> None:
-    instance = instance_ids()
-    assert not deployment.handle(lifecycle_action(instance)).failed
     stack = f"Other-{deployment.table}"
     deployment.create_stack(stack, {"LedgerTableName": "table-from-the-stack"})
 
@@ -200,12 +204,7 @@ def test_the_stack_output_keys_are_the_documented_ones() -> None:
     )
 
 
-def test_every_command_answers_json_that_parses(
-    deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
-) -> None:
-    instance = instance_ids()
-    assert not deployment.handle(lifecycle_action(instance)).failed
-
+def test_every_command_answers_json_that_parses(run_cli: Run, instance: str) -> None:
     results = {
         "status": run_cli("status", instance, "--json"),
         "list": run_cli("list", "--json"),

@@ -17,6 +17,8 @@ from tests.cli.conftest import CliResult, failure_record
 from tests.stand_in_fixtures import Deployment
 
 Run = Callable[..., CliResult]
+#: The stubbed dispatcher function, and ``redrive --target lambda --yes --json`` aimed at it.
+LambdaTarget = tuple[Stubber, Callable[[], CliResult]]
 UNEXPECTED = 'Unexpected inputs provided: ["aws_region"]'
 
 
@@ -33,6 +35,12 @@ def function_failed(deployment: Deployment, event: dict[str, Any], error_type: s
     deployment.send(deployment.failure_dlq, failure_record(event, error_type, message))
 
 
+def in_both_queues(deployment: Deployment, raw: dict[str, Any], recorded: dict[str, Any], message: str) -> None:
+    """``raw`` in the delivery DLQ, and ``recorded`` in the on-failure queue after an OutcomeUnknown (``message``)."""
+    delivery_failed(deployment, raw)
+    function_failed(deployment, recorded, "OutcomeUnknown", message)
+
+
 def messages(result: CliResult) -> list[dict[str, Any]]:
     return result.json()["messages"]  # type: ignore[no-any-return]
 
@@ -41,8 +49,7 @@ def test_dry_run_lists_both_shapes_with_their_errors_and_changes_nothing(
     deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
 ) -> None:
     raw, recorded = lifecycle_action(instance_ids()), launch_successful(instance_ids())
-    delivery_failed(deployment, raw)
-    function_failed(deployment, recorded, "OutcomeUnknown", "dispatch answered HTTP 502: Bad Gateway")
+    in_both_queues(deployment, raw, recorded, "dispatch answered HTTP 502: Bad Gateway")
 
     result = run_cli("redrive", "--target", "local", "--json")
 
@@ -81,8 +88,7 @@ def test_yes_replays_on_failure_records_and_raw_events_and_deletes_them(
     deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
 ) -> None:
     raw, recorded = lifecycle_action(instance_ids()), lifecycle_action(instance_ids())
-    delivery_failed(deployment, raw)
-    function_failed(deployment, recorded, "OutcomeUnknown", "dispatch sent but no answer: ReadTimeout")
+    in_both_queues(deployment, raw, recorded, "dispatch sent but no answer: ReadTimeout")
 
     result = run_cli("redrive", "--target", "local", "--yes", "--json")
 
@@ -104,8 +110,7 @@ def test_running_redrive_twice_yields_one_run_per_instance(
     # The same launch in both queues (delivered late and also failed), plus an event already dispatched.
     twice, done = lifecycle_action(instance_ids()), lifecycle_action(instance_ids())
     assert not deployment.handle(done).failed
-    delivery_failed(deployment, twice)
-    function_failed(deployment, twice, "OutcomeUnknown", "dispatch answered HTTP 502")
+    in_both_queues(deployment, twice, twice, "dispatch answered HTTP 502")
     function_failed(deployment, done, "OutcomeUnknown", "dispatch answered HTTP 502")
 
     first = run_cli("redrive", "--target", "local", "--yes", "--json")
@@ -222,24 +227,23 @@ def test_an_ignored_event_is_replayed_to_clear_it(
 
 
 @pytest.fixture
-def stubbed_lambda() -> Iterator[tuple[Any, Stubber]]:
+def lambda_target(run_cli: Run) -> Iterator[LambdaTarget]:
+    """The dispatcher function behind a botocore Stubber, and ``redrive --target lambda --yes`` aimed at it."""
     client = boto3.client("lambda", region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
     with Stubber(client) as stubber:
-        yield client, stubber
+        yield (
+            stubber,
+            lambda: run_cli("redrive", "--target", "lambda", "--yes", "--json", aws_clients={"lambda": client}),
+        )
         stubber.assert_no_pending_responses()
 
 
 def test_lambda_target_invokes_the_function_asynchronously_and_deletes_after_acceptance(
-    deployment: Deployment,
-    github: GitHubDouble,
-    run_cli: Run,
-    instance_ids: Callable[[], str],
-    stubbed_lambda: tuple[Any, Stubber],
+    deployment: Deployment, github: GitHubDouble, instance_ids: Callable[[], str], lambda_target: LambdaTarget
 ) -> None:
-    client, stubber = stubbed_lambda
+    stubber, redrive = lambda_target
     raw, recorded = lifecycle_action(instance_ids()), lifecycle_action(instance_ids())
-    delivery_failed(deployment, raw)
-    function_failed(deployment, recorded, "OutcomeUnknown", "dispatch answered HTTP 502")
+    in_both_queues(deployment, raw, recorded, "dispatch answered HTTP 502")
     for event in (raw, recorded):
         stubber.add_response(
             "invoke",
@@ -247,7 +251,7 @@ def test_lambda_target_invokes_the_function_asynchronously_and_deletes_after_acc
             {"FunctionName": deployment.function, "InvocationType": "Event", "Payload": json.dumps(event).encode()},
         )
 
-    result = run_cli("redrive", "--target", "lambda", "--yes", "--json", aws_clients={"lambda": client})
+    result = redrive()
 
     assert result.code == 0, result.out
     assert result.json()["target"] == f"function {deployment.function} (asynchronous invoke)"
@@ -257,19 +261,15 @@ def test_lambda_target_invokes_the_function_asynchronously_and_deletes_after_acc
 
 
 def test_lambda_target_keeps_the_message_when_the_invoke_is_refused(
-    deployment: Deployment,
-    github: GitHubDouble,
-    run_cli: Run,
-    instance_ids: Callable[[], str],
-    stubbed_lambda: tuple[Any, Stubber],
+    deployment: Deployment, github: GitHubDouble, instance_ids: Callable[[], str], lambda_target: LambdaTarget
 ) -> None:
-    client, stubber = stubbed_lambda
+    stubber, redrive = lambda_target
     delivery_failed(deployment, lifecycle_action(instance_ids()))
     stubber.add_client_error(
         "invoke", service_error_code="TooManyRequestsException", service_message="Rate exceeded", http_status_code=429
     )
 
-    result = run_cli("redrive", "--target", "lambda", "--yes", "--json", aws_clients={"lambda": client})
+    result = redrive()
 
     assert result.code == 1
     (message,) = messages(result)
@@ -280,31 +280,30 @@ def test_lambda_target_keeps_the_message_when_the_invoke_is_refused(
     assert deployment.visible(deployment.delivery_dlq) == 1
 
 
-def test_lambda_target_needs_the_function_name(deployment: Deployment, run_cli: Run) -> None:
-    deployment.unset("DEPLOY_TRIGGER_FUNCTION_NAME")
+@pytest.mark.parametrize(
+    ("unset", "target", "named"),
+    [
+        ("DEPLOY_TRIGGER_FUNCTION_NAME", "lambda", ("--function-name", "DispatcherFunctionName")),
+        ("DEPLOY_TRIGGER_DLQ_URLS", "local", ("--dlq-url", "DEPLOY_TRIGGER_DLQ_URLS")),
+    ],
+    ids=["the lambda target without a function name", "no queue at all"],
+)
+def test_a_missing_function_name_or_queue_is_a_usage_error_naming_the_flag_and_its_source(
+    deployment: Deployment, run_cli: Run, unset: str, target: str, named: tuple[str, str]
+) -> None:
+    deployment.unset(unset)
 
-    result = run_cli("redrive", "--target", "lambda")
+    result = run_cli("redrive", "--target", target)
 
     assert result.code == 2
-    assert "--function-name" in result.err
-    assert "DispatcherFunctionName" in result.err
-
-
-def test_without_any_queue_the_error_names_the_flag(deployment: Deployment, run_cli: Run) -> None:
-    deployment.unset("DEPLOY_TRIGGER_DLQ_URLS")
-
-    result = run_cli("redrive", "--target", "local")
-
-    assert result.code == 2
-    assert "--dlq-url" in result.err
-    assert "DEPLOY_TRIGGER_DLQ_URLS" in result.err
+    for name in named:
+        assert name in result.err
 
 
 def test_dlq_url_flags_pick_the_queues(
     deployment: Deployment, github: GitHubDouble, run_cli: Run, instance_ids: Callable[[], str]
 ) -> None:
-    delivery_failed(deployment, lifecycle_action(instance_ids()))
-    function_failed(deployment, lifecycle_action(instance_ids()), "OutcomeUnknown", "HTTP 502")
+    in_both_queues(deployment, lifecycle_action(instance_ids()), lifecycle_action(instance_ids()), "HTTP 502")
 
     result = run_cli("redrive", "--target", "local", "--dlq-url", deployment.failure_dlq, "--json")
 

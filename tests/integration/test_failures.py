@@ -3,6 +3,7 @@ a slow GitHub. Each test ends by counting the runs GitHub made."""
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from stand_ins.github_double import (
     ResetAfterReceive,
     Unauthorized,
 )
+from stand_ins.github_faults import Fault
 from stand_ins.invoke import ChildInvocation, invoke
 from tests.integration.conftest import Stack
 from tests.integration.emf import metrics
@@ -34,16 +36,34 @@ POST = ("POST", "/dispatches")
 LIST = ("GET", "/runs")
 
 
+@pytest.fixture
+def instance(instance_ids: Callable[[], str]) -> str:
+    return instance_ids()
+
+
+@pytest.fixture
+def event(instance: str) -> dict[str, Any]:
+    """The instance's launch (a lifecycle action), as EventBridge delivers it."""
+    return lifecycle_action(instance)
+
+
+def killed_mid_dispatch(
+    event: dict[str, Any], github: GitHubDouble, fault: Fault, *, until: Callable[[], bool]
+) -> None:
+    """A first invocation of ``event`` in its own process that meets ``fault``, killed as a Lambda timeout kills it
+    once ``until`` holds (the dispatch has gone as far as the test needs)."""
+    github.inject(fault)
+    first = ChildInvocation(event, budget_seconds=6)
+    wait_until(until, what=f"the dispatch to get as far as {fault} lets it")
+    first.kill()
+
+
 @pytest.mark.slow
 def test_killed_after_github_accepted_the_retry_reconciles_and_posts_nothing(
-    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+    stack: Stack, github: GitHubDouble, instance: str, event: dict[str, Any]
 ) -> None:
-    instance = instance_ids()
-    event = lifecycle_action(instance)
-    github.inject(HangAfterAccept(seconds=30))
-    first = ChildInvocation(event, budget_seconds=6)
-    wait_until(lambda: len(github.runs) == 1, what="GitHub to accept the dispatch")
-    first.kill()  # the timeout of the founding incident: the run exists, the ledger does not know it
+    # The timeout of the founding incident: the run exists, the ledger does not know it.
+    killed_mid_dispatch(event, github, HangAfterAccept(seconds=30), until=lambda: len(github.runs) == 1)
     assert stack.status(instance) == "CLAIMED"
 
     wait_for_lease_expiry(stack, instance)
@@ -59,14 +79,9 @@ def test_killed_after_github_accepted_the_retry_reconciles_and_posts_nothing(
 
 @pytest.mark.slow
 def test_killed_before_github_acted_the_retry_dispatches_once_with_the_same_dispatch_id(
-    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+    stack: Stack, github: GitHubDouble, instance: str, event: dict[str, Any]
 ) -> None:
-    instance = instance_ids()
-    event = lifecycle_action(instance)
-    github.inject(HangBeforeAccept(seconds=30))
-    first = ChildInvocation(event, budget_seconds=6)
-    wait_until(lambda: github.count(*POST) == 1, what="the first POST to arrive")
-    first.kill()
+    killed_mid_dispatch(event, github, HangBeforeAccept(seconds=30), until=lambda: github.count(*POST) == 1)
     dispatch_id = stack.item(instance).dispatch_id
 
     wait_for_lease_expiry(stack, instance)
@@ -83,12 +98,10 @@ def test_killed_before_github_acted_the_retry_dispatches_once_with_the_same_disp
 def test_answer_lost_after_github_accepted_is_reconciled_into_one_run(
     stack: Stack,
     github: GitHubDouble,
-    instance_ids: Callable[[], str],
+    event: dict[str, Any],
     fault: ErrorAfterAccept | DropAfterAccept,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    instance = instance_ids()
-    event = lifecycle_action(instance)
     github.inject(fault)
 
     first = invoke(event)
@@ -119,12 +132,11 @@ def test_answer_lost_after_github_accepted_is_reconciled_into_one_run(
 def test_transport_failure_after_the_request_was_sent_is_reconciled_before_any_resend(
     stack: Stack,
     github: GitHubDouble,
-    instance_ids: Callable[[], str],
+    instance: str,
+    event: dict[str, Any],
     fault: ResetAfterReceive | GarbageAfterAccept | CloseMidBody,
     retry_does: str,
 ) -> None:
-    instance = instance_ids()
-    event = lifecycle_action(instance)
     github.inject(fault)
 
     first = invoke(event)
@@ -167,11 +179,10 @@ def test_a_truncated_run_listing_never_lets_the_retry_post_again(stack: Stack, i
 def test_a_rate_limit_queues_the_launch_and_the_drainer_sends_it_once_after_the_pause(
     stack: Stack,
     github: GitHubDouble,
-    instance_ids: Callable[[], str],
+    instance: str,
     capsys: pytest.CaptureFixture[str],
     limit: RateLimited,
 ) -> None:
-    instance = instance_ids()
     github.inject(limit)
 
     first = invoke(lifecycle_action(instance))  # never raised: Lambda's two retries would be spent in 3 minutes
@@ -190,10 +201,8 @@ def test_a_rate_limit_queues_the_launch_and_the_drainer_sends_it_once_after_the_
 
 
 def test_a_redelivered_event_of_a_queued_launch_is_a_duplicate_and_never_reaches_the_dlq(
-    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+    stack: Stack, github: GitHubDouble, instance: str, event: dict[str, Any]
 ) -> None:
-    instance = instance_ids()
-    event = lifecycle_action(instance)
     github.inject(RateLimited(retry_after=120, status=403))
 
     answers = [invoke(event) for _ in range(3)]
@@ -216,13 +225,12 @@ def test_a_redelivered_event_of_a_queued_launch_is_a_duplicate_and_never_reaches
 def test_permanent_rejection_posts_once_records_why_and_fails_every_delivery(
     stack: Stack,
     github: GitHubDouble,
-    instance_ids: Callable[[], str],
+    instance: str,
+    event: dict[str, Any],
     fault: Reject | Unauthorized,
     reason: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    instance = instance_ids()
-    event = lifecycle_action(instance)
     github.inject(fault)
 
     attempts = [invoke(event) for _ in range(3)]  # the first delivery and Lambda's two retries
@@ -236,11 +244,8 @@ def test_permanent_rejection_posts_once_records_why_and_fails_every_delivery(
     assert metrics(capsys.readouterr().out)["DispatchRejected"] == 1
 
 
-def test_undeclared_input_is_github_s_422_and_ends_failed(
-    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
-) -> None:
+def test_undeclared_input_is_github_s_422_and_ends_failed(stack: Stack, github: GitHubDouble, instance: str) -> None:
     stack.configure(WORKFLOW_EXTRA_INPUTS='{"colour": "blue"}')  # the workflow does not declare it
-    instance = instance_ids()
 
     result = invoke(lifecycle_action(instance))
 
@@ -250,9 +255,8 @@ def test_undeclared_input_is_github_s_422_and_ends_failed(
 
 @pytest.mark.slow
 def test_slow_github_cannot_make_the_function_overrun_its_deadline(
-    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+    stack: Stack, github: GitHubDouble, instance: str
 ) -> None:
-    instance = instance_ids()
     github.inject(Delay(seconds=20))
     context = LocalLambdaContext(budget_seconds=10)
 
@@ -269,10 +273,8 @@ def test_slow_github_cannot_make_the_function_overrun_its_deadline(
 
 @pytest.mark.slow
 def test_slow_github_that_accepts_after_the_client_gave_up_still_gets_one_run(
-    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+    stack: Stack, github: GitHubDouble, event: dict[str, Any]
 ) -> None:
-    instance = instance_ids()
-    event = lifecycle_action(instance)
     github.inject(Delay(seconds=5))  # answers (and creates the run) after the client's 3 s budget
 
     first = invoke(event, budget_seconds=6)
@@ -288,10 +290,8 @@ def test_slow_github_that_accepts_after_the_client_gave_up_still_gets_one_run(
 
 @pytest.mark.slow
 def test_concurrent_duplicates_in_separate_processes_post_once(
-    stack: Stack, github: GitHubDouble, instance_ids: Callable[[], str]
+    stack: Stack, github: GitHubDouble, event: dict[str, Any]
 ) -> None:
-    instance = instance_ids()
-    event = lifecycle_action(instance)
     github.inject(Delay(seconds=1.5))  # keeps the winner's claim live while the others arrive
 
     racers = [ChildInvocation(event, budget_seconds=20) for _ in range(6)]

@@ -17,8 +17,6 @@ import pytest
 
 from deploy_trigger import runtime
 from deploy_trigger.deadline import Deadline
-from deploy_trigger.github_auth import SecretCredentials
-from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.handler import tracker_handler
 from deploy_trigger.ledger.model import Status
 from deploy_trigger.ledger.schema import SWEEP_SINCE_KEY
@@ -34,7 +32,7 @@ from deploy_trigger.sweep import (
     swept_event,
     swept_launch_successful_event,
 )
-from deploy_trigger.tracking import Tracker, TrackerConfig
+from deploy_trigger.tracking import Tracker
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import at as events_at
 from stand_ins.autoscaling_events import launch_successful
@@ -42,7 +40,7 @@ from stand_ins.autoscaling_group import AutoScalingStandIn
 from stand_ins.github_double import GitHubDouble
 from stand_ins.github_model import WorkflowRun
 from stand_ins.invoke import Invocation, invoke
-from tests.integration.conftest import Stack
+from tests.integration.conftest import TRACKER_CONFIG, Stack, github_client
 from tests.integration.emf import metrics
 from tests.integration.waiting import Clock
 
@@ -73,12 +71,8 @@ class Harness:
         config = SweepConfig(hook_name=HOOK, group_names=frozenset({"web-asg"}), region="us-east-1")
         groups = AutoScalingGroups(lambda: self.autoscaling)
         self.sweeper = Sweeper(groups, self.ledger, self.dispatcher, config, clock=self.clock)
-        client = GitHubClient(api_url=github.url, repository=github.repository, workflow=github.workflow,
-                              api_version="2026-03-10", credentials=SecretCredentials(stack.secret))  # fmt: skip
-        tracker_config = TrackerConfig(
-            run_appear_timeout=600, heartbeat_interval=300, max_deploy=3600, check_interval=0
-        )
-        self.tracker = Tracker(self.ledger, client, self.autoscaling, _NoAlerts(), tracker_config, clock=self.clock)
+        client = github_client(stack, github)
+        self.tracker = Tracker(self.ledger, client, self.autoscaling, _NoAlerts(), TRACKER_CONFIG, clock=self.clock)
 
     def sweep(self, after: float = 0.0) -> dict[str, object]:
         self.clock.offset += after

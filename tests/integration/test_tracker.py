@@ -18,14 +18,13 @@ from deploy_trigger import runtime
 from deploy_trigger.alerts import DeploymentAlert
 from deploy_trigger.deadline import Deadline
 from deploy_trigger.events import InstanceLaunch, parse_event
-from deploy_trigger.github_auth import SecretCredentials
 from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.handler import tracker_handler
-from deploy_trigger.ledger.model import Claimed, Status
+from deploy_trigger.ledger.model import Claimed, LedgerEntry, Status
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunListing, RunRef
-from deploy_trigger.tracking import Tracker, TrackerConfig
+from deploy_trigger.tracking import Tracker
 from deploy_trigger_cli.local_lambda import LocalLambdaContext
 from stand_ins.autoscaling_events import at, launch_successful
 from stand_ins.autoscaling_group import AutoScalingStandIn
@@ -33,7 +32,7 @@ from stand_ins.deployment import TOKEN
 from stand_ins.github_double import ErrorAfterAccept, GitHubDouble
 from stand_ins.github_listing import LISTING_DELAY_SECONDS
 from stand_ins.invoke import invoke
-from tests.integration.conftest import Stack
+from tests.integration.conftest import TRACKER_CONFIG, Stack, github_client
 from tests.integration.emf import metrics
 from tests.integration.waiting import RECONCILE_WAIT, Clock
 
@@ -89,23 +88,24 @@ class Harness:
         assert result is not None
         return str(result["run_id"])
 
-    def record_dispatch_without_a_run(self, instance: str) -> None:
+    def claim(self, instance: str, dispatch_id: str | None = None) -> LedgerEntry:
+        """The instance launches and a dispatcher ("invocation") claims it, its lease 30 s long."""
         launch = parse_event(self.autoscaling.launch("web-asg", instance)[0])
         assert isinstance(launch, InstanceLaunch)
-        claim = self.ledger.claim(launch, uuid.uuid4().hex, "invocation", lease_until=time.time() + 30)
+        claim = self.ledger.claim(launch, dispatch_id or uuid.uuid4().hex, "invocation", lease_until=time.time() + 30)
         assert isinstance(claim, Claimed)
-        assert self.ledger.record_dispatched(claim.entry, "invocation", RunRef(), reconciled=False)
+        return claim.entry
+
+    def record_dispatch_without_a_run(self, instance: str) -> None:
+        assert self.ledger.record_dispatched(self.claim(instance), "invocation", RunRef(), reconciled=False)
 
     def fast_launch(self, instance: str, *, claimed_ago: float = 0.0) -> str:
         """What a dispatch leaves behind (a run, a DISPATCHED entry), without a handler invocation's cost;
         ``claimed_ago``: the first claim was that long before the dispatch (a launch retried hours later)."""
-        launch = parse_event(self.autoscaling.launch("web-asg", instance)[0])
-        assert isinstance(launch, InstanceLaunch)
         dispatch_id = uuid.uuid4().hex
         offset, self.clock.offset = self.clock.offset, self.clock.offset - claimed_ago
-        claim = self.ledger.claim(launch, dispatch_id, "invocation", lease_until=time.time() + 30)
+        claimed = self.claim(instance, dispatch_id)
         self.clock.offset = offset
-        assert isinstance(claim, Claimed)
         answer = requests.post(
             f"{self.github.url}/repos/{self.github.repository}/actions/workflows/{self.github.workflow}/dispatches",
             json={"ref": "main", "inputs": {"instance_id": instance, "dispatch_id": dispatch_id, "asg_name": "web-asg",
@@ -114,7 +114,7 @@ class Harness:
             timeout=10,
         )  # fmt: skip
         run_id = int(answer.json()["workflow_run_id"])
-        assert self.ledger.record_dispatched(claim.entry, "invocation", RunRef(run_id=run_id), reconciled=False)
+        assert self.ledger.record_dispatched(claimed, "invocation", RunRef(run_id=run_id), reconciled=False)
         return str(run_id)
 
     def finish_run(self, run_id: str, conclusion: str) -> None:
@@ -132,10 +132,7 @@ def harness(stack: Stack, github: GitHubDouble) -> Harness:
     clock, autoscaling, inbox = Clock(), DyingAutoScaling(), Inbox()
     autoscaling.add_group("web-asg", HOOK)
     ledger = Ledger(stack.dynamodb, stack.table, clock=clock)
-    client = GitHubClient(api_url=github.url, repository=github.repository, workflow=github.workflow,
-                          api_version="2026-03-10", credentials=SecretCredentials(stack.secret))  # fmt: skip
-    config = TrackerConfig(run_appear_timeout=600, heartbeat_interval=300, max_deploy=3600, check_interval=0)
-    tracker = Tracker(ledger, client, autoscaling, inbox, config, clock=clock)
+    tracker = Tracker(ledger, github_client(stack, github), autoscaling, inbox, TRACKER_CONFIG, clock=clock)
     return Harness(stack, github, autoscaling, inbox, clock, tracker, ledger)
 
 
@@ -201,9 +198,7 @@ def test_a_run_whose_status_github_shows_as_null_is_not_finished(
 
 def test_listed_runs_carry_the_commit_they_run(harness: Harness, instance_ids: Callable[[], str]) -> None:
     harness.launch(instance_ids())
-    client = GitHubClient(api_url=harness.github.url, repository=harness.github.repository,
-                          workflow=harness.github.workflow, api_version="2026-03-10",
-                          credentials=SecretCredentials(harness.stack.secret))  # fmt: skip
+    client = github_client(harness.stack, harness.github)
     [served] = harness.github.runs
     time.sleep(LISTING_DELAY_SECONDS + 0.1)  # GitHub lists a new run a little later
 
@@ -272,22 +267,40 @@ def test_tracker_killed_after_completing_and_rerun_neither_completes_twice_nor_l
         assert (item.lifecycle_result or "").startswith("CONTINUE")
 
 
-def test_lifecycle_action_completed_by_the_workflow_itself_is_a_terminal_outcome(
-    harness: Harness, instance_ids: Callable[[], str]
+@pytest.mark.parametrize(
+    ("ended_as", "conclusion", "status", "recorded", "counted", "alerts"),
+    [
+        (LifecycleResult.CONTINUE, "success", Status.SUCCEEDED, "CONTINUE (ALREADY_ENDED: the instance is InService)",
+         "LifecycleContinued", 0),
+        (LifecycleResult.ABANDON, "failure", Status.DEPLOY_FAILED, "ABANDON (ALREADY_ENDED: the instance is gone)",
+         "LifecycleAbandoned", 1),
+    ],
+    ids=["continued", "abandoned"],
+)  # fmt: skip
+def test_a_lifecycle_action_the_workflow_completed_itself_is_a_terminal_outcome_counted_as_its_result(
+    harness: Harness,
+    instance_ids: Callable[[], str],
+    ended_as: LifecycleResult,
+    conclusion: str,
+    status: Status,
+    recorded: str,
+    counted: str,
+    alerts: int,
 ) -> None:
     instance = instance_ids()
     run_id = harness.launch(instance)
-    harness.autoscaling.complete("web-asg", HOOK, instance, LifecycleResult.CONTINUE)  # the workflow, through OIDC
+    harness.autoscaling.complete("web-asg", HOOK, instance, ended_as)  # the workflow, through OIDC
     workflow_completions = harness.autoscaling.ended()
-    harness.finish_run(run_id, "success")
+    harness.finish_run(run_id, conclusion)
 
     report = harness.tracker_pass()
 
     assert harness.autoscaling.ended() == workflow_completions  # the tracker completed nothing more
     item = harness.item(instance)
-    assert item.status is Status.SUCCEEDED
-    assert item.lifecycle_result == "CONTINUE (ALREADY_ENDED: the instance is InService)"
-    assert (report["LifecycleAlreadyEnded"], report["LifecycleContinued"]) == (1, 1)
+    assert item.status is status
+    assert item.lifecycle_result == recorded
+    assert (report["LifecycleAlreadyEnded"], report[counted]) == (1, 1)  # the crash-loop alarm sees an abandon
+    assert len(harness.inbox.alerts) == alerts
     assert harness.tracker_pass()["due"] == 0
 
 
@@ -439,21 +452,6 @@ def test_a_finished_dispatch_of_a_replaced_launch_touches_neither_the_new_action
     assert harness.item(instance).status is Status.DISPATCHED  # the newer launch, untouched
 
 
-def test_a_failed_deploy_the_workflow_abandoned_itself_counts_as_an_abandon(
-    harness: Harness, instance_ids: Callable[[], str]
-) -> None:
-    instance = instance_ids()
-    run_id = harness.launch(instance)
-    harness.autoscaling.complete("web-asg", HOOK, instance, LifecycleResult.ABANDON)  # the workflow, via OIDC
-    harness.finish_run(run_id, "failure")
-
-    report = harness.tracker_pass()
-
-    assert (report["LifecycleAbandoned"], report["LifecycleAlreadyEnded"]) == (1, 1)  # the crash-loop alarm sees it
-    assert harness.item(instance).lifecycle_result == "ABANDON (ALREADY_ENDED: the instance is gone)"
-    assert len(harness.inbox.alerts) == 1
-
-
 def test_a_success_after_the_hook_had_timed_out_is_a_failure_to_alert_on(
     harness: Harness, instance_ids: Callable[[], str]
 ) -> None:
@@ -513,11 +511,8 @@ def test_a_launch_waiting_for_github_budget_is_heartbeaten_like_a_running_deploy
     harness: Harness, instance_ids: Callable[[], str]
 ) -> None:
     instance = instance_ids()
-    launch = parse_event(harness.autoscaling.launch("web-asg", instance)[0])
-    assert isinstance(launch, InstanceLaunch)
-    claim = harness.ledger.claim(launch, uuid.uuid4().hex, "invocation", lease_until=time.time() + 30)
-    assert isinstance(claim, Claimed)
-    parked = harness.ledger.park(claim.entry, "invocation", "limited", not_before=time.time(), post_unconfirmed=False)
+    claimed = harness.claim(instance)
+    parked = harness.ledger.park(claimed, "invocation", "limited", not_before=time.time(), post_unconfirmed=False)
     assert parked
 
     harness.clock.offset = 200

@@ -437,15 +437,22 @@ def test_per_page_defaults_to_30_and_is_capped_at_100(github: GitHubDouble) -> N
 # -- faults -------------------------------------------------------------------------------------------------
 
 
-def test_delay_answers_late_and_then_creates_the_run(github: GitHubDouble) -> None:
-    github.inject(Delay(0.3))
+@pytest.mark.parametrize(
+    ("fault", "status", "runs"),
+    [(Delay(0.3), 200, 1), (HangBeforeAccept(0.2), 502, 0)],
+    ids=["delay: late, then the run", "hang before accept: late, a 502 and no run"],
+)
+def test_delay_and_hang_before_accept_answer_late_the_one_with_its_run_the_other_with_502(
+    github: GitHubDouble, fault: Delay | HangBeforeAccept, status: int, runs: int
+) -> None:
+    github.inject(fault)
 
     started = time.monotonic()
     response = dispatch(github)
 
-    assert time.monotonic() - started >= 0.3
-    assert response.status_code == 200
-    assert len(github.runs) == 1
+    assert time.monotonic() - started >= fault.seconds
+    assert response.status_code == status
+    assert len(github.runs) == runs
 
 
 def test_error_after_accept_answers_502_but_the_run_exists(github: GitHubDouble) -> None:
@@ -496,17 +503,6 @@ def test_hang_after_accept_creates_the_run_before_the_client_gives_up(github: Gi
         dispatch(github, timeout=0.3)
 
     assert len(github.runs) == 1
-
-
-def test_hang_before_accept_answers_502_without_a_run(github: GitHubDouble) -> None:
-    github.inject(HangBeforeAccept(0.2))
-
-    started = time.monotonic()
-    response = dispatch(github)
-
-    assert time.monotonic() - started >= 0.2
-    assert response.status_code == 502
-    assert github.runs == []
 
 
 def test_secondary_rate_limits_carry_retry_after_when_given(github: GitHubDouble) -> None:

@@ -74,6 +74,13 @@ def launch(token: str = "token-1", instance: str = INSTANCE, *, at: float = LAUN
     return parsed
 
 
+def first_dispatch_fails(dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock, error: Exception) -> None:
+    """GitHub answers the launch's first dispatch with ``error``, and the dispatcher raises it."""
+    github.answers = [error]
+    with pytest.raises(type(error)):
+        dispatcher.handle(launch(), deadline(clock))
+
+
 def entry(ledger: Ledger, instance: str = INSTANCE) -> LedgerEntry:
     found = ledger.get(instance)
     assert found is not None
@@ -199,9 +206,8 @@ def test_takeover_after_a_crash_before_the_post_dispatches_with_the_same_dispatc
 def test_unknown_outcome_is_reconciled_by_the_retry_and_never_posted_twice(
     dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
 ) -> None:
-    github.answers = [OutcomeUnknown("HTTP 502")]  # GitHub made the run, then answered 502
-    with pytest.raises(OutcomeUnknown):
-        dispatcher.handle(launch(), deadline(clock))
+    # GitHub made the run, then answered 502.
+    first_dispatch_fails(dispatcher, github, clock, OutcomeUnknown("HTTP 502"))
 
     with pytest.raises(ClaimContended):  # within the margin, nobody may take over yet
         dispatcher.handle(launch(), deadline(clock))
@@ -276,9 +282,7 @@ def test_a_container_that_never_met_a_limit_pays_no_budget_read(
 def test_a_rate_limited_reconciliation_queues_the_launch_still_unconfirmed(
     dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
 ) -> None:
-    github.answers = [OutcomeUnknown("HTTP 502")]
-    with pytest.raises(OutcomeUnknown):
-        dispatcher.handle(launch(), deadline(clock))
+    first_dispatch_fails(dispatcher, github, clock, OutcomeUnknown("HTTP 502"))
     clock.advance(60)
     github.find_run = _rate_limited_listing  # type: ignore[method-assign]
 
@@ -297,9 +301,7 @@ def _rate_limited_listing(dispatch_id: str, created_since: float, deadline: Dead
 def test_connection_never_made_is_safe_to_retry_at_once(
     dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock
 ) -> None:
-    github.answers = [GitHubUnavailable("connection refused")]
-    with pytest.raises(GitHubUnavailable):
-        dispatcher.handle(launch(), deadline(clock))
+    first_dispatch_fails(dispatcher, github, clock, GitHubUnavailable("connection refused"))
 
     assert dispatcher.handle(launch(), deadline(clock)).outcome is Outcome.DISPATCHED
     assert github.searched == []
@@ -308,9 +310,9 @@ def test_connection_never_made_is_safe_to_retry_at_once(
 def test_permanent_rejection_is_recorded_and_never_posted_again(
     dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
 ) -> None:
-    github.answers = [DispatchRejected(422, 'Unexpected inputs provided: ["environment"]')]
-    with pytest.raises(DispatchRejected):
-        dispatcher.handle(launch(), deadline(clock))
+    first_dispatch_fails(
+        dispatcher, github, clock, DispatchRejected(422, 'Unexpected inputs provided: ["environment"]')
+    )
 
     failed = entry(ledger)
     assert failed.status == Status.FAILED
@@ -396,9 +398,9 @@ def test_ledger_item_is_readable_by_an_operator(dispatcher: Dispatcher, dynamodb
 def test_operator_reset_of_a_failed_launch_lets_the_same_event_dispatch_again(
     dispatcher: Dispatcher, ledger: Ledger, github: ScriptedGitHub, clock: Clock
 ) -> None:
-    github.answers = [DispatchRejected(422, "Workflow does not have 'workflow_dispatch' trigger")]
-    with pytest.raises(DispatchRejected):
-        dispatcher.handle(launch(), deadline(clock))
+    first_dispatch_fails(
+        dispatcher, github, clock, DispatchRejected(422, "Workflow does not have 'workflow_dispatch' trigger")
+    )
 
     assert ledger.reset_failed(INSTANCE, "workflow fixed in PR #12")
     assert not ledger.reset_failed(INSTANCE, "twice")  # only a FAILED launch can be reset
@@ -491,9 +493,7 @@ def test_a_warm_pool_entry_whose_first_attempt_died_is_continued_by_the_retry(
 def test_a_takeover_waits_until_github_can_list_the_run_before_it_reconciles(
     dispatcher: Dispatcher, github: ScriptedGitHub, clock: Clock
 ) -> None:
-    github.answers = [OutcomeUnknown("HTTP 502")]
-    with pytest.raises(OutcomeUnknown):
-        dispatcher.handle(launch(), deadline(clock))
+    first_dispatch_fails(dispatcher, github, clock, OutcomeUnknown("HTTP 502"))
     clock.advance(MARGIN + 1)  # the lease has expired: a duplicate delivery arrives
 
     with pytest.raises(ClaimContended, match="may not list"):

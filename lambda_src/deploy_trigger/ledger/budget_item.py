@@ -26,35 +26,21 @@ class BudgetItem:
     def pause(self, until: float, reason: str) -> None:
         """No dispatch before ``until``; a later pause already there stays (only ever extended)."""
         with suppress(ConditionFailed):  # someone was told to wait longer: that pause stands
-            call(
+            self._update(
                 "pause-budget",
-                self._client.update_item,
-                TableName=self._table,
-                Key=_KEY,
-                UpdateExpression="SET paused_until = :until, pause_reason = :reason, paused_until_time = :at",
-                ConditionExpression="attribute_not_exists(paused_until) OR paused_until < :until",
-                ExpressionAttributeValues={
-                    ":until": encode(float(until)),
-                    ":reason": encode(reason[:300]),
-                    ":at": encode(iso_time(until)),
-                },
+                "SET paused_until = :until, pause_reason = :reason, paused_until_time = :at",
+                "attribute_not_exists(paused_until) OR paused_until < :until",
+                {":until": encode(float(until)), ":reason": encode(reason[:300]), ":at": encode(iso_time(until))},
             )
 
     def acquire_drain(self, owner: str, lease_until: float, now: float) -> BudgetState | None:
         """Hold the queue until ``lease_until``, unless another drainer's lease is live (then None)."""
         try:
-            answer = call(
+            answer = self._update(
                 "acquire-drain",
-                self._client.update_item,
-                TableName=self._table,
-                Key=_KEY,
-                UpdateExpression="SET drain_owner = :owner, drain_lease_until = :until",
-                ConditionExpression="attribute_not_exists(drain_lease_until) OR drain_lease_until <= :now",
-                ExpressionAttributeValues={
-                    ":owner": encode(owner),
-                    ":until": encode(float(lease_until)),
-                    ":now": encode(float(now)),
-                },
+                "SET drain_owner = :owner, drain_lease_until = :until",
+                "attribute_not_exists(drain_lease_until) OR drain_lease_until <= :now",
+                {":owner": encode(owner), ":until": encode(float(lease_until)), ":now": encode(float(now))},
                 ReturnValues="ALL_NEW",
             )
         except ConditionFailed:
@@ -65,17 +51,12 @@ class BudgetItem:
         """Give the queue up (only this drainer's own lease), leaving the time of its last dispatch for the pace. A
         drainer that overran its lease while another took the queue has nothing of its own to release."""
         with suppress(ConditionFailed):
-            call(
+            self._update(
                 "release-drain",
-                self._client.update_item,
-                TableName=self._table,
-                Key=_KEY,
-                UpdateExpression=(
-                    "SET drain_lease_until = :zero, last_dispatch_at = :last, hour_started = :hour, "
-                    "hour_dispatches = :dispatches"
-                ),
-                ConditionExpression="drain_owner = :owner",
-                ExpressionAttributeValues={
+                "SET drain_lease_until = :zero, last_dispatch_at = :last, hour_started = :hour, "
+                "hour_dispatches = :dispatches",
+                "drain_owner = :owner",
+                {
                     ":zero": encode(0),
                     ":last": encode(float(last_dispatch_at)),
                     ":hour": encode(float(hour_started)),
@@ -83,6 +64,19 @@ class BudgetItem:
                     ":owner": encode(owner),
                 },
             )
+
+    def _update(self, doing: str, update: str, condition: str, values: dict[str, Any], **extra: Any) -> Any:
+        """One conditional update of the budget item (raises :class:`ConditionFailed` when ``condition`` fails)."""
+        return call(
+            doing,
+            self._client.update_item,
+            TableName=self._table,
+            Key=_KEY,
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            **extra,
+        )
 
 
 def _state(item: dict[str, Any]) -> BudgetState:
