@@ -11,36 +11,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from deploy_trigger.settings import TrackerSettings
-from infra.compliance import skip_checkov
 from infra.constructs.lifecycle_access import grant_lifecycle_actions
-from infra.constructs.service_function import ServiceFunction
+from infra.constructs.scheduled_function import ScheduledFunction
 
 HANDLER = "deploy_trigger.handler.tracker_handler"
 
-#: One pass a minute: the finest an EventBridge schedule goes, and the cadence the tracker's default
-#: ``TrackerSettings.check_interval_seconds`` assumes (an entry checked now is due again at the next pass).
-SCHEDULE = events.Schedule.rate(Duration.minutes(1))
 #: A pass stops starting checks 5 s before its deadline (tracking.PASS_RESERVE_SECONDS), so a full minute
 #: leaves it 55 s of work and ends it before the next pass is due.
 TIMEOUT = Duration.seconds(60)
-#: No retries anywhere, and the shortest event age Lambda and EventBridge accept: a pass that failed or
-#: never ran is simply the next minute's work (every due entry stays in the index until it is done), while
-#: a retried pass would run late, beside the next one.
-RETRY_ATTEMPTS = 0
-MAX_EVENT_AGE = Duration.seconds(60)
 #: Passes never overlap: two passes would read the same due entries and both alert, count and call GitHub
 #: for them (a second completion is harmless, a second page is not). A pass that runs long makes the next
-#: invocation throttle, and the throttled event expires within MAX_EVENT_AGE: it is skipped, not queued.
+#: invocation throttle, and the throttled event expires within its event age (one minute): skipped, not queued.
 RESERVED_CONCURRENCY = 1
 
 #: The Auto Scaling calls the tracker makes on lifecycle actions (lifecycle.LifecycleActions), scoped to the groups.
@@ -57,7 +45,7 @@ LAUNCH_SWEEP_READS = ("autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInst
 SWEEP_INVOKE = ("lambda:InvokeFunction",)
 
 
-class TrackerFunction(ServiceFunction):
+class TrackerFunction(ScheduledFunction):
     """The tracker's function, log group, role, schedule and asynchronous-invocation settings.
 
     Its environment is ``settings.to_environment()``, and it runs the dispatcher's bundled asset (``code``).
@@ -89,28 +77,20 @@ class TrackerFunction(ServiceFunction):
             scope,
             construct_id,
             description="deploy-trigger: follows dispatched deployments and completes their lifecycle actions",
+            # The cadence the tracker's default ``TrackerSettings.check_interval_seconds`` assumes (an entry checked
+            # now is due again at the next pass).
+            schedule_description="deploy-trigger: one tracking pass a minute",
+            no_sink="A tracking pass carries no event worth keeping: every unfinished deployment stays in the "
+            "ledger's tracking index until a pass completes it, so a failed or missed pass is simply the next "
+            "minute's work.",
             handler=HANDLER,
             code=code,
             environment=settings.to_environment(),
             timeout=TIMEOUT,
             reserved_concurrency=reserved_concurrency,
-            retry_attempts=RETRY_ATTEMPTS,
-            max_event_age=MAX_EVENT_AGE,
-            # A line a minute even when idle; each deployment's outcome is kept in the ledger and alerted on,
-            # so a month of pass logs is enough to investigate.
-            log_retention=logs.RetentionDays.ONE_MONTH,
             removal_policy=removal_policy,
             role_description="deploy-trigger tracker: tracking index, ledger updates, credentials secret, "
             "lifecycle actions, alert topic, own logs",
-        )
-        self.schedule = events.Rule(
-            self,
-            "Schedule",
-            description="deploy-trigger: one tracking pass a minute",
-            schedule=SCHEDULE,
-        )
-        self.schedule.add_target(
-            targets.LambdaFunction(self.function, retry_attempts=RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE)
         )
         alert_topic.grant_publish(self.role)
         self.lifecycle_resources = (
@@ -133,23 +113,6 @@ class TrackerFunction(ServiceFunction):
         self._suppress()
 
     def _suppress(self) -> None:
-        no_sink = (
-            "A tracking pass carries no event worth keeping: every unfinished deployment stays in the ledger's "
-            "tracking index until a pass completes it, so a failed or missed pass is simply the next minute's work."
-        )
-        skip_checkov(self.function, {"CKV_AWS_116": no_sink})
-        NagSuppressions.add_resource_suppressions(
-            self.function,
-            [NagPackSuppression(id="Serverless-LambdaDLQ", reason=no_sink)],
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.function.node.find_child("EventInvokeConfig"),
-            [NagPackSuppression(id="Serverless-LambdaAsyncFailureDestination", reason=no_sink)],
-            apply_to_children=True,
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.schedule, [NagPackSuppression(id="Serverless-EventBusDLQ", reason=no_sink)]
-        )
         wildcard_reasons = [
             NagPackSuppression(
                 id="AwsSolutions-IAM5",

@@ -193,7 +193,7 @@ def test_environment_is_the_settings_of_the_context(customized: Synthesized) -> 
         workflow_extra_inputs={"environment": "production", "region_label": "eu"},
         lifecycle_hook_name="platform-deploy",
         mutation_interval_seconds=2.5,
-        hook_global_timeout_seconds=172_800,  # 100 x 1800 s is beyond Auto Scaling's 48 h cap
+        hook_global_timeout_seconds=1800,  # no tracker: nothing heartbeats a queued launch, one heartbeat timeout
     )
 
     assert environment == {**settings.to_environment(), "POWERTOOLS_LOG_LEVEL": "INFO"}
