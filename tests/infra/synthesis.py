@@ -115,6 +115,14 @@ class Synthesized:
         ]
         return properties
 
+    def ref(self, resource_type: str, path_part: str) -> dict[str, str]:
+        """How the template refers to that resource: ``{"Ref": logical ID}``."""
+        return {"Ref": self.logical_id(resource_type, path_part)}
+
+    def arn(self, resource_type: str, path_part: str) -> dict[str, list[str]]:
+        """How the template refers to that resource's ARN: ``{"Fn::GetAtt": [logical ID, "Arn"]}``."""
+        return {"Fn::GetAtt": [self.logical_id(resource_type, path_part), "Arn"]}
+
     def role_statements(self, path_part: str) -> list[dict[str, Any]]:
         """The statements of the policy CDK attaches to the role whose ID mentions ``path_part``."""
         policy = self.properties("AWS::IAM::Policy", f"{path_part}Role")["PolicyDocument"]

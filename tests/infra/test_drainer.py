@@ -20,17 +20,6 @@ from tests.infra.synthesis import (
 )
 
 
-@pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize_template(REQUIRED_CONTEXT, tmp_path_factory.mktemp("cdk.out"))
-
-
-@pytest.fixture(scope="module")
-def customized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """Every key changed: launch-successful mode, no tracker, a pace of 2.5 s, a 1800 s hook heartbeat timeout."""
-    return synthesize_template(CUSTOMIZED_CONTEXT, tmp_path_factory.mktemp("cdk.out"))
-
-
 def drainer(synthesized: Synthesized) -> dict[str, Any]:
     return synthesized.properties("AWS::Lambda::Function", "Drainer")
 
@@ -38,14 +27,6 @@ def drainer(synthesized: Synthesized) -> dict[str, Any]:
 def variables(synthesized: Synthesized, function: str) -> dict[str, Any]:
     found: dict[str, Any] = synthesized.properties("AWS::Lambda::Function", function)["Environment"]["Variables"]
     return found
-
-
-def ref(synthesized: Synthesized, resource_type: str, path_part: str) -> dict[str, str]:
-    return {"Ref": synthesized.logical_id(resource_type, path_part)}
-
-
-def arn(synthesized: Synthesized, resource_type: str, path_part: str) -> dict[str, list[str]]:
-    return {"Fn::GetAtt": [synthesized.logical_id(resource_type, path_part), "Arn"]}
 
 
 # --- Function -----------------------------------------------------------------------------------------
@@ -69,13 +50,13 @@ def test_drainer_runs_the_dispatcher_s_asset(synthesized: Synthesized) -> None:
 
 def test_drainer_logs_to_its_own_log_group_for_a_month(synthesized: Synthesized) -> None:
     assert synthesized.properties("AWS::Logs::LogGroup", "Drainer") == {"RetentionInDays": 30}
-    assert drainer(synthesized)["LoggingConfig"] == {"LogGroup": ref(synthesized, "AWS::Logs::LogGroup", "Drainer")}
+    assert drainer(synthesized)["LoggingConfig"] == {"LogGroup": synthesized.ref("AWS::Logs::LogGroup", "Drainer")}
 
 
 def test_a_wake_up_or_tick_is_never_retried_nor_kept(synthesized: Synthesized) -> None:
     # The backlog lives in the ledger: a lost invocation is replaced by the next minute's.
     assert synthesized.properties("AWS::Lambda::EventInvokeConfig", "Drainer") == {
-        "FunctionName": ref(synthesized, "AWS::Lambda::Function", "Drainer"),
+        "FunctionName": synthesized.ref("AWS::Lambda::Function", "Drainer"),
         "Qualifier": "$LATEST",
         "MaximumRetryAttempts": 0,
         "MaximumEventAgeInSeconds": 60,
@@ -126,7 +107,7 @@ def test_schedule_invokes_the_drainer_every_minute_without_retries(synthesized: 
     assert "EventPattern" not in rule
     assert rule["Targets"] == [
         {
-            "Arn": arn(synthesized, "AWS::Lambda::Function", "Drainer"),
+            "Arn": synthesized.arn("AWS::Lambda::Function", "Drainer"),
             "Id": "Target0",
             "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
         }
@@ -135,9 +116,9 @@ def test_schedule_invokes_the_drainer_every_minute_without_retries(synthesized: 
         "AWS::Lambda::Permission",
         {
             "Action": "lambda:InvokeFunction",
-            "FunctionName": arn(synthesized, "AWS::Lambda::Function", "Drainer"),
+            "FunctionName": synthesized.arn("AWS::Lambda::Function", "Drainer"),
             "Principal": "events.amazonaws.com",
-            "SourceArn": arn(synthesized, "AWS::Events::Rule", "DrainerSchedule"),
+            "SourceArn": synthesized.arn("AWS::Events::Rule", "DrainerSchedule"),
         },
     )
 
@@ -156,7 +137,7 @@ def test_environment_is_the_dispatcher_s_without_a_drainer_to_wake(
     synthesized: Synthesized = request.getfixturevalue(fixture)
     dispatcher = variables(synthesized, "Dispatcher")
 
-    assert dispatcher["DRAINER_FUNCTION_NAME"] == ref(synthesized, "AWS::Lambda::Function", "Drainer")
+    assert dispatcher["DRAINER_FUNCTION_NAME"] == synthesized.ref("AWS::Lambda::Function", "Drainer")
     assert variables(synthesized, "Drainer") == {**dispatcher, "DRAINER_FUNCTION_NAME": ""}
 
 
@@ -204,13 +185,13 @@ def test_environment_is_the_settings_of_the_context(customized: Synthesized) -> 
 
 
 def test_drainer_role_has_exactly_its_permissions(synthesized: Synthesized) -> None:
-    table = arn(synthesized, "AWS::DynamoDB::Table", "Ledger")
+    table = synthesized.arn("AWS::DynamoDB::Table", "Ledger")
 
     assert synthesized.role_statements("Drainer") == [
         {
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Effect": "Allow",
-            "Resource": arn(synthesized, "AWS::Logs::LogGroup", "Drainer"),
+            "Resource": synthesized.arn("AWS::Logs::LogGroup", "Drainer"),
         },
         {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Effect": "Allow", "Resource": "*"},
         # The queue: the tracking index's WAITING partition, read in order.
@@ -241,7 +222,7 @@ def test_drainer_role_has_no_auto_scaling_nor_lambda_call_in_any_mode(customized
 
 def alarm(synthesized: Synthesized, name: str) -> dict[str, Any]:
     properties = synthesized.properties("AWS::CloudWatch::Alarm", f"Monitoring{name}")
-    topic = ref(synthesized, "AWS::SNS::Topic", "AlarmTopic")
+    topic = synthesized.ref("AWS::SNS::Topic", "AlarmTopic")
     assert properties["AlarmActions"] == [topic]
     assert properties["OKActions"] == [topic]
     return properties
@@ -291,7 +272,7 @@ def test_drainer_errors_alarm_after_three_failing_periods_of_5_minutes(synthesiz
         300,
     )
     assert properties["Dimensions"] == [
-        {"Name": "FunctionName", "Value": ref(synthesized, "AWS::Lambda::Function", "Drainer")}
+        {"Name": "FunctionName", "Value": synthesized.ref("AWS::Lambda::Function", "Drainer")}
     ]
 
 
@@ -307,7 +288,7 @@ def test_a_drainer_that_stopped_running_alarms_after_20_minutes(synthesized: Syn
         300,
     )
     assert properties["Dimensions"] == [
-        {"Name": "FunctionName", "Value": ref(synthesized, "AWS::Lambda::Function", "Drainer")}
+        {"Name": "FunctionName", "Value": synthesized.ref("AWS::Lambda::Function", "Drainer")}
     ]
 
 
@@ -350,5 +331,5 @@ def test_dashboard_has_a_github_budget_row(synthesized: Synthesized) -> None:
 
 def test_drainer_function_name_is_an_output(synthesized: Synthesized) -> None:
     assert synthesized.template_json["Outputs"]["DrainerFunctionName"] == {
-        "Value": ref(synthesized, "AWS::Lambda::Function", "Drainer")
+        "Value": synthesized.ref("AWS::Lambda::Function", "Drainer")
     }

@@ -20,11 +20,6 @@ from tests.infra.synthesis import (
 
 
 @pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize_template(REQUIRED_CONTEXT, tmp_path_factory.mktemp("cdk.out"))
-
-
-@pytest.fixture(scope="module")
 def scoped(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """asgNames set and every tracker key changed."""
     return synthesize_template(TRACKER_CONTEXT, tmp_path_factory.mktemp("cdk.out"))
@@ -32,14 +27,6 @@ def scoped(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 def tracker(synthesized: Synthesized) -> dict[str, Any]:
     return synthesized.properties("AWS::Lambda::Function", "Tracker")
-
-
-def ref(synthesized: Synthesized, resource_type: str, path_part: str) -> dict[str, str]:
-    return {"Ref": synthesized.logical_id(resource_type, path_part)}
-
-
-def arn(synthesized: Synthesized, resource_type: str, path_part: str) -> dict[str, list[str]]:
-    return {"Fn::GetAtt": [synthesized.logical_id(resource_type, path_part), "Arn"]}
 
 
 # --- Function -----------------------------------------------------------------------------------------
@@ -65,14 +52,14 @@ def test_tracker_runs_the_dispatcher_s_asset(synthesized: Synthesized) -> None:
 
 def test_tracker_logs_to_its_own_log_group_for_a_month(synthesized: Synthesized) -> None:
     assert synthesized.properties("AWS::Logs::LogGroup", "Tracker") == {"RetentionInDays": 30}
-    assert tracker(synthesized)["LoggingConfig"] == {"LogGroup": ref(synthesized, "AWS::Logs::LogGroup", "Tracker")}
+    assert tracker(synthesized)["LoggingConfig"] == {"LogGroup": synthesized.ref("AWS::Logs::LogGroup", "Tracker")}
 
 
 def test_a_pass_is_never_retried_nor_kept(synthesized: Synthesized) -> None:
     invoke_config = synthesized.properties("AWS::Lambda::EventInvokeConfig", "Tracker")
 
     assert invoke_config == {
-        "FunctionName": ref(synthesized, "AWS::Lambda::Function", "Tracker"),
+        "FunctionName": synthesized.ref("AWS::Lambda::Function", "Tracker"),
         "Qualifier": "$LATEST",
         "MaximumRetryAttempts": 0,
         "MaximumEventAgeInSeconds": 60,
@@ -90,7 +77,7 @@ def test_schedule_invokes_the_tracker_every_minute_without_retries(synthesized: 
     assert "EventPattern" not in rule
     assert rule["Targets"] == [
         {
-            "Arn": arn(synthesized, "AWS::Lambda::Function", "Tracker"),
+            "Arn": synthesized.arn("AWS::Lambda::Function", "Tracker"),
             "Id": "Target0",
             "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
         }
@@ -99,9 +86,9 @@ def test_schedule_invokes_the_tracker_every_minute_without_retries(synthesized: 
         "AWS::Lambda::Permission",
         {
             "Action": "lambda:InvokeFunction",
-            "FunctionName": arn(synthesized, "AWS::Lambda::Function", "Tracker"),
+            "FunctionName": synthesized.arn("AWS::Lambda::Function", "Tracker"),
             "Principal": "events.amazonaws.com",
-            "SourceArn": arn(synthesized, "AWS::Events::Rule", "TrackerSchedule"),
+            "SourceArn": synthesized.arn("AWS::Events::Rule", "TrackerSchedule"),
         },
     )
 
@@ -118,18 +105,18 @@ def test_environment_sets_every_variable_the_tracker_settings_read(synthesized: 
 
 def test_environment_values(synthesized: Synthesized) -> None:
     assert tracker(synthesized)["Environment"]["Variables"] == {
-        "LEDGER_TABLE_NAME": ref(synthesized, "AWS::DynamoDB::Table", "Ledger"),
+        "LEDGER_TABLE_NAME": synthesized.ref("AWS::DynamoDB::Table", "Ledger"),
         "GITHUB_REPOSITORY": "example-org/example-app",
         "GITHUB_WORKFLOW": "deploy.yml",
         "GITHUB_CREDENTIALS_SECRET": "deploy-trigger/github",
         "GITHUB_API_URL": "https://api.github.com",
         "GITHUB_API_VERSION": "2026-03-10",
-        "ALERT_TOPIC_ARN": ref(synthesized, "AWS::SNS::Topic", "AlarmTopic"),
+        "ALERT_TOPIC_ARN": synthesized.ref("AWS::SNS::Topic", "AlarmTopic"),
         "RUN_APPEAR_TIMEOUT_SECONDS": "600",
         "HEARTBEAT_INTERVAL_SECONDS": "300",
         "MAX_DEPLOY_SECONDS": "3600",
         "CHECK_INTERVAL_SECONDS": "60",
-        "DISPATCHER_FUNCTION_NAME": ref(synthesized, "AWS::Lambda::Function", "Dispatcher"),
+        "DISPATCHER_FUNCTION_NAME": synthesized.ref("AWS::Lambda::Function", "Dispatcher"),
         "ALLOWED_ASG_NAMES": "",
         "LIFECYCLE_HOOK_NAME": "deploy-trigger-launch",
         "LAUNCH_DETAIL_TYPE": "EC2 Instance-launch Lifecycle Action",  # the sweep's shape: the mode's events
@@ -186,14 +173,14 @@ def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -
         {
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Effect": "Allow",
-            "Resource": arn(synthesized, "AWS::Logs::LogGroup", "Tracker"),
+            "Resource": synthesized.arn("AWS::Logs::LogGroup", "Tracker"),
         },
         {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Effect": "Allow", "Resource": "*"},
-        {"Action": "sns:Publish", "Effect": "Allow", "Resource": ref(synthesized, "AWS::SNS::Topic", "AlarmTopic")},
+        {"Action": "sns:Publish", "Effect": "Allow", "Resource": synthesized.ref("AWS::SNS::Topic", "AlarmTopic")},
         {
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
             "Effect": "Allow",
-            "Resource": arn(synthesized, "AWS::KMS::Key", "TopicKey"),
+            "Resource": synthesized.arn("AWS::KMS::Key", "TopicKey"),
         },
         {
             "Action": ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
@@ -216,13 +203,13 @@ def expected_statements(synthesized: Synthesized, lifecycle_resources: object) -
 
 def sweep_and_ledger_statements(synthesized: Synthesized) -> list[dict[str, Any]]:
     """The statements every mode's tracker ends with: the sweep's way to the dispatcher, the ledger, the secret."""
-    table = arn(synthesized, "AWS::DynamoDB::Table", "Ledger")
+    table = synthesized.arn("AWS::DynamoDB::Table", "Ledger")
     return [
         {
             # The sweep's one way to the dispatcher: the unqualified function, asynchronously.
             "Action": "lambda:InvokeFunction",
             "Effect": "Allow",
-            "Resource": arn(synthesized, "AWS::Lambda::Function", "Dispatcher"),
+            "Resource": synthesized.arn("AWS::Lambda::Function", "Dispatcher"),
         },
         {
             "Action": "dynamodb:Query",
@@ -293,7 +280,7 @@ def test_the_describe_wildcard_is_suppressed_with_the_reason_of_each_call(synthe
 
 def alarm(synthesized: Synthesized, name: str) -> dict[str, Any]:
     properties = synthesized.properties("AWS::CloudWatch::Alarm", f"Monitoring{name}")
-    topic = ref(synthesized, "AWS::SNS::Topic", "AlarmTopic")
+    topic = synthesized.ref("AWS::SNS::Topic", "AlarmTopic")
     assert properties["AlarmActions"] == [topic]
     assert properties["OKActions"] == [topic]
     return properties
@@ -352,7 +339,7 @@ def test_tracker_errors_alarm_after_three_failing_periods_of_5_minutes(synthesiz
         "Metric": {
             "Namespace": "AWS/Lambda",
             "MetricName": "Errors",
-            "Dimensions": [{"Name": "FunctionName", "Value": ref(synthesized, "AWS::Lambda::Function", "Tracker")}],
+            "Dimensions": [{"Name": "FunctionName", "Value": synthesized.ref("AWS::Lambda::Function", "Tracker")}],
         },
         "Period": 300,
         "Stat": "Sum",
@@ -366,7 +353,7 @@ def test_a_tracker_that_stopped_running_alarms_and_no_data_counts_as_stopped(syn
     assert properties["Namespace"] == "AWS/Lambda"
     assert properties["MetricName"] == "Invocations"
     assert properties["Dimensions"] == [
-        {"Name": "FunctionName", "Value": ref(synthesized, "AWS::Lambda::Function", "Tracker")}
+        {"Name": "FunctionName", "Value": synthesized.ref("AWS::Lambda::Function", "Tracker")}
     ]
     assert properties["Statistic"] == "Sum"
     assert properties["Period"] == 300
@@ -412,7 +399,7 @@ def test_dashboard_shows_outcomes_lifecycle_results_duration_and_backlog(synthes
 
 def test_tracker_function_name_is_an_output(synthesized: Synthesized) -> None:
     assert synthesized.template_json["Outputs"]["TrackerFunctionName"] == {
-        "Value": ref(synthesized, "AWS::Lambda::Function", "Tracker")
+        "Value": synthesized.ref("AWS::Lambda::Function", "Tracker")
     }
 
 
@@ -450,7 +437,7 @@ def test_launch_successful_mode_tracks_alerts_and_sweeps_but_completes_no_lifecy
         *sweep_and_ledger_statements(synthesized),
     ]
     variables = tracker(synthesized)["Environment"]["Variables"]
-    assert variables["DISPATCHER_FUNCTION_NAME"] == ref(synthesized, "AWS::Lambda::Function", "Dispatcher")
+    assert variables["DISPATCHER_FUNCTION_NAME"] == synthesized.ref("AWS::Lambda::Function", "Dispatcher")
     assert variables["LAUNCH_DETAIL_TYPE"] == "EC2 Instance Launch Successful"
     assert synthesized.properties("AWS::Events::Rule", "TrackerSchedule")["ScheduleExpression"] == "rate(1 minute)"
 
