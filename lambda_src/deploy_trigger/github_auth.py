@@ -46,7 +46,7 @@ class AppCredentials:
 
     def jwt(self, now: float) -> str:
         """The RS256 JWT that authenticates the App when it asks for an installation token."""
-        import jwt  # deferred: PyJWT and cryptography cost cold start, and only App credentials need them
+        from deploy_trigger import app_jwt  # deferred: only App credentials sign
 
         payload = {
             "iat": int(now) - _JWT_BACKDATE_SECONDS,
@@ -54,8 +54,8 @@ class AppCredentials:
             "iss": self.app_id,
         }
         try:
-            return jwt.encode(payload, self.private_key, algorithm="RS256")
-        except (ValueError, TypeError, jwt.PyJWTError):
+            return app_jwt.encode(payload, self.private_key)
+        except app_jwt.InvalidKey:
             raise CredentialsInvalid(
                 "the GitHub App private_key in the credentials secret is not a valid RSA key"
             ) from None
