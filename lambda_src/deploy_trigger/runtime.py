@@ -9,31 +9,26 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
-from deploy_trigger.alerts import Alerts
 from deploy_trigger.dispatch import DispatchConfig, Dispatcher
-from deploy_trigger.drain import DrainConfig, Drainer, DrainerFunction
-from deploy_trigger.events import LAUNCH_SUCCESSFUL
-from deploy_trigger.github_auth import SecretCredentials
+from deploy_trigger.github_auth import SecretCredentials, SecretReader
 from deploy_trigger.github_budget import BudgetGate
 from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.ledger.budget_item import BudgetItem
 from deploy_trigger.ledger.table import Ledger
 from deploy_trigger.lifecycle import LifecycleActions
 from deploy_trigger.settings import GitHubTarget, Settings, TrackerSettings
-from deploy_trigger.sweep import (
-    AutoScalingGroups,
-    DispatcherFunction,
-    LaunchSuccessfulMode,
-    LaunchTimes,
-    SweepConfig,
-    Sweeper,
-)
-from deploy_trigger.tracking import Tracker, TrackerConfig
+
+if TYPE_CHECKING:
+    # The drainer's, tracker's and sweep's modules are imported by their factories: the three functions share this
+    # package, and a dispatcher's cold start need not load (or, on Lambda, compile) the other two's code.
+    from deploy_trigger.drain import Drainer, DrainerFunction
+    from deploy_trigger.sweep import Sweeper
+    from deploy_trigger.tracking import Tracker
 
 #: DynamoDB answers in milliseconds; short timeouts and few retries keep a ledger write inside the
 #: reserve the deadline keeps for it (deadline.RESERVE_SECONDS) even when DynamoDB misbehaves.
@@ -62,6 +57,18 @@ def autoscaling_client() -> Any:
 
 
 @cache
+def secretsmanager_client() -> Any:
+    # boto3.client: the default session, so it shares the data the ledger's client already loaded.
+    return boto3.client("secretsmanager")
+
+
+@cache
+def secret_reader() -> SecretReader:
+    """The container's one cache of the credentials secret, whichever functions' GitHub clients read it."""
+    return SecretReader(secretsmanager_client)
+
+
+@cache
 def dispatcher() -> Dispatcher:
     config = settings()
     return Dispatcher(
@@ -70,13 +77,31 @@ def dispatcher() -> Dispatcher:
         _dispatch_config(config),
         lifecycle=LifecycleActions(autoscaling_client),
         budget=BudgetGate(BudgetItem(dynamodb_client(), config.ledger_table_name)),
-        drainer=DrainerFunction(lambda_client, config.drainer_function_name) if config.drainer_function_name else None,
+        drainer=_DrainerOnFirstWake(config.drainer_function_name) if config.drainer_function_name else None,
     )
+
+
+class _DrainerOnFirstWake:
+    """The dispatcher's way to wake the drainer function, built the first time a launch is parked: only a container
+    that met GitHub's limits needs the drainer's module (``deploy_trigger.drain``)."""
+
+    def __init__(self, function_name: str) -> None:
+        self._function_name = function_name
+        self._function: DrainerFunction | None = None
+
+    def wake(self) -> None:
+        if self._function is None:
+            from deploy_trigger.drain import DrainerFunction
+
+            self._function = DrainerFunction(lambda_client, self._function_name)
+        self._function.wake()
 
 
 @cache
 def drainer() -> Drainer:
     """The drainer function's: the dispatcher's settings (same ledger, workflow and credential), its own pace."""
+    from deploy_trigger.drain import DrainConfig, Drainer
+
     config = settings()
     return Drainer(
         Ledger(dynamodb_client(), config.ledger_table_name),
@@ -102,6 +127,9 @@ def _dispatch_config(config: Settings) -> DispatchConfig:
 
 @cache
 def tracker() -> Tracker:
+    from deploy_trigger.alerts import Alerts
+    from deploy_trigger.tracking import Tracker, TrackerConfig
+
     config = tracker_settings()
     return Tracker(
         Ledger(dynamodb_client(), config.ledger_table_name),
@@ -121,6 +149,16 @@ def tracker() -> Tracker:
 def sweeper() -> Sweeper | None:
     """The tracker's sweep for launches whose event never came; None when no dispatcher is configured for it.
     Cached like the rest: the sweeper remembers its first sightings across the container's passes."""
+    from deploy_trigger.events import LAUNCH_SUCCESSFUL
+    from deploy_trigger.sweep import (
+        AutoScalingGroups,
+        DispatcherFunction,
+        LaunchSuccessfulMode,
+        LaunchTimes,
+        SweepConfig,
+        Sweeper,
+    )
+
     config = tracker_settings()
     if not config.dispatcher_function_name:
         return None
@@ -158,7 +196,7 @@ def _github(target: GitHubTarget) -> GitHubClient:
         repository=target.repository,
         workflow=target.workflow,
         api_version=target.api_version,
-        credentials=SecretCredentials(target.credentials_secret),
+        credentials=SecretCredentials(target.credentials_secret, secret_reader()),
     )
 
 
@@ -169,6 +207,8 @@ def reset() -> None:
         tracker_settings,
         dynamodb_client,
         autoscaling_client,
+        secretsmanager_client,
+        secret_reader,
         lambda_client,
         ec2_client,
         dispatcher,
@@ -177,6 +217,3 @@ def reset() -> None:
         sweeper,
     ):
         factory.cache_clear()
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
