@@ -110,7 +110,7 @@ class SecretCredentials:
 class SecretReader:
     """Reads a secret with a Secrets Manager client built on first use, and keeps its value ``max_age`` seconds.
 
-    Powertools Parameters did this before, but its provider builds a boto3 session of its own, and a session's first
+    Powertools Parameters did this before, but its provider builds a session of its own, and a session's first
     client loads botocore's endpoint and service data again: 30 ms of a cold container's first answer, where one
     more client of the session the ledger's client already loaded costs 7 ms (bench/cold_path.py).
     """
@@ -136,9 +136,9 @@ class SecretReader:
 
 
 def _default_secretsmanager_client() -> Any:
-    import boto3  # deferred: the client is built on the first read, not when this module is imported
+    import botocore.session  # deferred: the client is built on the first read, not when this module is imported
 
-    return boto3.client("secretsmanager")
+    return botocore.session.get_session().create_client("secretsmanager")
 
 
 @dataclass
