@@ -50,7 +50,7 @@ def aws_session() -> Any:
     """The container's one botocore session: its clients share the endpoint and service data it loads once.
 
     botocore rather than boto3: boto3 adds resources and S3's transfer manager, which nothing here uses, and
-    importing it costs a cold start 18 ms more than importing botocore's session (bench/cold_path.py). botocore
+    importing it costs a cold start 13 ms more than importing botocore's session (bench/cold_path.py). botocore
     reads the same environment (region, credentials, ``AWS_ENDPOINT_URL``, which is how the tests and the local
     drill reach moto server).
     """
