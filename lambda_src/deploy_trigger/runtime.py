@@ -2,7 +2,8 @@
 
 A factory rather than module-level clients, so importing the handler costs only imports, tests can
 inject moto-backed or fake collaborators without import-order tricks, and a bad setting fails on the
-container's first event with a message naming it.
+container's first event with a message naming it. On Lambda, :func:`prepare_container` builds the two AWS clients
+every function here uses during the container's init phase (see there).
 """
 
 from __future__ import annotations
@@ -208,6 +209,23 @@ def _github(target: GitHubTarget) -> GitHubClient:
         api_version=target.api_version,
         credentials=SecretCredentials(target.credentials_secret, secret_reader()),
     )
+
+
+def prepare_container() -> None:
+    """On Lambda, during the init phase: build the DynamoDB and Secrets Manager clients (every function here uses
+    both; building one reads no setting and calls nothing), so a container's first event does not.
+
+    An on-demand function's init runs on a full vCPU, unthrottled, for up to 10 s (AWS's serverless guide
+    "Effectively running Java on Serverless", "Utilize initialization phase"); its invocations get the share its
+    memory buys, one vCPU at 1,769 MB (Lambda guide, "Configure Lambda function memory"), and the dispatcher has
+    256 MB. Client building is most of a cold start's own work after the imports (bench/cold_path.py), so it is
+    cheapest there, and a container's first event in a burst no longer carries it (bench/burst_tail.py). Lambda
+    sets ``AWS_LAMBDA_INITIALIZATION_TYPE`` in every execution environment (Lambda guide, "Defined runtime
+    environment variables"); anywhere else (tests, the drill, the CLI) this does nothing and the factories stay lazy.
+    """
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
+        dynamodb_client()
+        secretsmanager_client()
 
 
 def reset() -> None:
