@@ -281,6 +281,34 @@ def report(
     return p50_ratio, p99_ratio
 
 
+@dataclass(frozen=True)
+class MotoRound:
+    """What moto server did during one round: its calls, the seconds each operation held its lock (moto's own work),
+    and the seconds requests waited for that lock (behind the other containers' requests)."""
+
+    calls: Counter[str]
+    held: dict[str, float]
+    waited: float
+    wall: float
+
+
+def report_moto(served: dict[str, list[MotoRound]]) -> None:
+    print("  moto server, which serves one request at a time (stand_ins/moto_server.py):")
+    for kind in KINDS:
+        calls: Counter[str] = Counter()
+        held: Counter[str] = Counter()
+        for moto_round in served[kind]:
+            calls.update(moto_round.calls)
+            held.update(moto_round.held)
+        requests = sum(calls.values())
+        busy = sum(held.values()) / sum(moto_round.wall for moto_round in served[kind])
+        waited = sum(moto_round.waited for moto_round in served[kind]) / max(1, requests)
+        work = ", ".join(
+            f"{name.split(':')[1]} {held[name] / calls[name] * 1000:.1f} ms" for name in sorted(held) if calls[name]
+        )
+        print(f"    {kind:10} busy {busy:4.0%} of the burst; a request waited {waited * 1000:4.1f} ms; each: {work}")
+
+
 def _verdict(ratio: float, target: float) -> str:
     return "OK" if ratio <= target else "OVER"
 
@@ -341,14 +369,18 @@ def main() -> None:
 
         invocations: dict[str, list[Invocation]] = {kind: [] for kind in KINDS}
         walls: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        served: dict[str, list[MotoRound]] = {kind: [] for kind in KINDS}
         for round_number in range(arguments.rounds):
             order = KINDS if round_number % 2 == 0 else KINDS[::-1]
             for kind in order:
                 events = burst(arguments.launches, seed=round_number * 2 + KINDS.index(kind))
+                moto.reset_calls()
                 answered, wall = run_round(kind, events, arguments.containers, environment)
                 invocations[kind] += answered
                 walls[kind].append(wall)
+                served[kind].append(MotoRound(moto.calls, moto.held_seconds, moto.waited_seconds, wall))
         report(invocations, arguments.containers, arguments.rounds, walls)
+        report_moto(served)
         sys.stdout.flush()
     ours.send("done")
     double.join(timeout=30)
