@@ -91,6 +91,8 @@ demo: install ## Run the scale-out drill locally (moto server + GitHub double; n
 bench: install ## Benchmarks: cold start and AWS/GitHub calls per launch
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.calls_per_launch
+	$(PY) -m bench.cold_path
+	$(PY) -m bench.burst_tail
 
 clean: ## Remove installed tooling and build outputs
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
