@@ -143,6 +143,8 @@ def container(kind: str, index: int, *, environment: dict[str, str], jobs: Any, 
     """One container: initialise like Lambda (import the handler module), then invoke it for each event taken."""
     os.environ.clear()
     os.environ.update(environment)
+    # A spawned process starts with its parent's sys.path, not PYTHONPATH: the package measured comes first.
+    sys.path.insert(0, environment["PYTHONPATH"].split(os.pathsep)[0])
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the dispatcher's JSON logs and EMF metrics: written, as on Lambda, not read
     timings = _Timings()
@@ -328,6 +330,11 @@ def main() -> None:
     parser.add_argument("--launches", type=int, default=200, help="distinct launches a round (default 200)")
     parser.add_argument("--containers", type=int, default=DEFAULT_CONTAINERS, help="containers (default 5)")
     parser.add_argument("--rounds", type=int, default=2, help="bursts per kind, alternating (default 2)")
+    parser.add_argument(
+        "--lambda-src",
+        help="the folder holding the deploy_trigger package to measure (default: this checkout's lambda_src/); "
+        "e.g. a `git worktree` of an earlier commit's, to measure what a change saved",
+    )
     arguments = parser.parse_args()
 
     import multiprocessing
@@ -344,9 +351,10 @@ def main() -> None:
     with SerializedMotoServer() as moto:
         suffix = uuid.uuid4().hex[:8]
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        lambda_src = os.path.abspath(arguments.lambda_src or os.path.join(root, "lambda_src"))
         environment = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([os.path.join(root, "lambda_src"), root]),
+            "PYTHONPATH": os.pathsep.join([lambda_src, root]),
             "AWS_ENDPOINT_URL": moto.url,
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
