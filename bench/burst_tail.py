@@ -106,7 +106,7 @@ class _Context:
 
 class _Baseline:
     """The minimal Lambda of bench/cold_path.py: its Secrets Manager client built in the init (at module level, as
-    Lambda's guides advise), and each invocation reads the token and POSTs the dispatch once."""
+    the Lambda guide's best practices advise), and each invocation reads the token and POSTs the dispatch once."""
 
     def __init__(self) -> None:
         import boto3

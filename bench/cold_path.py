@@ -82,7 +82,7 @@ if os.environ["BENCH_KIND"] == "dispatcher":
     answer = deploy_trigger.handler.handler(event, Context())
     ok = answer.get("result") == "dispatched"
 else:
-    secrets = boto3.client("secretsmanager")  # at module level, as Lambda's guides advise: built in the init
+    secrets = boto3.client("secretsmanager")  # module level (Lambda guide, best practices): init
     mark("init")
     mark("handler start")
     token = secrets.get_secret_value(SecretId=os.environ["GITHUB_CREDENTIALS_SECRET"])["SecretString"]

@@ -43,7 +43,7 @@ def test_asset_holds_the_runtime_dependencies(asset_dir: Path) -> None:
         assert (asset_dir / package / "__init__.py").is_file(), package
 
 
-#: The unzipped bundle's ceiling (issue 14). It was 22 MB when PyJWT needed cryptography (14 MB) to sign App JWTs.
+#: The unzipped bundle's ceiling. It was 22 MB when PyJWT needed cryptography (14 MB) to sign App JWTs.
 MAX_BUNDLE_BYTES = 15_000_000
 
 
