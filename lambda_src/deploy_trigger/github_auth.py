@@ -111,8 +111,8 @@ class SecretReader:
     """Reads a secret with a Secrets Manager client built on first use, and keeps its value ``max_age`` seconds.
 
     Powertools Parameters did this before, but its provider builds a session of its own, and a session's first
-    client loads botocore's endpoint and service data again: 30 ms of a cold container's first answer, where one
-    more client of the session the ledger's client already loaded costs 7 ms (bench/cold_path.py).
+    client loads botocore's endpoint and service data again: that client took 34 ms of a cold container's first
+    answer, where one more client of the session the ledger's client already loaded takes 4 ms (bench/cold_path.py).
     """
 
     def __init__(self, client_source: Callable[[], Any], clock: Callable[[], float] = time.monotonic) -> None:
