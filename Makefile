@@ -92,6 +92,8 @@ bench: install ## Benchmarks: cold start, AWS/GitHub calls per launch, no-limit 
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.calls_per_launch
 	$(PY) -m bench.no_limit_overhead
+	$(PY) -m bench.cold_path
+	$(PY) -m bench.burst_tail
 
 clean: ## Remove installed tooling and build outputs
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

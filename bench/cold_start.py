@@ -19,7 +19,7 @@ import time
 FLOOR = "import boto3, requests; boto3.client('dynamodb')"
 HANDLER = "import deploy_trigger.handler; from deploy_trigger import runtime; runtime.dispatcher()"
 #: The handler as a GitHub App user's first event sees it: JWT signing loaded too (PAT users never pay it).
-HANDLER_WITH_APP_AUTH = HANDLER + "; import jwt, cryptography.hazmat.primitives.asymmetric.rsa"
+HANDLER_WITH_APP_AUTH = HANDLER + "; import rsa, rsa.pem, pyasn1.codec.der.decoder"
 
 ENVIRONMENT = {
     "AWS_REGION": "us-east-1",

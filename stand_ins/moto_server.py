@@ -3,13 +3,16 @@
 Real DynamoDB applies a conditional write atomically. moto's server does not across its request threads: two
 racing ``PutItem ... attribute_not_exists`` calls can both succeed, which would make any "exactly once" test
 meaningless. Holding one lock around each request restores the guarantee (at the cost of parallelism, which a
-local stand-in does not need). The per-operation counter lets tests assert how many AWS calls a path costs.
+local stand-in does not need). The per-operation counter lets tests assert how many AWS calls a path costs; the
+time each operation held the lock, and the time requests waited for it, let a benchmark tell its own time from
+the stand-in's (bench/burst_tail.py).
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from io import BytesIO
@@ -71,21 +74,31 @@ class _SerializingMiddleware:
         self._serial = threading.Lock()
         self._counts_lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._held: dict[str, float] = {}
+        self._waited = 0.0
 
     def counts(self) -> Counter[str]:
         with self._counts_lock:
             return Counter(self._counts)
 
+    def timings(self) -> tuple[dict[str, float], float]:
+        with self._counts_lock:
+            return dict(self._held), self._waited
+
     def clear_counts(self) -> None:
         with self._counts_lock:
             self._counts.clear()
+            self._held.clear()
+            self._waited = 0.0
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         key = operation_key(environ)
         if key is not None:
             with self._counts_lock:
                 self._counts[key] += 1
+        arrived = time.perf_counter()
         with self._serial:
+            entered = time.perf_counter()
             # The body is produced while iterating, so the lock must cover the iteration too.
             result = self._app(environ, start_response)
             try:
@@ -94,6 +107,11 @@ class _SerializingMiddleware:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+            left = time.perf_counter()
+        if key is not None:
+            with self._counts_lock:
+                self._held[key] = self._held.get(key, 0.0) + left - entered
+                self._waited += entered - arrived
         return [body]
 
 
@@ -151,7 +169,18 @@ class SerializedMotoServer:
         """A snapshot of the calls served so far, keyed ``"service:Operation"``."""
         return self._middleware.counts()
 
+    @property
+    def held_seconds(self) -> dict[str, float]:
+        """Per ``"service:Operation"``, the seconds its requests held the lock (moto's own work) since a reset."""
+        return self._middleware.timings()[0]
+
+    @property
+    def waited_seconds(self) -> float:
+        """The seconds requests waited for the lock (behind other requests) since the last reset."""
+        return self._middleware.timings()[1]
+
     def reset_calls(self) -> None:
+        """Forget the calls counted and timed so far."""
         self._middleware.clear_counts()
 
     def reset(self) -> None:

@@ -1,8 +1,9 @@
 """GitHub credentials from Secrets Manager: a personal access token or a GitHub App installation.
 
 The secret holds either the token itself (plain string, or JSON ``{"token": "..."}``) or App credentials
-(JSON ``{"app_id", "installation_id", "private_key"}``). The secret is read through Powertools Parameters
-and cached for :data:`SECRET_MAX_AGE_SECONDS`, so a warm container does not read it per event; an App's
+(JSON ``{"app_id", "installation_id", "private_key"}``). The secret is read with the container's Secrets Manager
+client (:class:`SecretReader`) and cached for :data:`SECRET_MAX_AGE_SECONDS`, so a warm container does not read it
+per event; an App's
 installation token is cached until shortly before it expires. No token or key ever reaches a log line or
 an exception message: errors name the secret, never its content.
 """
@@ -46,7 +47,7 @@ class AppCredentials:
 
     def jwt(self, now: float) -> str:
         """The RS256 JWT that authenticates the App when it asks for an installation token."""
-        import jwt  # deferred: PyJWT and cryptography cost cold start, and only App credentials need them
+        from deploy_trigger import app_jwt  # deferred: only App credentials sign
 
         payload = {
             "iat": int(now) - _JWT_BACKDATE_SECONDS,
@@ -54,8 +55,8 @@ class AppCredentials:
             "iss": self.app_id,
         }
         try:
-            return jwt.encode(payload, self.private_key, algorithm="RS256")
-        except (ValueError, TypeError, jwt.PyJWTError):
+            return app_jwt.encode(payload, self.private_key)
+        except app_jwt.InvalidKey:
             raise CredentialsInvalid(
                 "the GitHub App private_key in the credentials secret is not a valid RSA key"
             ) from None
@@ -100,20 +101,44 @@ class SecretCredentials:
 
     def __init__(self, secret_name: str, read_secret: Callable[[str, int], str] | None = None) -> None:
         self.secret_name = secret_name
-        self._read_secret = read_secret or _read_with_powertools
+        self._read_secret = read_secret or SecretReader(_default_secretsmanager_client)
 
     def get(self) -> Credentials:
         return parse_credentials(self._read_secret(self.secret_name, SECRET_MAX_AGE_SECONDS), self.secret_name)
 
 
-def _read_with_powertools(secret_name: str, max_age: int) -> str:
-    # Deferred import: Parameters builds its Secrets Manager client on first use, not at cold start.
-    from aws_lambda_powertools.utilities import parameters
+class SecretReader:
+    """Reads a secret with a Secrets Manager client built on first use, and keeps its value ``max_age`` seconds.
 
-    value = parameters.get_secret(secret_name, max_age=max_age)
-    if not isinstance(value, str):
-        raise CredentialsInvalid(f"secret {secret_name!r} must be a SecretString")
-    return value
+    Powertools Parameters did this before, but its provider builds a session of its own, and a session's first
+    client loads botocore's endpoint and service data again: that client took 34 ms of a cold container's first
+    answer, where one more client of the session the ledger's client already loaded takes 4 ms (bench/cold_path.py).
+    """
+
+    def __init__(self, client_source: Callable[[], Any], clock: Callable[[], float] = time.monotonic) -> None:
+        self._client_source = client_source
+        self._clock = clock
+        self._values: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()  # the tracker's threads share one reader
+
+    def __call__(self, secret_name: str, max_age: int) -> str:
+        now = self._clock()
+        with self._lock:
+            cached = self._values.get(secret_name)
+        if cached is not None and now - cached[0] < max_age:
+            return cached[1]
+        value = self._client_source().get_secret_value(SecretId=secret_name).get("SecretString")
+        if not isinstance(value, str):
+            raise CredentialsInvalid(f"secret {secret_name!r} must be a SecretString")
+        with self._lock:
+            self._values[secret_name] = (now, value)
+        return value
+
+
+def _default_secretsmanager_client() -> Any:
+    import botocore.session  # deferred: the client is built on the first read, not when this module is imported
+
+    return botocore.session.get_session().create_client("secretsmanager")
 
 
 @dataclass

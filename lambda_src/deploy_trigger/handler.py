@@ -50,6 +50,9 @@ _RETRY_METRICS: dict[type[RetryLater], str] = {
 }
 
 
+runtime.prepare_container()  # Lambda imports this module in its init phase: the clients are built there
+
+
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -39,16 +39,29 @@ def test_asset_holds_the_handler_package(asset_dir: Path) -> None:
 
 
 def test_asset_holds_the_runtime_dependencies(asset_dir: Path) -> None:
-    for package in ("requests", "aws_lambda_powertools", "jwt", "cryptography"):
+    for package in ("requests", "aws_lambda_powertools", "rsa", "pyasn1"):
         assert (asset_dir / package / "__init__.py").is_file(), package
 
 
+#: The unzipped bundle's ceiling. It was 22 MB when PyJWT needed cryptography (14 MB) to sign App JWTs.
+MAX_BUNDLE_BYTES = 15_000_000
+
+
+def test_asset_stays_under_15_mb_unzipped_without_cryptography(asset_dir: Path) -> None:
+    size = sum(path.stat().st_size for path in asset_dir.rglob("*") if path.is_file())
+    top_level = {path.name for path in asset_dir.iterdir()}
+
+    assert size <= MAX_BUNDLE_BYTES, f"{size / 1e6:.1f} MB"
+    assert not {"cryptography", "jwt", "cffi"} & top_level  # App JWTs are signed with rsa (deploy_trigger/app_jwt.py)
+
+
 def test_native_dependencies_are_built_for_lambda_arm64_python_3_13(asset_dir: Path) -> None:
-    cffi_backend = sorted(path.name for path in asset_dir.glob("_cffi_backend*.so"))
-    assert cffi_backend == ["_cffi_backend.cpython-313-aarch64-linux-gnu.so"]
-    cryptography_wheel = (next(asset_dir.glob("cryptography-*.dist-info")) / "WHEEL").read_text()
-    assert "aarch64" in cryptography_wheel
-    assert "x86_64" not in cryptography_wheel
+    compiled = sorted(path.name for path in (asset_dir / "charset_normalizer").glob("*.so"))
+    assert compiled
+    assert all(name.endswith(".cpython-313-aarch64-linux-gnu.so") for name in compiled), compiled
+    charset_wheel = (next(asset_dir.glob("charset_normalizer-*.dist-info")) / "WHEEL").read_text()
+    assert "aarch64" in charset_wheel
+    assert "x86_64" not in charset_wheel
 
 
 def test_asset_holds_nothing_from_tests_infra_or_bytecode(asset_dir: Path) -> None:
