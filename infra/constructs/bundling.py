@@ -53,8 +53,8 @@ _CACHE_FORMAT = "1"
 
 #: Lambda's Python 3.12+ runtimes run Amazon Linux 2023 (glibc 2.34). pip does not widen a
 #: ``manylinux_2_x`` tag to older glibc versions by itself, so every version a wheel may be tagged for is
-#: listed, newest first (pip prefers earlier tags). cffi ships only manylinux2014 (= 2_17) wheels for
-#: aarch64; cryptography ships 2_34, 2_28 and manylinux2014 wheels.
+#: listed, newest first (pip prefers earlier tags): a native wheel (charset_normalizer's, requests' optional
+#: speed-up, is the bundle's one) may carry any of them, manylinux2014 (= 2_17) included.
 _GLIBC_MINORS = range(34, 16, -1)
 
 
