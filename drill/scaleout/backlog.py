@@ -100,7 +100,7 @@ class QueueWatch:
             ExpressionAttributeNames={"#status": "status", "#tracking": TRACKING_KEY},
         ).get("Item", {})
         status, tracking = item.get("status", {}).get("S"), item.get(TRACKING_KEY, {}).get("S")
-        return status == Status.CLAIMED.value and tracking == WAITING_FOR_BUDGET
+        return bool(status == Status.CLAIMED.value and tracking == WAITING_FOR_BUDGET)
 
     def _query(self, **arguments: Any) -> dict[str, Any]:
         self._count("dynamodb:Query")

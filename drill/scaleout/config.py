@@ -15,7 +15,7 @@ a 1,000-launch scale-out, which GitHub's hourly limit stretches over more than a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from deploy_trigger.deadline import MIN_CALL_SECONDS, RESERVE_SECONDS
 from deploy_trigger.drain import LAUNCH_SECONDS
@@ -140,6 +140,8 @@ class DrillConfig:
     #: The GitHub double enforces GitHub's documented rate limits (5,000 requests an hour, 80 content-creating
     #: requests a minute and 500 an hour, 100 concurrent), in GitHub time.
     github_limits: bool = True
+    #: The limits it enforces: github.com's unless a test asks for others (their clock is ``github_time_scale``).
+    github_rate_limits: RateLimits = field(default_factory=RateLimits)
     #: GitHub seconds per wall second (see the module doc): 40 makes GitHub's hour 90 wall seconds.
     github_time_scale: float = 40.0
     #: Each drainer invocation runs under this budget (wall seconds; production: the function's 15 minutes). A run
@@ -182,9 +184,14 @@ class DrillConfig:
         return github_seconds / self.github_time_scale
 
     @property
+    def limits(self) -> RateLimits:
+        """GitHub's limits on the drill's GitHub clock, whether the double enforces them or not (the floor's)."""
+        return replace(self.github_rate_limits, time_scale=self.github_time_scale)
+
+    @property
     def rate_limits(self) -> RateLimits | None:
-        """What the GitHub double enforces: github.com's limits, on GitHub's compressed clock (None: nothing)."""
-        return RateLimits(time_scale=self.github_time_scale) if self.github_limits else None
+        """What the GitHub double enforces: :attr:`limits`, or nothing (None)."""
+        return self.limits if self.github_limits else None
 
     @property
     def mutation_interval(self) -> float:

@@ -100,7 +100,7 @@ def build_drain(
     still_queued: int,
     drain_capped: bool,
 ) -> GitHubDrain:
-    limits = config.rate_limits or RateLimits(time_scale=config.github_time_scale)
+    limits = config.limits
     last_run = max((run.created_at.timestamp() for run in runs), default=None)
     drain_wall = round(last_run - origin_epoch, 2) if last_run is not None else None
     drain = round(config.github_seconds(drain_wall), 1) if drain_wall is not None else None

@@ -283,7 +283,10 @@ class LambdaAsyncQueue:
         container.kill()
         self._pool.replace(container)
         if container.function == DRAINER:
-            self._record_drainer(running.job.invocation_id, running.started, now, ended_by, None, error, message)
+            self._record_drainer(
+                running.job.invocation_id, started=running.started, ended=now, ended_by=ended_by, report=None,
+                error_type=error, message=message,
+            )  # fmt: skip
             return
         attempt = self._attempts.pop(running.job.invocation_id)
         self._record(
@@ -381,20 +384,24 @@ class LambdaAsyncQueue:
             if running is not None:
                 message = "Error: Runtime exited without providing a reason"
                 job = running.job.invocation_id
-                self._record_drainer(job, running.started, self._clock(), EndedBy.CRASHED, None, KILLED, message)
+                self._record_drainer(
+                    job, started=running.started, ended=self._clock(), ended_by=EndedBy.CRASHED, report=None,
+                    error_type=KILLED, message=message,
+                )  # fmt: skip
             return
         container.running = None
         started = running.started if running is not None else self._clock() - answer.seconds
         outcome = answer.invocation
         ended_by = EndedBy.RAISED if outcome.error is not None else EndedBy.RETURNED
         self._record_drainer(
-            answer.invocation_id, started, started + answer.seconds, ended_by, outcome.result, outcome.error,
-            outcome.message,
+            answer.invocation_id, started=started, ended=started + answer.seconds, ended_by=ended_by,
+            report=outcome.result, error_type=outcome.error, message=outcome.message,
         )  # fmt: skip
 
     def _record_drainer(
         self,
         invocation_id: int,
+        *,
         started: float,
         ended: float,
         ended_by: EndedBy,

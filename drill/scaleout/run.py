@@ -19,7 +19,7 @@ from drill.scaleout.progress import Progress
 from drill.scaleout.report import DrillReport, Machine, Observed, Timing, build_report
 from drill.scaleout.stand_ins import FAKE_CREDENTIALS, StandIns, stand_ins
 from stand_ins.autoscaling_events import REGION
-from stand_ins.github_rate_limits import RateLimits, floor_seconds
+from stand_ins.github_rate_limits import floor_seconds
 
 #: After the events have settled, the drainer keeps going at most this long past the floor GitHub's limits set on
 #: the drain (GitHub seconds): a drain that needs more is stuck, and the verdict lists what is still queued.
@@ -40,8 +40,7 @@ def run_drill(config: DrillConfig, on_progress: Callable[[Progress], None] | Non
             pool.wait_ready()
             local.moto.reset_calls()  # from here on, every AWS call is the handler's (or Lambda's)
             schedule = DrainerSchedule(config)
-            limits = config.rate_limits or RateLimits(time_scale=config.github_time_scale)
-            cap = config.wall_seconds(floor_seconds(len(plan.launches), limits, 1.0) + DRAIN_CAP_PAST_FLOOR)
+            cap = config.wall_seconds(floor_seconds(len(plan.launches), config.limits, 1.0) + DRAIN_CAP_PAST_FLOOR)
             watches = _watch(local), _watch(local)  # the loop's, and the sampler's thread's
             queue = LambdaAsyncQueue(
                 pool, config, local.dead_letters, kill_switch, drainer=schedule, watch=watches[0], drain_cap=cap

@@ -155,9 +155,9 @@ def judge_lifecycle(
         for instance, fates in observed.warm_pool_fates.items()
         if fates != [LifecycleResult.CONTINUE.value]
     }
-    timed_out = sorted(set(observed.timed_out))
+    expired = sorted(set(observed.timed_out))
     return LifecycleVerdict(
-        ok=not (not_once or wrong or ledger or alerts or warm or timed_out),
+        ok=not (not_once or wrong or ledger or alerts or warm or expired),
         hooked=len(hooked),
         not_completed_once=not_once,
         wrong_result=wrong,
@@ -165,7 +165,7 @@ def judge_lifecycle(
         alert_mismatches=alerts,
         warm_pool_entries=len(observed.warm_pool_fates),
         warm_pool_not_continued_once=warm,
-        timed_out=timed_out,
+        timed_out=expired,
     )
 
 
