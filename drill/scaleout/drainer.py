@@ -17,6 +17,9 @@ from drill.scaleout.config import DrillConfig
 
 #: The schedule's period in production (GitHub seconds in the drill, so compressed like GitHub's clock).
 SCHEDULE_SECONDS = 60.0
+#: A dispatcher wakes the drainer at most every 10 s per container; the drill starts a woken run at most this often
+#: (wall seconds), or a queue held by a killed drainer's lease would see a run bounce off it at every park.
+WAKE_GAP_SECONDS = 0.5
 #: What EventBridge Scheduler sends the drainer (it reads the queue, not the event).
 SCHEDULED_EVENT: dict[str, Any] = {
     "version": "0",
@@ -50,6 +53,7 @@ class DrainerSchedule:
         self.budget = config.drainer_budget
         self.period = config.wall_seconds(SCHEDULE_SECONDS)
         self._next_scheduled = float("-inf")
+        self._last_started = float("-inf")
         self._woken = False
         self.runs: list[DrainerRun] = []
 
@@ -61,12 +65,13 @@ class DrainerSchedule:
         """The trigger of a run that should start now, or None."""
         if not self.enabled:
             return None
-        if self._woken:
+        if self._woken and now - self._last_started >= WAKE_GAP_SECONDS:
             return "wake-up"
         return "schedule" if now >= self._next_scheduled else None
 
     def started(self, now: float) -> None:
         self._woken = False
+        self._last_started = now
         # A tick that comes while a run is going finds the function at its reserved concurrency: Lambda retries
         # it, so it starts as soon as the run ends. Here: the next run may start from one period on.
         self._next_scheduled = now + self.period
