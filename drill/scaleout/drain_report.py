@@ -38,6 +38,9 @@ class DrainerSummary:
     #: The drainer's own counts, summed over its runs (Dispatched, Drained, Requeued, RateLimitWaits, ...).
     counts: dict[str, int]
     seconds: float
+    #: Wall seconds the queue stayed held by killed runs' leases (each a run's budget plus the lease margin from its
+    #: start): nobody may send while a dead drainer's lease is live.
+    held_by_killed_runs: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def build_drain(
         refusals=dict(Counter(refusal.kind for refusal in refusals).most_common()),
         refusals_after_pause_known=refused_after_pause_known(refusals, content_created_at, limits),
         requests_per_credential=_per_credential(requests, limits),
-        drainer=_drainer(drainer_runs),
+        drainer=_drainer(drainer_runs, lease=config.drainer_budget + config.lease_margin),
         samples=[asdict(sample) for sample in samples],
     )
 
@@ -186,7 +189,7 @@ _REPORT_FIELDS = frozenset(
 )
 
 
-def _drainer(runs: Sequence[DrainerRun]) -> DrainerSummary:
+def _drainer(runs: Sequence[DrainerRun], lease: float) -> DrainerSummary:
     counts: Counter[str] = Counter()
     for run in runs:
         for name, value in (run.report or {}).items():
@@ -199,6 +202,7 @@ def _drainer(runs: Sequence[DrainerRun]) -> DrainerSummary:
         ended=dict(Counter(run.ended_by for run in runs).most_common()),
         counts=dict(counts.most_common()),
         seconds=round(sum(run.seconds for run in runs), 1),
+        held_by_killed_runs=round(sum(max(0.0, lease - run.seconds) for run in runs if run.ended_by == "killed"), 1),
     )
 
 

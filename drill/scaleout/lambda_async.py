@@ -35,7 +35,7 @@ TICK_SECONDS = 0.02
 DRAINER = "drainer"
 DRAINER_ENTRY_POINT = "drainer_handler"
 #: Once the events have settled, the drill looks this often (wall seconds) whether the ledger's queue is empty.
-QUEUE_CHECK_SECONDS = 0.5
+QUEUE_CHECK_SECONDS = 2.0
 
 #: Lambda's error types for invocations that ended without the handler's own answer.
 KILLED = "Runtime.ExitError"
