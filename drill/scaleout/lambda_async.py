@@ -34,7 +34,7 @@ TICK_SECONDS = 0.02
 #: The drainer's containers, and the entry point they run.
 DRAINER = "drainer"
 DRAINER_ENTRY_POINT = "drainer_handler"
-#: Once the events have settled, the drill looks this often (wall seconds) whether the ledger's queue is empty.
+#: Once the events have settled, the drill looks this often (wall seconds) how long the ledger's queue still is.
 QUEUE_CHECK_SECONDS = 2.0
 
 #: Lambda's error types for invocations that ended without the handler's own answer.
@@ -107,8 +107,8 @@ class LambdaAsyncQueue:
         drain_cap: float = 0.0,
     ) -> None:
         """``drainer`` runs the drainer function too (in the pool's DRAINER container); ``watch`` reads the ledger's
-        queue (is it empty, who holds a launch); ``drain_cap``: the most seconds the drainer keeps running after the
-        events have settled."""
+        queue (how long it is, who holds a launch); ``drain_cap``: once the events have settled, the drain stops when
+        the queue has not got shorter for this many seconds."""
         self._pool = pool
         self._timeout = config.function_timeout
         self._retry_delays = config.retry_delays
@@ -131,6 +131,8 @@ class LambdaAsyncQueue:
         #: by the cap rather than by an empty queue.
         self._settled_at: float | None = None
         self._queue_checked_at = float("-inf")
+        self._progress_at = 0.0
+        self._waiting = 2**63
         self._queue_empty = False
         self._drain_over = False
         self.drain_capped = False
@@ -197,18 +199,22 @@ class LambdaAsyncQueue:
         return list(self._drainer.runs) if self._drainer is not None else []
 
     def _work_left(self, now: float) -> bool:
-        """Events to deliver or retry, an invocation running, or (with a drainer) launches still queued."""
+        """Events to deliver or retry, an invocation running, or (with a drainer) launches still queued and the
+        queue still getting shorter (at the latest ``drain_cap`` seconds apart)."""
         if self._queue or self._pool.busy(DISPATCHER):
             return True
         if self._settled_at is None:
-            self._settled_at = now
+            self._settled_at = self._progress_at = now
         if not self._drain_over and self._drainer is not None and self._drainer.enabled and self._watch is not None:
             if now - self._queue_checked_at >= QUEUE_CHECK_SECONDS:
                 self._queue_checked_at = now
-                self._queue_empty = self._watch.empty()
+                waiting = self._watch.waiting()
+                if waiting < self._waiting:
+                    self._progress_at = now
+                self._waiting, self._queue_empty = waiting, waiting == 0
             if self._queue_empty:
                 self._drain_over = True
-            elif now - self._settled_at > self._drain_cap:
+            elif now - self._progress_at > self._drain_cap:
                 self._drain_over = self.drain_capped = True
         else:
             self._drain_over = True

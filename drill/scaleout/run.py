@@ -19,11 +19,12 @@ from drill.scaleout.progress import Progress
 from drill.scaleout.report import DrillReport, Machine, Observed, Timing, build_report
 from drill.scaleout.stand_ins import FAKE_CREDENTIALS, StandIns, stand_ins
 from stand_ins.autoscaling_events import REGION
-from stand_ins.github_rate_limits import floor_seconds
 
-#: After the events have settled, the drainer keeps going at most this long past the floor GitHub's limits set on
-#: the drain (GitHub seconds): a drain that needs more is stuck, and the verdict lists what is still queued.
-DRAIN_CAP_PAST_FLOOR = 2 * 3600.0
+#: After the events have settled, the drain goes on while the queue keeps getting shorter. The longest it may rightly
+#: stand still: GitHub's hourly window (GitHub seconds), then a killed drainer's lease, twice, and a run's start. A
+#: drain still for longer is stuck, and the verdict lists what is still queued.
+GITHUB_HOUR = 3600.0
+RUN_START_SECONDS = 10.0
 
 
 def run_drill(config: DrillConfig, on_progress: Callable[[Progress], None] | None = None) -> DrillReport:
@@ -40,7 +41,8 @@ def run_drill(config: DrillConfig, on_progress: Callable[[Progress], None] | Non
             pool.wait_ready()
             local.moto.reset_calls()  # from here on, every AWS call is the handler's (or Lambda's)
             schedule = DrainerSchedule(config)
-            cap = config.wall_seconds(floor_seconds(len(plan.launches), config.limits, 1.0) + DRAIN_CAP_PAST_FLOOR)
+            lease = config.drainer_budget + config.lease_margin
+            cap = config.wall_seconds(GITHUB_HOUR) + 2 * lease + RUN_START_SECONDS
             watches = _watch(local), _watch(local)  # the loop's, and the sampler's thread's
             queue = LambdaAsyncQueue(
                 pool, config, local.dead_letters, kill_switch, drainer=schedule, watch=watches[0], drain_cap=cap
