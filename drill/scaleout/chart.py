@@ -47,7 +47,8 @@ def chart_html(report: DrillReport) -> str:
         (drain.limits_floor_github_seconds / scale, f"limits alone {drain.limits_floor_github_seconds:g} GitHub s"),
     ]
     if drain.drain_wall_seconds is not None:
-        marks.append((drain.drain_wall_seconds, f"drained {drain.drain_github_seconds:g} GitHub s"))
+        left = f", {drain.still_queued} still queued" if drain.still_queued else ""
+        marks.append((drain.drain_wall_seconds, f"last run created {drain.drain_github_seconds:g} GitHub s{left}"))
     for number, (at, label) in enumerate(marks):
         colour = "#333" if number < 2 else "#1b9e77"
         dash = ' stroke-dasharray="6 4"' if number < 2 else ""
