@@ -27,7 +27,8 @@ queue once the retries are spent. Each invocation runs the real handler (deploy_
 pool of worker processes, each one a warm Lambda container with a Lambda-like deadline; a killed one is replaced
 by a cold one. Faults are injected on the way: invocations killed while their POST hangs in GitHub (before and
 after GitHub created the run), 5xx and dropped connections after GitHub created the run, answers later than the
-client's budget, 429s, a slow GitHub, malformed events.
+client's budget, 429s (the launch is queued; the real drainer sends it), a slow GitHub, malformed events.
+GitHub's documented rate limits are enforced, on a compressed GitHub clock (--github-time-scale).
 
 At the end it counts runs per instance in the GitHub double and prints a report: deliveries, dispatches,
 duplicates suppressed, reconciled runs, the DLQ by error type, latency, AWS and GitHub calls per launch, and the
@@ -52,13 +53,16 @@ launch has no run by design and counts as handled when the ledger says FAILED an
 
 how long it takes:
   moto is the bottleneck: it serves one request at a time and spends about 40-50 ms of CPU on each of the
-  ledger's conditional writes (about 2.7 per launch with the default faults). On 2 CPUs the default 300
-  launches take about a minute, 500 about a minute and a half; the report prints the wall time and the load
-  the machine already had. More --workers do not make it faster, only the queue at moto longer.
+  ledger's conditional writes (about 2.7 per launch with the default faults). With GitHub's limits on, the
+  drainer sends queued launches one at a time, and a killed drainer holds the queue until its lease ends
+  (--drainer-budget plus the lease margin). On 2 CPUs the default 300 launches take about two minutes,
+  1,000 about 19 (about 4 with --kill-rate 0); the report prints the wall time and the load the machine
+  already had. More --workers do not make it faster, only the queue at moto longer.
 
 examples:
   make demo
   make demo ARGS="--launches 500"
+  python -m drill --launches 1000 --kill-rate 0   # GitHub's hourly limit: the drain against its floor
   python -m drill --launches 40 --kill-rate 0.2 --function-timeout 6 --retry-delays 8,16 --json /tmp/drill.json
   python -m drill --no-run-name   # the workflow's run-name loses the dispatch ID: the verdict must break
   python -m drill --lifecycle     # then the tracker lets each instance into service or has it replaced
