@@ -9,7 +9,10 @@ lifecycle hooks", "Warm pool instance lifecycle"):
 - completing by token ends exactly that action; by instance ID, the hook's action active for the instance now;
   an action that already ended answers "No active Lifecycle Action found" (terminal);
 - an action whose heartbeat timeout passes ends with the hook's default result; ABANDON on launch terminates
-  the instance (it leaves the group);
+  the instance (it leaves the group). With ``heartbeat_timeout`` set, that happens on the stand-in's clock: an
+  action ends once the timeout has passed since its start or its last heartbeat, and at its global timeout,
+  min(100 x heartbeat timeout, 48 h) after its start, whatever its heartbeats; checked on every call and by
+  ``expire_due()``. Without it, only ``time_out()`` ends an action that way;
 - ``describe_auto_scaling_groups`` and ``describe_lifecycle_hooks`` answer in boto3's shape (the sweep's reads):
   a group's ``Instances`` with their ``LifecycleState``, never its warm pool, paginated by ``NextToken``.
 """
@@ -17,15 +20,19 @@ lifecycle hooks", "Warm pool instance lifecycle"):
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from stand_ins.autoscaling_events import lifecycle_action
 
+#: Auto Scaling ends an action at min(100 x its heartbeat timeout, 48 hours) after its start, heartbeats or not.
+GLOBAL_TIMEOUT_FACTOR = 100
+MAX_GLOBAL_TIMEOUT = 48 * 3600.0
 PENDING_WAIT = "Pending:Wait"
 WARMED_PENDING_WAIT = "Warmed:Pending:Wait"
 IN_SERVICE = "InService"
@@ -40,7 +47,12 @@ class LifecycleAction:
     hook_name: str
     into_warm_pool: bool
     result: str | None = None  # CONTINUE or ABANDON once ended
-    ended_by: str | None = None  # "complete" or "timeout"
+    ended_by: str | None = None  # "complete", "timeout" or "terminated"
+    #: On the stand-in's clock: when the action started, and when it was last known alive (start or heartbeat).
+    started_at: float = 0.0
+    alive_at: float = 0.0
+    #: For an action that timed out on the clock: "heartbeat" or "global".
+    timeout: str | None = None
 
 
 @dataclass
@@ -50,6 +62,9 @@ class AutoScalingStandIn:
     #: Group -> its launch hooks, in order; the first is deploy-trigger's unless a test says otherwise.
     hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     default_result: LifecycleResult = LifecycleResult.ABANDON
+    #: The hooks' heartbeat timeout in seconds of ``clock``; None: actions wait until completed or ``time_out()``.
+    heartbeat_timeout: float | None = None
+    clock: Callable[[], float] = time.monotonic
     actions: dict[str, LifecycleAction] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
     #: Every call that ended an action: (instance, hook, result), in order.
@@ -77,7 +92,9 @@ class AutoScalingStandIn:
             self.members[instance_id] = asg_name
             for hook in self.hooks.get(asg_name, ()):
                 token = str(uuid.uuid4())
-                self.actions[token] = LifecycleAction(token, instance_id, asg_name, hook, into_warm_pool)
+                self.actions[token] = self._new_action(
+                    token, instance_id, asg_name, hook, into_warm_pool=into_warm_pool, started_at=None
+                )
                 events.append(
                     lifecycle_action(
                         instance_id,
@@ -94,19 +111,30 @@ class AutoScalingStandIn:
         return events
 
     def open_action(
-        self, asg_name: str, hook_name: str, instance_id: str, token: str, *, into_warm_pool: bool = False
+        self,
+        asg_name: str,
+        hook_name: str,
+        instance_id: str,
+        token: str,
+        *,
+        into_warm_pool: bool = False,
+        started_at: float | None = None,
     ) -> None:
-        """One hook's pending action with a known token (for an event that was built elsewhere)."""
+        """One hook's pending action with a known token (for an event that was built elsewhere); ``started_at`` on
+        the stand-in's clock (default: now)."""
         with self._lock:
             self.members[instance_id] = asg_name
             self.states[instance_id] = WARMED_PENDING_WAIT if into_warm_pool else PENDING_WAIT
             self.members[instance_id] = asg_name
-            self.actions[token] = LifecycleAction(token, instance_id, asg_name, hook_name, into_warm_pool)
+            self.actions[token] = self._new_action(
+                token, instance_id, asg_name, hook_name, into_warm_pool=into_warm_pool, started_at=started_at
+            )
 
     def complete(
         self, asg_name: str, hook_name: str, instance_id: str, result: LifecycleResult, *, token: str | None = None
     ) -> LifecycleAnswer:
         with self._lock:
+            self._expire()
             action = self._active(asg_name, hook_name, instance_id, token)
             if action is None:
                 known = self.actions.get(token or "")
@@ -120,23 +148,33 @@ class AutoScalingStandIn:
         self, asg_name: str, hook_name: str, instance_id: str, *, token: str | None = None
     ) -> LifecycleAnswer:
         with self._lock:
+            self._expire()
             action = self._active(asg_name, hook_name, instance_id, token)
             if action is None:
                 return LifecycleAnswer.NO_ACTIVE_ACTION
             self.heartbeats[action.instance_id] += 1
+            action.alive_at = self.clock()
             return LifecycleAnswer.DONE
+
+    def expire_due(self) -> list[LifecycleAction]:
+        """End every action whose heartbeat or global timeout has passed, with the default result; return them."""
+        with self._lock:
+            return self._expire()
 
     def instance_state(self, instance_id: str) -> str | None:
         with self._lock:
+            self._expire()
             return self.states.get(instance_id)
 
     def group_of(self, instance_id: str) -> str | None:
         with self._lock:
+            self._expire()
             return self.members.get(instance_id) if instance_id in self.states else None
 
     def instances_of(self, asg_name: str) -> list[tuple[str, str]]:
         """(instance, lifecycle state) of the group's instances, as DescribeAutoScalingGroups lists them."""
         with self._lock:
+            self._expire()
             return sorted((i, state) for i, state in self.states.items() if self.members.get(i) == asg_name)
 
     def describe_auto_scaling_groups(
@@ -145,6 +183,7 @@ class AutoScalingStandIn:
         """Like the API: the named groups (or all), ``MaxRecords`` a page, each with its instances in the group
         (not its warm pool); a name with no group is left out, not an error."""
         with self._lock:
+            self._expire()
             self.describe_calls["describe_auto_scaling_groups"] += 1
             names = sorted(self.hooks) if AutoScalingGroupNames is None else sorted(set(AutoScalingGroupNames))
             names = [name for name in names if name in self.hooks]
@@ -258,6 +297,40 @@ class AutoScalingStandIn:
             if (action.asg_name, action.hook_name) == (asg_name, hook_name):
                 return action
         return None
+
+    def _new_action(
+        self,
+        token: str,
+        instance_id: str,
+        asg_name: str,
+        hook_name: str,
+        *,
+        into_warm_pool: bool,
+        started_at: float | None,
+    ) -> LifecycleAction:
+        start = self.clock() if started_at is None else started_at
+        return LifecycleAction(
+            token, instance_id, asg_name, hook_name, into_warm_pool, started_at=start, alive_at=start
+        )  # fmt: skip
+
+    def _expire(self) -> list[LifecycleAction]:
+        if self.heartbeat_timeout is None:
+            return []
+        now = self.clock()
+        global_timeout = min(GLOBAL_TIMEOUT_FACTOR * self.heartbeat_timeout, MAX_GLOBAL_TIMEOUT)
+        ended = []
+        for action in list(self.actions.values()):
+            if action.result is not None:
+                continue
+            if now - action.started_at >= global_timeout:
+                action.timeout = "global"
+            elif now - action.alive_at >= self.heartbeat_timeout:
+                action.timeout = "heartbeat"
+            else:
+                continue
+            self._end(action, self.default_result.value, "timeout")
+            ended.append(action)
+        return ended
 
     def _pending(self, instance_id: str) -> list[LifecycleAction]:
         return [a for a in self.actions.values() if a.instance_id == instance_id and a.result is None]

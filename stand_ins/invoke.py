@@ -28,12 +28,21 @@ class Invocation:
         return self.error is not None
 
 
-def invoke(event: Any, budget_seconds: float = 30.0) -> Invocation:
-    """Run the handler in this process (a warm container: caches persist between calls)."""
-    from deploy_trigger.handler import handler
+#: The Lambda entry points of ``deploy_trigger.handler`` one invocation may run: the dispatcher's, the drainer's and
+#: the tracker's functions share one package, as they do in the deployed bundle.
+ENTRY_POINTS = ("handler", "drainer_handler", "tracker_handler")
 
+
+def invoke(event: Any, budget_seconds: float = 30.0, entry_point: str = "handler") -> Invocation:
+    """Run one entry point (the dispatcher's unless told) in this process (a warm container: caches persist
+    between calls)."""
+    from deploy_trigger import handler as entry_points
+
+    if entry_point not in ENTRY_POINTS:
+        raise ValueError(f"no Lambda entry point {entry_point!r}; one of {', '.join(ENTRY_POINTS)}")
+    function = getattr(entry_points, entry_point)
     try:
-        return Invocation(result=handler(event, LocalLambdaContext(budget_seconds=budget_seconds)))
+        return Invocation(result=function(event, LocalLambdaContext(budget_seconds=budget_seconds)))
     except Exception as error:  # the handler's way of failing an invocation
         return Invocation(error=type(error).__name__, message=str(error))
 

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from drill.scaleout.chart import chart_html
 from drill.scaleout.config import RATE_FLAGS, ConfigError, DrillConfig, FaultRates
 from drill.scaleout.containers import ContainerError
 from drill.scaleout.faults import LONG_RETRY_AFTER, SHORT_RETRY_AFTER
@@ -26,7 +27,8 @@ queue once the retries are spent. Each invocation runs the real handler (deploy_
 pool of worker processes, each one a warm Lambda container with a Lambda-like deadline; a killed one is replaced
 by a cold one. Faults are injected on the way: invocations killed while their POST hangs in GitHub (before and
 after GitHub created the run), 5xx and dropped connections after GitHub created the run, answers later than the
-client's budget, 429s, a slow GitHub, malformed events.
+client's budget, 429s (the launch is queued; the real drainer sends it), a slow GitHub, malformed events.
+GitHub's documented rate limits are enforced, on a compressed GitHub clock (--github-time-scale).
 
 At the end it counts runs per instance in the GitHub double and prints a report: deliveries, dispatches,
 duplicates suppressed, reconciled runs, the DLQ by error type, latency, AWS and GitHub calls per launch, and the
@@ -51,13 +53,16 @@ launch has no run by design and counts as handled when the ledger says FAILED an
 
 how long it takes:
   moto is the bottleneck: it serves one request at a time and spends about 40-50 ms of CPU on each of the
-  ledger's conditional writes (about 2.7 per launch with the default faults). On 2 CPUs the default 300
-  launches take about a minute, 500 about a minute and a half; the report prints the wall time and the load
-  the machine already had. More --workers do not make it faster, only the queue at moto longer.
+  ledger's conditional writes (about 2.7 per launch with the default faults). With GitHub's limits on, the
+  drainer sends queued launches one at a time, and a killed drainer holds the queue until its lease ends
+  (--drainer-budget plus the lease margin). On 2 CPUs the default 300 launches take about two minutes,
+  1,000 about 19 (about 4 with --kill-rate 0); the report prints the wall time and the load the machine
+  already had. More --workers do not make it faster, only the queue at moto longer.
 
 examples:
   make demo
   make demo ARGS="--launches 500"
+  python -m drill --launches 1000 --kill-rate 0   # GitHub's hourly limit: the drain against its floor
   python -m drill --launches 40 --kill-rate 0.2 --function-timeout 6 --retry-delays 8,16 --json /tmp/drill.json
   python -m drill --no-run-name   # the workflow's run-name loses the dispatch ID: the verdict must break
   python -m drill --lifecycle     # then the tracker lets each instance into service or has it replaced
@@ -122,8 +127,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "error_after_accept": "GitHub creates the run, then answers 5xx",
         "drop_after_accept": "GitHub creates the run, then drops the connection",
         "client_timeout": "GitHub answers after the client's budget (it creates the run after the client gave up)",
-        "rate_limited": f"429 with retry-after: half {SHORT_RETRY_AFTER} s (waited out), half {LONG_RETRY_AFTER} s "
-        "(the invocation fails; Lambda's retry POSTs again)",
+        "rate_limited": f"an injected 429 with retry-after: half {SHORT_RETRY_AFTER}, half {LONG_RETRY_AFTER} GitHub "
+        "seconds; the launch is queued and the drainer sends it after the pause",
         "slow": "GitHub answers slowly, within the client's budget",
         "malformed": "extra events without a valid EC2InstanceId: they must end in the DLQ, never dispatched",
         "rejected": "GitHub rejects the dispatch for good (422)",
@@ -142,6 +147,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="serve a workflow whose run-name lacks the dispatch ID, so reconciliation cannot find runs: proves "
         "the verdict can fail (expect duplicate runs and exit status 1)",
+    )
+
+    github = parser.add_argument_group("GitHub's rate limits")
+    github.add_argument(
+        "--no-github-limits",
+        action="store_true",
+        help="the GitHub double limits nothing (by default it enforces github.com's limits: 5,000 requests an hour, "
+        "80 content-creating requests a minute and 500 an hour, 100 at once)",
+    )
+    _setting(
+        github,
+        "--github-time-scale",
+        float,
+        "S",
+        "GitHub seconds per wall second: the limits' windows, the drainer's second between dispatches and the "
+        "hooks' timeouts run S times faster (default %(default)s: GitHub's hour in 90 s)",
+    )
+    _setting(
+        github,
+        "--drainer-budget",
+        float,
+        "SECONDS",
+        "each drainer invocation's timeout; a run sleeps out a pause that fits, and a killed run holds the queue "
+        "until its budget has passed (default %(default)s; production 900)",
     )
 
     lifecycle = parser.add_argument_group("lifecycle mode")
@@ -169,7 +198,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=Path("drill-report.json"),
         metavar="PATH",
-        help="where to write the report as JSON (default %(default)s in the current directory; '-' for none)",
+        help="where to write the report as JSON, and beside it the chart as HTML (the same name ending .html; "
+        "default %(default)s and drill-report.html in the current directory; '-' for neither)",
     )
     output.add_argument(
         "--handler-logs",
@@ -200,6 +230,9 @@ def config_from(args: argparse.Namespace) -> DrillConfig:
         lifecycle_expire_rate=args.lifecycle_expire_rate,
         warm_pool_share=args.warm_pool_share,
         lost_event_share=args.lost_event_share,
+        github_limits=not args.no_github_limits,
+        github_time_scale=args.github_time_scale,
+        drainer_budget=args.drainer_budget,
     )
 
 
@@ -225,7 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(render(report))
     if str(args.json) != "-":
         args.json.write_text(report.to_json() + "\n", encoding="utf-8")
-        print(f"\nJSON report: {args.json}")
+        chart = args.json.with_suffix(".html")
+        if chart == args.json:  # a report named .html keeps its name; the chart gets one more suffix
+            chart = args.json.with_name(args.json.name + ".html")
+        chart.write_text(chart_html(report), encoding="utf-8")
+        print(f"\nJSON report: {args.json}\nchart: {chart}")
     return report.exit_code
 
 

@@ -5,15 +5,24 @@ Production's timing relation is kept, only scaled down: Lambda retries a failed 
 first retry delay. So when a retry arrives, the lease of the attempt it retries has always expired and the retry
 takes the claim over (reconciling first) instead of bouncing off it. The drill checks the same relation for its
 compressed numbers before it starts.
+
+GitHub's own clock is compressed apart, by ``github_time_scale`` (S): the GitHub double's rate-limit windows run S
+times faster than the wall clock (at 40, GitHub's hour passes in 90 wall seconds), and every setting measured in
+GitHub's time is divided by S the same way: the drainer's pace (GitHub's one second between mutations), the pauses
+an injected rate limit asks for, and in lifecycle mode the hooks' heartbeat timeout and the tracker's intervals. So
+a 1,000-launch scale-out, which GitHub's hourly limit stretches over more than an hour, drains in minutes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from deploy_trigger.deadline import MIN_CALL_SECONDS, RESERVE_SECONDS
+from deploy_trigger.drain import LAUNCH_SECONDS
+from deploy_trigger.settings import HOOK_GLOBAL_TIMEOUT_RANGE, MUTATION_INTERVAL_RANGE
 from stand_ins.deployment import RUN_LISTING_DELAY_SECONDS
 from stand_ins.github_double import DEFAULT_RUN_NAME
+from stand_ins.github_rate_limits import RateLimits
 
 #: Lambda retries a failed asynchronous invocation at most twice.
 MAX_LAMBDA_RETRIES = 2
@@ -22,6 +31,12 @@ DRILL_LEASE_MARGIN_SECONDS = 1.0
 #: A killed invocation is killed this long after its dispatch POST started hanging in the GitHub double, so the
 #: POST has certainly arrived (and, for "after accept", the run certainly exists) when the process dies.
 KILL_AFTER_HANG_SECONDS = 0.2
+#: GitHub asks for mutating requests at least a second apart (GitHub seconds): the drainer's pace in production.
+GITHUB_MUTATION_INTERVAL = 1.0
+#: Auto Scaling ends a lifecycle action at min(100 x heartbeat timeout, 48 h) whatever its heartbeats: production's
+#: 900 s hook gives 90,000 s (GitHub seconds in the drill, like the hooks' other timeouts).
+HOOK_HEARTBEAT_TIMEOUT = 900.0
+HOOK_GLOBAL_TIMEOUT = min(100 * HOOK_HEARTBEAT_TIMEOUT, 48 * 3600.0)
 
 
 #: The command-line flag of each fault rate (named here so that error messages and --help agree).
@@ -37,6 +52,8 @@ RATE_FLAGS = {
     "malformed": "--malformed-rate",
     "rejected": "--reject-rate",
 }
+#: A drainer run must have time for one launch (drain.LAUNCH_SECONDS) and a call after any wait.
+_SHORTEST_DRAINER_BUDGET = LAUNCH_SECONDS + MIN_CALL_SECONDS + 1.0
 
 
 class ConfigError(ValueError):
@@ -63,7 +80,8 @@ class FaultRates:
     drop_after_accept: float = 0.01
     #: GitHub answers after the client's budget ran out (it creates the run after the client gave up).
     client_timeout: float = 0.01
-    #: 429 with retry-after: half short enough to wait out, half longer than the invocation has left.
+    #: An injected 429 with retry-after (half 1 GitHub second, half two minutes): the launch is queued, and the
+    #: drainer sends it after the pause.
     rate_limited: float = 0.02
     #: GitHub answers a bit within the client's budget.
     slow: float = 0.02
@@ -119,6 +137,19 @@ class DrillConfig:
     #: In lifecycle mode, the share of hook launches whose event never arrives (Auto Scaling's events are best
     #: effort): the tracker's sweep must find each waiting instance and have it dispatched once.
     lost_event_share: float = 0.03
+    #: The GitHub double enforces GitHub's documented rate limits (5,000 requests an hour, 80 content-creating
+    #: requests a minute and 500 an hour, 100 concurrent), in GitHub time.
+    github_limits: bool = True
+    #: The limits it enforces: github.com's unless a test asks for others (their clock is ``github_time_scale``).
+    github_rate_limits: RateLimits = field(default_factory=RateLimits)
+    #: GitHub seconds per wall second (see the module doc): 40 makes GitHub's hour 90 wall seconds.
+    github_time_scale: float = 40.0
+    #: Each drainer invocation runs under this budget (wall seconds; production: the function's 15 minutes). A run
+    #: sleeps out a pause that fits in it; a killed run holds the queue until its budget (plus the lease margin)
+    #: has passed, so a shorter budget lets the next run take over sooner.
+    drainer_budget: float = 20.0
+    #: Tests only: False runs no drainer, so queued launches stay queued (the verdict must say so).
+    drainer: bool = True
 
     # -- timings derived from the function timeout ----------------------------------------------------------
 
@@ -141,6 +172,31 @@ class DrillConfig:
     def hang_seconds(self) -> float:
         """How long a POST hangs before the worker running it is killed: longer than the whole invocation."""
         return self.function_timeout + 4.0
+
+    # -- GitHub's compressed clock -------------------------------------------------------------------------
+
+    def github_seconds(self, wall_seconds: float) -> float:
+        """A wall-clock duration in GitHub's time."""
+        return wall_seconds * self.github_time_scale
+
+    def wall_seconds(self, github_seconds: float) -> float:
+        """A duration in GitHub's time on the wall clock."""
+        return github_seconds / self.github_time_scale
+
+    @property
+    def limits(self) -> RateLimits:
+        """GitHub's limits on the drill's GitHub clock, whether the double enforces them or not (the floor's)."""
+        return replace(self.github_rate_limits, time_scale=self.github_time_scale)
+
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        """What the GitHub double enforces: :attr:`limits`, or nothing (None)."""
+        return self.limits if self.github_limits else None
+
+    @property
+    def mutation_interval(self) -> float:
+        """GITHUB_MUTATION_INTERVAL_SECONDS for the drainer: GitHub's one second, compressed."""
+        return self.wall_seconds(GITHUB_MUTATION_INTERVAL)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for the first setting that would make the drill meaningless."""
@@ -165,6 +221,25 @@ class DrillConfig:
                     "timeout + margin + listing delay (30 + 5 + 10 s), so a retry never finds the attempt it retries "
                     "still in the way (its lease live, or its run not yet listed); keep that relation"
                 )
+        if self.github_time_scale <= 0:
+            raise ConfigError("--github-time-scale must be positive")
+        low, high = MUTATION_INTERVAL_RANGE
+        if not low <= self.mutation_interval <= high:
+            raise ConfigError(
+                f"--github-time-scale {self.github_time_scale:g} makes GITHUB_MUTATION_INTERVAL_SECONDS "
+                f"{self.mutation_interval:g} s, outside the {low}-{high} s the drainer accepts"
+            )
+        low, high = HOOK_GLOBAL_TIMEOUT_RANGE
+        if not low <= self.wall_seconds(HOOK_GLOBAL_TIMEOUT) <= high:
+            raise ConfigError(
+                f"--github-time-scale {self.github_time_scale:g} compresses the hooks' global timeout "
+                f"({HOOK_GLOBAL_TIMEOUT:g} s) below the {low} s HOOK_GLOBAL_TIMEOUT_SECONDS accepts"
+            )
+        if self.drainer_budget < _SHORTEST_DRAINER_BUDGET:
+            raise ConfigError(
+                f"--drainer-budget must be at least {_SHORTEST_DRAINER_BUDGET:g} s: a drainer run keeps "
+                f"{LAUNCH_SECONDS:g} s for each launch it takes"
+            )
         if self.burst_seconds < 0:
             raise ConfigError("--burst-seconds must not be negative")
         for item in fields(self.faults):

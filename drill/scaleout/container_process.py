@@ -40,6 +40,8 @@ class Job:
     invocation_id: int
     event: Any
     budget_seconds: float
+    #: Which function of the bundle runs the event (``stand_ins.invoke.ENTRY_POINTS``): the dispatcher by default.
+    entry_point: str = "handler"
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def serve(connection: Connection) -> None:
         if not isinstance(job, Job):
             return
         started = time.perf_counter()
-        invocation = invoke(job.event, job.budget_seconds)
+        invocation = invoke(job.event, job.budget_seconds, job.entry_point)
         connection.send(Answer(job.invocation_id, invocation, time.perf_counter() - started, cold))
         cold = False
 

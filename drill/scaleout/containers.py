@@ -4,6 +4,9 @@ A container has the handler imported before it takes work (Lambda's init phase) 
 caches between events (clients, the secret), as a warm Lambda container does. One that is killed is gone: the
 pool replaces it with a fresh process, whose first invocation is a cold start again.
 
+A pool may also hold containers of the bundle's other functions (the drainer's, with reserved concurrency 1): each
+container belongs to one function, as Lambda's execution environments do, and only takes that function's jobs.
+
 On Linux containers are forked from a zygote: a spawned process that did the init phase once. A replacement then
 costs a fork instead of a fresh interpreter importing boto3 (about half a second of CPU, which on a small machine
 the running containers would miss). Elsewhere each container is spawned. Nothing is forked from the parent
@@ -37,6 +40,8 @@ from drill.scaleout.container_process import (
 
 _STARTUP_SECONDS = 60.0
 _STOP_SECONDS = 2.0
+#: The function a container runs unless the pool is told otherwise.
+DISPATCHER = "dispatcher"
 
 
 class ContainerError(RuntimeError):
@@ -84,10 +89,11 @@ class _Forked:
 
 
 class Container:
-    def __init__(self, connection: Connection, process: _Process, name: str) -> None:
+    def __init__(self, connection: Connection, process: _Process, name: str, function: str = DISPATCHER) -> None:
         self.connection = connection
         self._process = process
         self.name = name
+        self.function = function
         self.ready = False
         self.running: Running | None = None
 
@@ -129,13 +135,13 @@ class _Zygote:
         child.close()
         _expect_ready(self._control)
 
-    def start(self, name: str) -> Container:
+    def start(self, name: str, function: str) -> Container:
         ours, theirs = multiprocessing.Pipe()
         self._control.send(FORK)
         reduction.send_handle(self._control, theirs.fileno(), self._process.pid or 0)
         theirs.close()
         pid = self._control.recv()
-        return Container(ours, _Forked(int(pid)), name)
+        return Container(ours, _Forked(int(pid)), name, function)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -150,24 +156,34 @@ class _Spawner:
         self._environment = dict(environment)
         self._log_path = log_path
 
-    def start(self, name: str) -> Container:
+    def start(self, name: str, function: str) -> Container:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
             target=container_main, args=(theirs, self._environment, self._log_path), name=name, daemon=True
         )
         process.start()
         theirs.close()
-        return Container(ours, _Spawned(process), name)
+        return Container(ours, _Spawned(process), name, function)
 
     def close(self) -> None:
         pass
 
 
 class ContainerPool:
-    """A fixed number of containers (Lambda's reserved concurrency); use it as a context manager."""
+    """A fixed number of containers (Lambda's reserved concurrency); use it as a context manager.
 
-    def __init__(self, size: int, environment: Mapping[str, str], log_path: str | None = None) -> None:
-        self._size = size
+    ``size`` containers run the dispatcher; ``others`` adds containers of other functions (function -> count), e.g.
+    ``{"drainer": 1}``. All share the one environment and init phase: the functions are one bundle."""
+
+    def __init__(
+        self,
+        size: int,
+        environment: Mapping[str, str],
+        log_path: str | None = None,
+        *,
+        others: Mapping[str, int] | None = None,
+    ) -> None:
+        self._sizes = {DISPATCHER: size, **(others or {})}
         self._environment = dict(environment)
         self._log_path = log_path
         self._starter: _Zygote | _Spawner | None = None
@@ -178,7 +194,7 @@ class ContainerPool:
         # macOS frameworks are not fork-safe (Python itself defaults to spawn there), so only Linux forks.
         forking = sys.platform == "linux"
         self._starter = (_Zygote if forking else _Spawner)(self._environment, self._log_path)
-        self._containers = [self._new() for _ in range(self._size)]
+        self._containers = [self._new(function) for function, count in self._sizes.items() for _ in range(count)]
         return self
 
     def __exit__(
@@ -201,11 +217,12 @@ class ContainerPool:
     def cold_containers_started(self) -> int:
         return self._started
 
-    def idle(self) -> Container | None:
-        return next((c for c in self._containers if c.ready and c.running is None), None)
+    def idle(self, function: str = DISPATCHER) -> Container | None:
+        return next((c for c in self._containers if c.function == function and c.ready and c.running is None), None)
 
-    def busy(self) -> list[Container]:
-        return [c for c in self._containers if c.running is not None]
+    def busy(self, function: str | None = None) -> list[Container]:
+        """Busy containers of ``function``, or of every function (None)."""
+        return [c for c in self._containers if c.running is not None and function in (None, c.function)]
 
     def wait_ready(self, timeout: float = _STARTUP_SECONDS) -> None:
         """Block until every container finished its init phase."""
@@ -218,7 +235,7 @@ class ContainerPool:
     def replace(self, container: Container) -> None:
         """Drop a killed container and start a fresh (cold) one in its place."""
         self._containers.remove(container)
-        self._containers.append(self._new())
+        self._containers.append(self._new(container.function))
 
     def receive(self, timeout: float) -> list[tuple[Container, Answer | None]]:
         """Answers from busy containers within ``timeout``; ``None`` for one whose process died."""
@@ -242,11 +259,11 @@ class ContainerPool:
                 answers.append((container, message))
         return answers
 
-    def _new(self) -> Container:
+    def _new(self, function: str) -> Container:
         if self._starter is None:
             raise RuntimeError("ContainerPool is not running: use it as a context manager")
         self._started += 1
-        return self._starter.start(f"lambda-container-{self._started}")
+        return self._starter.start(f"{function}-container-{self._started}", function)
 
 
 def _expect_ready(connection: Connection) -> None:

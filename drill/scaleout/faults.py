@@ -8,6 +8,7 @@ after GitHub created the run): the policy asks the :class:`KillSwitch`, which th
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter
@@ -27,7 +28,8 @@ from stand_ins.github_double import (
     Reject,
 )
 
-#: A rate limit the handler can wait out within its invocation, and one it cannot (it fails; Lambda retries).
+#: The pauses an injected 429 asks for, in GitHub seconds (the header says them in wall seconds, compressed): either
+#: way the launch is queued, never retried by its invocation, and the drainer sends it once the pause is over.
 SHORT_RETRY_AFTER = 1
 LONG_RETRY_AFTER = 120
 #: 5xx statuses GitHub answers after creating a run (cycled, so each appears).
@@ -40,8 +42,8 @@ class FaultKind(StrEnum):
     ERROR_AFTER_ACCEPT = "5xx_after_accept"
     DROPPED_AFTER_ACCEPT = "dropped_after_accept"
     CLIENT_TIMEOUT = "client_timeout"
-    RATE_LIMITED_SHORT = "429_waited_out"
-    RATE_LIMITED_LONG = "429_past_deadline"
+    RATE_LIMITED_SHORT = "429_short_pause"
+    RATE_LIMITED_LONG = "429_long_pause"
     SLOW = "slow_github"
     REJECTED = "rejected_422"
 
@@ -60,8 +62,8 @@ _DESCRIPTIONS = {
     FaultKind.ERROR_AFTER_ACCEPT: "GitHub created the run, then answered 5xx",
     FaultKind.DROPPED_AFTER_ACCEPT: "GitHub created the run, then dropped the connection",
     FaultKind.CLIENT_TIMEOUT: "GitHub answered after the client's budget (run created after it gave up)",
-    FaultKind.RATE_LIMITED_SHORT: f"429, retry-after {SHORT_RETRY_AFTER} s (waited out when the time left allows)",
-    FaultKind.RATE_LIMITED_LONG: f"429, retry-after {LONG_RETRY_AFTER} s (longer than the invocation has left)",
+    FaultKind.RATE_LIMITED_SHORT: f"429, retry-after {SHORT_RETRY_AFTER} GitHub s (queued, then sent by the drainer)",
+    FaultKind.RATE_LIMITED_LONG: f"429, retry-after {LONG_RETRY_AFTER} GitHub s (queued, then sent by the drainer)",
     FaultKind.SLOW: "slow GitHub, answering within the client's budget",
     FaultKind.REJECTED: "422 Unexpected inputs (a permanent rejection: no run, ledger FAILED, DLQ)",
 }
@@ -75,12 +77,18 @@ def double_fault(kind: FaultKind, config: DrillConfig, sequence: int) -> Fault:
         FaultKind.ERROR_AFTER_ACCEPT: ErrorAfterAccept(status=SERVER_ERRORS[sequence % len(SERVER_ERRORS)]),
         FaultKind.DROPPED_AFTER_ACCEPT: DropAfterAccept(),
         FaultKind.CLIENT_TIMEOUT: Delay(seconds=config.client_timeout_seconds),
-        FaultKind.RATE_LIMITED_SHORT: RateLimited(retry_after=SHORT_RETRY_AFTER, status=429),
-        FaultKind.RATE_LIMITED_LONG: RateLimited(retry_after=LONG_RETRY_AFTER, status=429),
+        FaultKind.RATE_LIMITED_SHORT: RateLimited(retry_after=_wall_header(SHORT_RETRY_AFTER, config), status=429),
+        FaultKind.RATE_LIMITED_LONG: RateLimited(retry_after=_wall_header(LONG_RETRY_AFTER, config), status=429),
         FaultKind.SLOW: Delay(seconds=config.slow_seconds),
         FaultKind.REJECTED: Reject(422, 'Unexpected inputs provided: ["aws_region"]'),
     }
     return faults[kind]
+
+
+def _wall_header(github_seconds: float, config: DrillConfig) -> int:
+    """A retry-after header for a pause in GitHub time: whole wall seconds, rounded up, at least 1 (as the double's
+    own rate limits say it)."""
+    return max(1, math.ceil(config.wall_seconds(github_seconds)))
 
 
 class KillSwitch:

@@ -16,13 +16,17 @@ class Progress:
 
     queue: QueueStatus
     runs: int
+    #: Launches waiting in the ledger's queue for GitHub budget (the last sample).
+    waiting: int = 0
 
     def line(self) -> str:
         q = self.queue
+        drainer = "draining" if q.drainer_running else "idle"
         return (
             f"[{q.elapsed:5.1f}s] events {q.delivered}/{q.deliveries}  invocations {q.invocations} "
             f"(running {q.in_flight}, queued {q.queued}, retries waiting {q.waiting_retries})  "
-            f"runs {self.runs}  DLQ {q.dead_lettered}"
+            f"runs {self.runs}  waiting for GitHub {self.waiting}  drainer {drainer} ({q.drainer_runs} runs)  "
+            f"DLQ {q.dead_lettered}"
         )
 
 

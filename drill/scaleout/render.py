@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from drill.scaleout.drain_report import GitHubDrain
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.report import DrillReport, LifecycleSummary, Machine
 
@@ -24,6 +25,7 @@ def render(report: DrillReport) -> str:
                 f"{report.launches} launches in {s['asgs']} ASGs, seed {s['seed']}, {s['workers']} containers, "
                 f"function timeout {s['function_timeout']:g} s, LEASE_MARGIN_SECONDS {s['lease_margin']:g}, "
                 f"Lambda retries after {delays}",
+                _clock(s),
                 f"wall time {t.wall_seconds:.1f} s: setup {t.setup_seconds:.1f} s, scale-out "
                 f"{t.scale_out_seconds:.1f} s, wrap-up {t.wrap_up_seconds:.1f} s ({_machine(m)})",
             ],
@@ -67,6 +69,7 @@ def render(report: DrillReport) -> str:
                 "handler errors: " + _items(report.errors, empty="none"),
             ],
         ),
+        *([("GitHub", _github(report.github_limits))] if report.github_limits is not None else []),
         ("DLQ", _dead_letters(report)),
         (
             "Latency",
@@ -92,6 +95,56 @@ def render(report: DrillReport) -> str:
         for number, line in enumerate(body):
             lines.append(f"{label if number == 0 else '':<{_LABEL_WIDTH}}{line}")
     return "\n".join(lines)
+
+
+def _clock(settings: Mapping[str, object]) -> str:
+    scale = float(str(settings["github_time_scale"]))
+    limits = "on (github.com's)" if settings["github_limits"] else "off (--no-github-limits)"
+    drainer = f"drainer runs of {float(str(settings['drainer_budget'])):g} s" if settings["drainer"] else "no drainer"
+    return (
+        f"GitHub's limits {limits}; GitHub's clock x{scale:g} (an hour in {3600 / scale:g} s, the drainer's one "
+        f"second between dispatches {1 / scale:g} s); {drainer}"
+    )
+
+
+def _github(drain: GitHubDrain) -> list[str]:
+    def both(github_seconds: float | None) -> str:
+        if github_seconds is None:
+            return "none"
+        return f"{github_seconds:g} GitHub s ({github_seconds / drain.time_scale:.1f} s wall)"
+
+    def ratio(value: float | None) -> str:
+        return f"{value:g}x" if value is not None else "n/a"
+
+    credentials = "; ".join(
+        f"{label}: {c.requests} requests, at most {c.peak_per_github_hour} in a GitHub hour "
+        f"(primary limit {c.primary_limit:,})"
+        for label, c in drain.requests_per_credential.items()
+    )
+    d = drain.drainer
+    refused = _items(drain.refusals, empty="none")
+    return [
+        f"drain {both(drain.drain_github_seconds)}, first launch event to last run created; floor "
+        f"{both(drain.floor_github_seconds)} with GitHub's second between mutations ({ratio(drain.ratio_to_floor)}), "
+        f"{both(drain.limits_floor_github_seconds)} by the limits alone ({ratio(drain.ratio_to_limits_floor)})",
+        f"backlog: at most {drain.peak_waiting} launches waiting (at {drain.peak_waiting_at_github_seconds:g} GitHub "
+        f"s), the oldest wait {both(drain.oldest_wait_github_seconds)}; {drain.still_queued} still queued at the end"
+        + (" (the drain stopped at its cap)" if drain.drain_capped else ""),
+        f"refused by GitHub's limits: {refused}; {drain.refusals_after_pause_known} of them sent while a pause "
+        "GitHub had announced was still on",
+        f"requests per credential: {credentials}",
+        f"drainer: {d.invocations} invocations ({_items(d.triggers, empty='none')}), ended "
+        f"{_items(d.ended, empty='none')}, {d.bounced_off_a_lease} found another's lease live; "
+        + _items(d.counts, empty="sent nothing"),
+        *(
+            [
+                f"killed drainers held the queue {both(round(d.held_by_killed_runs * drain.time_scale, 1))} in all "
+                "(a dead run's lease lasts its budget plus the lease margin; nobody sends meanwhile)"
+            ]
+            if d.held_by_killed_runs
+            else []
+        ),
+    ]
 
 
 def _collateral_kills(report: DrillReport) -> str:
@@ -171,6 +224,7 @@ def _verdict(report: DrillReport) -> list[str]:
         ("ledger disagrees", [f"{i}: {why}" for i, why in verdict.ledger_disagreements.items()]),
         ("unexpected in the DLQ", [f"{i}: {why}" for i, why in verdict.unexpected_dead_letters.items()]),
         ("lost event not swept once", [f"{i} ({n}x)" for i, n in verdict.lost_not_swept_once.items()]),
+        ("still queued for GitHub budget", verdict.still_queued),
     ]
     if verdict.lifecycle is not None:
         closed = verdict.lifecycle
@@ -183,6 +237,7 @@ def _verdict(report: DrillReport) -> list[str]:
                 [f"{i}: {h}" for i, h in closed.warm_pool_not_continued_once.items()],
             ),
             ("alerts", [f"{i}: {why}" for i, why in closed.alert_mismatches.items()]),
+            ("lifecycle action timed out", closed.timed_out),
         ]
     for what, instances in listed:
         if instances:

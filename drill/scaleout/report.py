@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from deploy_trigger.ledger.model import LedgerEntry, Status
+from drill.scaleout.backlog import Sample
 from drill.scaleout.config import DrillConfig
+from drill.scaleout.drain_report import GitHubDrain, build_drain
+from drill.scaleout.drainer import DrainerRun
 from drill.scaleout.faults import FaultKind
 from drill.scaleout.lambda_async import EndedBy, InvocationRecord
 from drill.scaleout.lifecycle import FAILURE, LifecycleObserved
@@ -21,12 +24,13 @@ from drill.scaleout.on_failure import DeadLetter
 from drill.scaleout.plan import DeliveryKind, Plan, fault_quotas
 from drill.scaleout.verdict import Verdict, judge
 from stand_ins.github_double import RecordedRequest, WorkflowRun
+from stand_ins.github_rate_limits import Refusal
 
 
 @dataclass(frozen=True)
 class Timing:
     """Wall-clock seconds: in all, starting the stand-ins and containers, the scale-out itself (first delivery
-    to last invocation), and gathering the evidence and stopping everything."""
+    to the last invocation, the drainer's included), and gathering the evidence and stopping everything."""
 
     wall_seconds: float
     setup_seconds: float
@@ -64,6 +68,16 @@ class Observed:
     lifecycle: LifecycleObserved | None = None
     #: Lifecycle mode only: the instances the sweep handed to the dispatcher (their events never came).
     swept: list[str] = field(default_factory=list)
+    #: The drainer's invocations, the ledger's queue sampled during the run, and GitHub's refusals.
+    drainer_runs: list[DrainerRun] = field(default_factory=list)
+    backlog: list[Sample] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    content_created_at: list[float] = field(default_factory=list)
+    #: Epoch seconds the scale-out began at (the first event).
+    origin_epoch: float = 0.0
+    #: Launches still in the ledger's queue at the end, and whether the drain stopped at its cap.
+    still_queued: list[str] = field(default_factory=list)
+    drain_capped: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,8 @@ class DrillReport:
     #: Every invocation in the order it ended, for scripts that dig into one instance.
     invocation_log: list[dict[str, Any]]
     lifecycle: LifecycleSummary | None = None
+    #: The scale-out against GitHub's limits: drain time and its floor, backlog, refusals, the drainer's runs.
+    github_limits: GitHubDrain | None = None
 
     @property
     def exit_code(self) -> int:
@@ -155,7 +171,9 @@ def build_report(config: DrillConfig, plan: Plan, observed: Observed, timing: Ti
     results = Counter(r.result for r in records if r.result is not None)
     errors = Counter(r.error_type for r in records if r.error_type is not None)
     # Lambda's own calls to the on-failure destination are not the handler's.
-    aws_calls = {name: count for name, count in sorted(observed.aws_calls.items()) if not name.startswith("sqs:")}
+    aws_calls = {
+        name: count for name, count in sorted(observed.aws_calls.items()) if count > 0 and not name.startswith("sqs:")
+    }
     github_calls = Counter(endpoint(request) for request in observed.github_requests)
     by_kind = {kind.value: plan.count(kind) for kind in DeliveryKind} | {"lost": len(plan.lost)}
     verdict = judge(
@@ -165,7 +183,9 @@ def build_report(config: DrillConfig, plan: Plan, observed: Observed, timing: Ti
         observed.dead_letters,
         observed.lifecycle,
         swept=observed.swept,
+        still_queued=observed.still_queued,
     )
+    rejected = sum(1 for launch in plan.launches if launch.fault is FaultKind.REJECTED)
     return DrillReport(
         settings=asdict(config),
         timing=timing,
@@ -204,6 +224,19 @@ def build_report(config: DrillConfig, plan: Plan, observed: Observed, timing: Ti
         verdict=verdict,
         invocation_log=[_invocation(record) for record in records],
         lifecycle=_lifecycle(observed.lifecycle) if observed.lifecycle is not None else None,
+        github_limits=build_drain(
+            config,
+            deployable=launches - rejected,
+            runs=observed.runs,
+            requests=observed.github_requests,
+            refusals=observed.refusals,
+            content_created_at=observed.content_created_at,
+            samples=observed.backlog,
+            drainer_runs=observed.drainer_runs,
+            origin_epoch=observed.origin_epoch,
+            still_queued=len(observed.still_queued),
+            drain_capped=observed.drain_capped,
+        ),
     )
 
 

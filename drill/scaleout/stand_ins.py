@@ -16,7 +16,7 @@ from deploy_trigger.ledger.codec import decode_entry
 from deploy_trigger.ledger.model import LedgerEntry
 from deploy_trigger.ledger.schema import INSTANCE_ITEMS, INSTANCE_ITEMS_VALUES
 from deploy_trigger.lifecycle import LifecycleResult
-from drill.scaleout.config import DrillConfig
+from drill.scaleout.config import HOOK_GLOBAL_TIMEOUT, DrillConfig
 from drill.scaleout.moto_process import MotoProcess
 from drill.scaleout.on_failure import OnFailureQueue
 from drill.scaleout.plan import LIFECYCLE_HOOK, DeliveryKind, Plan
@@ -64,6 +64,11 @@ class StandIns:
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
             ENDPOINT_VARIABLE: self.autoscaling.url,
+            # The drainer's settings, on GitHub's compressed clock. DRAINER_FUNCTION_NAME stays unset: there is
+            # no Lambda API to wake the drainer through, and the drill's schedule starts a run whenever the
+            # drainer is idle, which is sooner than any wake-up.
+            "GITHUB_MUTATION_INTERVAL_SECONDS": f"{config.mutation_interval:g}",
+            "HOOK_GLOBAL_TIMEOUT_SECONDS": str(round(config.wall_seconds(HOOK_GLOBAL_TIMEOUT))),
         }
 
     def ledger(self) -> dict[str, LedgerEntry]:
@@ -97,6 +102,7 @@ def stand_ins(config: DrillConfig, fault_policy: FaultPolicy, plan: Plan) -> Ite
                 tokens={TOKEN},
                 run_name=config.run_name,
                 fault_policy=fault_policy,
+                rate_limits=config.rate_limits,
             )
         )
         suffix = uuid.uuid4().hex[:8]

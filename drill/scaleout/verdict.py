@@ -3,6 +3,8 @@
 Counted where it matters: runs per ``instance_id`` input in the GitHub double (what GitHub would have started),
 not the handler's own claims. A launch GitHub rejected for good (422) legitimately has no run; it counts as
 handled only when the ledger says FAILED and its event is in the dead-letter queue, where an operator sees it.
+A launch GitHub's rate limits held back waits in the ledger's queue until the drainer sends it: one still queued
+at the end is a launch never deployed, and one in the DLQ is a rate limit that reached it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Verdict:
     #: Launches whose event never came: how many; and those the sweep did not hand over exactly once.
     lost_events: int = 0
     lost_not_swept_once: dict[str, int] = field(default_factory=dict)
+    #: Launches still in the ledger's queue (WAITING, or taken by a drainer and never recorded) at the end.
+    still_queued: list[str] = field(default_factory=list)
     #: Lifecycle mode only: how the tracker closed the loop.
     lifecycle: LifecycleVerdict | None = None
 
@@ -70,6 +74,7 @@ class Verdict:
             (len(self.ledger_disagreements), "ledger items that disagree with GitHub"),
             (len(self.unexpected_dead_letters), "dead-lettered events that are neither malformed nor rejected"),
             (len(self.lost_not_swept_once), "lost launch events the sweep did not find exactly once"),
+            (len(self.still_queued), "launches still queued for GitHub budget"),
             *(self.lifecycle.problems() if self.lifecycle is not None else []),
         ]
         return "BROKEN: " + ", ".join(f"{count} {what}" for count, what in problems if count)
@@ -95,6 +100,9 @@ class LifecycleVerdict:
     warm_pool_entries: int = 0
     #: Instance -> how its warm-pool entry's action ended, when that was not one CONTINUE.
     warm_pool_not_continued_once: dict[str, str] = field(default_factory=dict)
+    #: Lifecycle actions that ended by a timeout (heartbeat or global) rather than by the tracker: instances lost
+    #: to waiting, whatever their run did.
+    timed_out: list[str] = field(default_factory=list)
 
     def problems(self) -> list[tuple[int, str]]:
         return [
@@ -103,6 +111,7 @@ class LifecycleVerdict:
             (len(self.ledger_disagreements), "ledger items that did not finish as their run"),
             (len(self.alert_mismatches), "deployments without exactly the alerts they call for"),
             (len(self.warm_pool_not_continued_once), "warm-pool entries not continued exactly once"),
+            (len(self.timed_out), "lifecycle actions that timed out"),
         ]
 
 
@@ -146,8 +155,9 @@ def judge_lifecycle(
         for instance, fates in observed.warm_pool_fates.items()
         if fates != [LifecycleResult.CONTINUE.value]
     }
+    expired = sorted(set(observed.timed_out))
     return LifecycleVerdict(
-        ok=not (not_once or wrong or ledger or alerts or warm),
+        ok=not (not_once or wrong or ledger or alerts or warm or expired),
         hooked=len(hooked),
         not_completed_once=not_once,
         wrong_result=wrong,
@@ -155,6 +165,7 @@ def judge_lifecycle(
         alert_mismatches=alerts,
         warm_pool_entries=len(observed.warm_pool_fates),
         warm_pool_not_continued_once=warm,
+        timed_out=expired,
     )
 
 
@@ -166,8 +177,10 @@ def judge(
     lifecycle: LifecycleObserved | None = None,
     *,
     swept: Iterable[str] = (),
+    still_queued: Iterable[str] = (),
 ) -> Verdict:
-    """``runs`` is (instance_id input, run ID) for every run GitHub created."""
+    """``runs`` is (instance_id input, run ID) for every run GitHub created; ``still_queued``, the launches in the
+    ledger's queue at the end."""
     run_ids: dict[str, list[int]] = {}
     for instance, run_id in runs:
         run_ids.setdefault(instance, []).append(run_id)
@@ -212,6 +225,7 @@ def judge(
         elif item.run_id != run_id:
             disagreements[instance] = f"ledger run_id {item.run_id}, GitHub's run is {run_id}"
 
+    queued = sorted(still_queued)
     closed = judge_lifecycle(lifecycle, launched - rejected, run_ids) if lifecycle is not None else None
     ok = not (
         zero_runs
@@ -222,6 +236,7 @@ def judge(
         or disagreements
         or unexpected_letters
         or lost_not_swept_once
+        or queued
     )
     ok = ok and (closed is None or closed.ok)
     return Verdict(
@@ -237,5 +252,6 @@ def judge(
         unexpected_dead_letters=unexpected_letters,
         lost_not_swept_once=lost_not_swept_once,
         lost_events=len(plan.lost),
+        still_queued=queued,
         lifecycle=closed,
     )

@@ -1,22 +1,28 @@
 """The scale-out drill, end to end: the real handler in worker processes against moto server and the GitHub
 double. One drill keeps the invariant under every fault at once; one breaks it on purpose (a workflow whose
 run-name drops the dispatch ID makes reconciliation blind), proving the verdict can fail; the CLI documents
-itself and refuses settings that would make the drill meaningless."""
+itself and refuses settings that would make the drill meaningless. With GitHub's rate limits on: a burst past
+the secondary limit loses nothing, a drainer killed mid-POST is reconciled, and without a drainer the verdict
+lists the launches left queued."""
 
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
+from drill.scaleout.chart import chart_html
 from drill.scaleout.cli import main
 from drill.scaleout.config import ConfigError, DrillConfig, FaultRates
 from drill.scaleout.faults import FaultKind
-from drill.scaleout.plan import build_plan
+from drill.scaleout.plan import DeliveryKind, build_plan
 from drill.scaleout.render import render
+from drill.scaleout.report import DrillReport
 from drill.scaleout.run import run_drill
+from stand_ins.github_rate_limits import RateLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +62,7 @@ def test_every_fault_at_once_still_gives_each_launch_exactly_one_run() -> None:
     assert report.exit_code == 0
     assert set(report.faults_injected) == {kind.value for kind in FaultKind}
     assert all(count >= 1 for count in report.faults_injected.values()), report.faults_injected
-    assert report.invocations_ended.get("killed", 0) >= 2
+    assert kills(report) >= 2  # the dispatchers' and the drainer's
     rejected = len(report.verdict.rejected_accounted)
     assert rejected == 2
     assert report.runs_created == QUICK.launches - rejected
@@ -131,6 +137,9 @@ def test_help_documents_the_flags() -> None:
         "--lifecycle",
         "--deploy-failure-rate",
         "--lifecycle-expire-rate",
+        "--no-github-limits",
+        "--github-time-scale",
+        "--drainer-budget",
     ):
         assert flag in answer.stdout
     assert "exactly one GitHub Actions run per EC2" in answer.stdout
@@ -216,3 +225,110 @@ def test_lifecycle_actions_that_time_out_before_the_tracker_break_the_verdict() 
     text = render(report)
     assert "timed out first (default result ABANDON)" in text
     assert "fate contradicts run" in text
+
+
+def kills(report: DrillReport) -> int:
+    """Invocations killed while their POST hung: the dispatcher's and the drainer's."""
+    assert report.github_limits is not None
+    return report.invocations_ended.get("killed", 0) + report.github_limits.drainer.ended.get("killed", 0)
+
+
+#: 200 launches against 40 content-creating requests a GitHub minute, on a clock x10 (a minute in 6 s): the
+#: dispatchers alone would send about twice that, so GitHub refuses, and the queue takes the rest.
+BURST = replace(
+    QUICK,
+    launches=200,
+    burst_seconds=2.0,
+    github_time_scale=10.0,
+    github_rate_limits=RateLimits(content_per_minute=40),
+    faults=replace(NO_FAULTS, duplicate=0.2, concurrent_share=0.5, error_after_accept=0.03, drop_after_accept=0.02,
+                   malformed=0.02),
+)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_burst_past_the_secondary_limit_with_lambdas_retries_loses_nothing() -> None:
+    report = run_drill(BURST)
+
+    assert report.verdict.ok, report.verdict.summary
+    drain = report.github_limits
+    assert drain is not None
+    assert drain.refusals.get("secondary-minute", 0) >= 1, drain.refusals  # the burst did go past the limit
+    assert report.results.get("queued", 0) >= 1
+    assert report.lambda_retries >= 1  # the errors after GitHub accepted were retried, twice at most
+    assert report.runs_created == BURST.launches
+    # Rate limits never reach the DLQ: only the malformed events are there.
+    assert report.dead_letters_by_error == {"MalformedEvent": report.deliveries["malformed"]}
+    assert (drain.still_queued, report.verdict.still_queued) == (0, [])
+    # GitHub's limits held: no schedule beats the floor they set.
+    assert drain.drain_github_seconds is not None
+    assert drain.drain_github_seconds >= drain.limits_floor_github_seconds > 0
+    assert drain.peak_waiting >= 1
+    assert drain.drainer.counts.get("Dispatched", 0) >= 1
+
+
+#: The first two POSTs get through (two a GitHub minute, a minute a wall second), every later one is the drainer's;
+#: seed 5 gives the kills to launches delivered after the first six.
+KILLED_DRAINER = replace(
+    QUICK,
+    launches=10,
+    seed=5,
+    burst_seconds=0.2,
+    github_time_scale=60.0,
+    github_rate_limits=RateLimits(content_per_minute=2),
+    drainer_budget=17.0,
+    faults=replace(NO_FAULTS, kill=0.2),
+)
+
+
+@pytest.mark.slow
+def test_a_drainer_killed_mid_post_leaves_a_claim_the_next_run_reconciles() -> None:
+    plan = build_plan(KILLED_DRAINER)
+    originals = [d.instance_id for d in plan.deliveries if d.kind is DeliveryKind.ORIGINAL]
+    assert min(originals.index(instance) for instance in plan.faults) >= KILLED_DRAINER.workers
+
+    report = run_drill(KILLED_DRAINER)
+
+    assert report.verdict.ok, report.verdict.summary  # one run each: the run the killed POST made was found
+    drain = report.github_limits
+    assert drain is not None
+    assert drain.drainer.ended.get("killed", 0) >= 1, drain.drainer
+    assert kills(report) == 2
+    assert report.kills_missed == 0
+    assert drain.drainer.counts.get("ReconciledFound", 0) + report.reconciled_runs >= 1
+    # The next runs bounced off the dead drainer's lease on the queue, then one took it over.
+    assert drain.drainer.bounced_off_a_lease >= 1
+    assert report.runs_created == KILLED_DRAINER.launches
+
+
+@pytest.mark.slow
+def test_without_a_drainer_queued_launches_stay_queued_and_the_verdict_says_so() -> None:
+    stuck = replace(
+        QUICK,
+        launches=12,
+        burst_seconds=0.2,
+        github_time_scale=60.0,
+        github_rate_limits=RateLimits(content_per_minute=3),
+        drainer=False,
+        faults=NO_FAULTS,
+    )
+
+    report = run_drill(stuck)
+
+    assert not report.verdict.ok
+    assert report.exit_code == 1
+    queued = report.verdict.still_queued
+    assert len(queued) >= 6
+    assert set(queued) == set(report.verdict.zero_runs)  # never deployed, and not in the DLQ either
+    assert report.dead_letters == []
+    assert "launches still queued for GitHub budget" in report.verdict.summary
+    assert report.github_limits is not None
+    assert report.github_limits.still_queued == len(queued)
+    assert "still queued for GitHub budget" in render(report)
+    # The chart is one well-formed SVG with a line per series and the floors marked.
+    page = chart_html(report)
+    svg = ET.fromstring(page[page.index("<svg") : page.index("</svg>") + len("</svg>")])  # noqa: S314 - our own output
+    lines = svg.findall("{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) == 3
+    assert "floor" in page
+    assert "<script" not in page

@@ -94,3 +94,73 @@ def test_over_http_an_unknown_action_is_an_error_not_a_silent_success(group: Aut
         client = boto3.client("autoscaling", endpoint_url=server.url, region_name="us-east-1")
         with pytest.raises(ClientError, match="InvalidAction"):
             client.set_desired_capacity(AutoScalingGroupName="web-asg", DesiredCapacity=3)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def timed_group(clock: FakeClock, heartbeat_timeout: float = 900.0) -> AutoScalingStandIn:
+    stand_in = AutoScalingStandIn(heartbeat_timeout=heartbeat_timeout, clock=clock)
+    stand_in.add_group("web-asg", "deploy-trigger-launch")
+    return stand_in
+
+
+def test_with_a_clock_an_action_without_heartbeats_ends_at_its_heartbeat_timeout() -> None:
+    clock = FakeClock()
+    group = timed_group(clock)
+    (event,) = group.launch("web-asg", INSTANCE)
+    token = event["detail"]["LifecycleActionToken"]
+
+    clock.now += 899
+    assert group.expire_due() == []
+    clock.now += 1
+    # Checked lazily too: the late completion finds no action, and the instance is gone (ABANDON).
+    late = group.complete("web-asg", "deploy-trigger-launch", INSTANCE, LifecycleResult.CONTINUE, token=token)
+    assert late is LifecycleAnswer.NO_ACTIVE_ACTION
+    assert group.instance_state(INSTANCE) is None
+    assert group.timed_out("deploy-trigger-launch") == [INSTANCE]
+    assert group.actions[token].timeout == "heartbeat"
+
+
+def test_heartbeats_keep_an_action_alive_until_its_global_timeout() -> None:
+    clock = FakeClock()
+    group = timed_group(clock, heartbeat_timeout=60.0)  # global timeout: 100 x 60 s
+    (event,) = group.launch("web-asg", INSTANCE)
+    token = event["detail"]["LifecycleActionToken"]
+
+    for _ in range(99):
+        clock.now += 59.9
+        assert group.heartbeat("web-asg", "deploy-trigger-launch", INSTANCE, token=token) is LifecycleAnswer.DONE
+    clock.now = 1000.0 + 6000.0
+    (ended,) = group.expire_due()
+    assert (ended.token, ended.result, ended.timeout) == (token, "ABANDON", "global")
+    after = group.heartbeat("web-asg", "deploy-trigger-launch", INSTANCE, token=token)
+    assert after is LifecycleAnswer.NO_ACTIVE_ACTION
+
+
+def test_the_global_timeout_is_at_most_48_hours() -> None:
+    clock = FakeClock()
+    group = timed_group(clock, heartbeat_timeout=7200.0)  # 100 x 2 h would be 200 h
+    (event,) = group.launch("web-asg", INSTANCE)
+    token = event["detail"]["LifecycleActionToken"]
+    for _ in range(47):
+        clock.now += 3600
+        group.heartbeat("web-asg", "deploy-trigger-launch", INSTANCE, token=token)
+    assert group.pending(INSTANCE)
+    clock.now += 3600
+    assert [action.timeout for action in group.expire_due()] == ["global"]
+
+
+def test_without_a_heartbeat_timeout_actions_wait_for_ever() -> None:
+    clock = FakeClock()
+    group = AutoScalingStandIn(clock=clock)
+    group.add_group("web-asg", "deploy-trigger-launch")
+    group.launch("web-asg", INSTANCE)
+    clock.now += 10**7
+    assert group.expire_due() == []
+    assert group.instance_state(INSTANCE) == "Pending:Wait"
