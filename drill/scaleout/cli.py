@@ -169,8 +169,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--drainer-budget",
         float,
         "SECONDS",
-        "each drainer invocation's timeout; a run sleeps out a pause that fits, and a killed run holds the queue "
-        "until its budget has passed (default %(default)s; production 900)",
+        "each drainer invocation's timeout; a run sleeps out a pause that fits (default %(default)s; production 900)",
     )
 
     lifecycle = parser.add_argument_group("lifecycle mode")

@@ -145,9 +145,8 @@ class DrillConfig:
     #: GitHub seconds per wall second (see the module doc): 40 makes GitHub's hour 90 wall seconds.
     github_time_scale: float = 40.0
     #: Each drainer invocation runs under this budget (wall seconds; production: the function's 15 minutes). A run
-    #: sleeps out a pause that fits in it; a killed run holds the queue until its budget (plus the lease margin)
-    #: has passed, so a shorter budget lets the next run take over sooner.
-    drainer_budget: float = 20.0
+    #: sleeps out a pause that fits in it; a killed run holds nothing but the launch it had taken.
+    drainer_budget: float = 120.0
     #: Tests only: False runs no drainer, so queued launches stay queued (the verdict must say so).
     drainer: bool = True
 

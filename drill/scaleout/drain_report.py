@@ -30,17 +30,11 @@ class DrainerSummary:
     """The drainer's invocations: how many, why they started, how they ended, and what they did in all."""
 
     invocations: int
-    #: Runs that found another drainer's lease on the queue live and did nothing (after a kill: until its lease
-    #: ends, each run bounces off it).
-    bounced_off_a_lease: int
     triggers: dict[str, int]
     ended: dict[str, int]
     #: The drainer's own counts, summed over its runs (Dispatched, Drained, Requeued, RateLimitWaits, ...).
     counts: dict[str, int]
     seconds: float
-    #: Wall seconds the queue stayed held by killed runs' leases (each a run's budget plus the lease margin from its
-    #: start): nobody may send while a dead drainer's lease is live.
-    held_by_killed_runs: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -127,7 +121,7 @@ def build_drain(
         refusals=dict(Counter(refusal.kind for refusal in refusals).most_common()),
         refusals_after_pause_known=refused_after_pause_known(refusals, content_created_at, limits),
         requests_per_credential=_per_credential(requests, limits),
-        drainer=_drainer(drainer_runs, lease=config.drainer_budget + config.lease_margin),
+        drainer=_drainer(drainer_runs),
         samples=[asdict(sample) for sample in samples],
     )
 
@@ -185,11 +179,11 @@ def _per_credential(requests: Sequence[RecordedRequest], limits: RateLimits) -> 
 
 #: The fields of the drainer's report that are not counts.
 _REPORT_FIELDS = frozenset(
-    {"ran", "waiting", "oldest_wait_seconds", "expected_drain_seconds", "hook_headroom_seconds", "paused_until"}
+    {"waiting", "oldest_wait_seconds", "expected_drain_seconds", "hook_headroom_seconds", "paused_until"}
 )
 
 
-def _drainer(runs: Sequence[DrainerRun], lease: float) -> DrainerSummary:
+def _drainer(runs: Sequence[DrainerRun]) -> DrainerSummary:
     counts: Counter[str] = Counter()
     for run in runs:
         for name, value in (run.report or {}).items():
@@ -197,12 +191,10 @@ def _drainer(runs: Sequence[DrainerRun], lease: float) -> DrainerSummary:
                 counts[name] += value
     return DrainerSummary(
         invocations=len(runs),
-        bounced_off_a_lease=sum(1 for run in runs if run.report is not None and run.report.get("ran") is False),
         triggers=dict(Counter(run.trigger for run in runs).most_common()),
         ended=dict(Counter(run.ended_by for run in runs).most_common()),
         counts=dict(counts.most_common()),
         seconds=round(sum(run.seconds for run in runs), 1),
-        held_by_killed_runs=round(sum(max(0.0, lease - run.seconds) for run in runs if run.ended_by == "killed"), 1),
     )
 
 

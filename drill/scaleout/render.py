@@ -134,16 +134,7 @@ def _github(drain: GitHubDrain) -> list[str]:
         "GitHub had announced was still on",
         f"requests per credential: {credentials}",
         f"drainer: {d.invocations} invocations ({_items(d.triggers, empty='none')}), ended "
-        f"{_items(d.ended, empty='none')}, {d.bounced_off_a_lease} found another's lease live; "
-        + _items(d.counts, empty="sent nothing"),
-        *(
-            [
-                f"killed drainers held the queue {both(round(d.held_by_killed_runs * drain.time_scale, 1))} in all "
-                "(a dead run's lease lasts its budget plus the lease margin; nobody sends meanwhile)"
-            ]
-            if d.held_by_killed_runs
-            else []
-        ),
+        f"{_items(d.ended, empty='none')}; " + _items(d.counts, empty="sent nothing"),
     ]
 
 

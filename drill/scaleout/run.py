@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import boto3
 
+from deploy_trigger.drain import LAUNCH_SECONDS
 from drill.scaleout.backlog import BacklogSampler, QueueWatch
 from drill.scaleout.config import DrillConfig
 from drill.scaleout.containers import ContainerPool
@@ -19,6 +20,7 @@ from drill.scaleout.progress import Progress
 from drill.scaleout.report import DrillReport, Machine, Observed, Timing, build_report
 from drill.scaleout.stand_ins import FAKE_CREDENTIALS, StandIns, stand_ins
 from stand_ins.autoscaling_events import REGION
+from stand_ins.deployment import RUN_LISTING_DELAY_SECONDS
 
 #: After the events have settled, the drain goes on while the queue keeps getting shorter. The longest it may rightly
 #: stand still: GitHub's hourly window (GitHub seconds), then a killed drainer's lease, twice, and a run's start. A
@@ -41,8 +43,10 @@ def run_drill(config: DrillConfig, on_progress: Callable[[Progress], None] | Non
             pool.wait_ready()
             local.moto.reset_calls()  # from here on, every AWS call is the handler's (or Lambda's)
             schedule = DrainerSchedule(config)
-            lease = config.drainer_budget + config.lease_margin
-            cap = config.wall_seconds(GITHUB_HOUR) + 2 * lease + RUN_START_SECONDS
+            # A killed drainer's launch comes due again after its claim (one launch's bound and the margin) and the
+            # listing delay; two of them in a row may stand still that long.
+            stall = LAUNCH_SECONDS + config.lease_margin + RUN_LISTING_DELAY_SECONDS
+            cap = config.wall_seconds(GITHUB_HOUR) + 2 * stall + RUN_START_SECONDS
             watches = _watch(local), _watch(local)  # the loop's, and the sampler's thread's
             queue = LambdaAsyncQueue(
                 pool, config, local.dead_letters, kill_switch, drainer=schedule, watch=watches[0], drain_cap=cap

@@ -1,9 +1,9 @@
 """The drainer Lambda: sends the queue of launches that waited for GitHub budget, one at a time, at GitHub's pace.
 
 A launch GitHub had no budget for is parked in the ledger (status WAITING, the tracking index's WAITING partition)
-by the dispatcher, which then wakes the drainer; a schedule runs it every minute as well. Each run takes the queue's
-lease on the shared budget item, sends what is due a ``GITHUB_MUTATION_INTERVAL_SECONDS`` apart (sleeping out a short
-pause GitHub asked for), and reports how the queue stands (``deploy_trigger.drain``).
+by the dispatcher, which then wakes the drainer; a schedule runs it every minute as well. Each run sends what is
+due, each dispatch a slot on the shared budget item ``GITHUB_MUTATION_INTERVAL_SECONDS`` after the last (sleeping out
+a short pause GitHub asked for), and reports how the queue stands (``deploy_trigger.drain``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ HANDLER = "deploy_trigger.handler.drainer_handler"
 #: due, or when the pause GitHub asked for outlasts what is left of it.
 TIMEOUT = Duration.seconds(900)
 #: One drainer at a time, so that invocations queued behind a long run expire instead of starting beside it. The
-#: real guard is the drain lease on the budget item, which a second run finds held and leaves at once: it also
-#: holds for an account that cannot reserve concurrency, where this reservation is left out.
+#: real guard of the pace is the slot each dispatch takes on the budget item: two runs side by side still send one
+#: dispatch an interval, which also holds for an account that cannot reserve concurrency (no reservation then).
 RESERVED_CONCURRENCY = 1
 
 

@@ -1,10 +1,12 @@
 """The drainer: sends the queue of launches that waited for GitHub budget, one at a time, at GitHub's pace.
 
 A launch GitHub had no budget for is parked in the ledger's queue (status WAITING, the tracking index's WAITING
-partition, ordered by when each may be tried) by the dispatcher (``dispatch``, rule 6). One drainer at a time holds
-the queue (a lease on the shared budget item), so every container and every group using the credential share one
-pace: a dispatch at most every ``mutation_interval_seconds``, none before the pause GitHub last asked for, and a
-rate limit met here pauses everyone again. The exactly-once rules are the dispatcher's, applied to a queued launch:
+partition, ordered by when each may be tried) by the dispatcher (``dispatch``, rule 6). One drainer runs at a
+time (the function's reserved concurrency), and every dispatch it sends first takes a slot on the
+shared budget item with a conditional write, so every container and every group using the credential share one
+pace even if two drainers overlap: a dispatch at most every ``mutation_interval_seconds``, none before the pause
+GitHub last asked for, and a rate limit met here pauses everyone again. A drainer that dies holds nothing but the
+launch it had taken. The exactly-once rules are the dispatcher's, applied to a queued launch:
 
 - the drainer takes a launch with a conditional write (the launch as it read it, or a drainer's expired claim), and
   the claim says a POST may happen before there is one, so a drainer killed mid-POST leaves a launch that the next
@@ -84,8 +86,6 @@ class DrainConfig:
 class DrainReport:
     """What one run did and how the queue stands after it; the handler turns it into metrics."""
 
-    #: False when another drainer held the queue (this run did nothing).
-    ran: bool = True
     counts: Counter[str] = field(default_factory=Counter)
     waiting: int = 0
     oldest_wait_seconds: float = 0.0
@@ -96,7 +96,6 @@ class DrainReport:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "ran": self.ran,
             **dict(self.counts),
             "waiting": self.waiting,
             "oldest_wait_seconds": round(self.oldest_wait_seconds, 1),
@@ -135,18 +134,10 @@ class Drainer:
     def drain(self, deadline: Deadline) -> DrainReport:
         report = DrainReport()
         if not self._ledger.queued(None, 1):
-            return report  # nothing waits: no lease taken, so the fast path is never held for nothing
-        owner = self._make_id()
-        margin = self._config.dispatch.lease_margin_seconds
-        state = self._budget.acquire_drain(owner, deadline.wall_clock_end() + margin, self._clock())
-        if state is None:
-            report.ran = False
-            return report
-        pace = Pace(state, self._config.mutation_interval_seconds)
-        try:
-            self._drain(owner, pace, deadline, report)
-        finally:
-            self._budget.release_drain(owner, pace.last_dispatch_at, pace.hour_started, pace.hour_dispatches)
+            return report  # nothing waits: no slot taken, so the fast path is never held for nothing
+        owner = self._make_id()  # identifies this run's claims on the launches it takes
+        pace = Pace(self._budget.read(), self._config.mutation_interval_seconds)
+        self._drain(owner, pace, deadline, report)
         self._describe_queue(report, pace)
         return report
 
@@ -176,6 +167,16 @@ class Drainer:
         when someone else had taken it (nothing done)."""
         if not self._wait_until(pace.next_slot(), deadline):
             raise _Stop
+        now = self._clock()
+        granted = self._budget.take_slot(
+            now,
+            self._config.mutation_interval_seconds,
+            draining_until=now + LAUNCH_SECONDS + self._config.dispatch.lease_margin_seconds,
+            new_hour=pace.opens_an_hour(now),
+        )
+        pace.follow(granted or self._budget.read())  # not granted: another drainer sent, or a pause began
+        if granted is None:
+            return False
         step = deadline.within(LAUNCH_SECONDS)
         lease_until = step.wall_clock_end() + self._config.dispatch.lease_margin_seconds
         due_again_at = lease_until + self._config.dispatch.run_listing_delay_seconds
@@ -200,7 +201,6 @@ class Drainer:
                 report.counts[metric_names.RECONCILED_FOUND] += 1
                 return
         inputs = dispatch_inputs(self._config.dispatch, entry)
-        pace.sent(self._clock())
         try:
             run = self._github.dispatch(self._config.dispatch.ref, inputs, step)
         except DispatchRejected as error:
@@ -277,24 +277,25 @@ class Drainer:
 
 
 class Pace:
-    """When this drainer may send next (after the pause, an interval after its previous dispatch), and how many it
-    sent in the current hour: the expected turns of the queue count GitHub's hourly limit too."""
+    """When a drainer may send next (after the pause, an interval after the last slot any drainer took), and how
+    many slots the current hour has had: the expected turns of the queue count GitHub's hourly limit too."""
 
     def __init__(self, state: BudgetState, interval: float) -> None:
+        self._interval = interval
+        self.follow(state)
+
+    def follow(self, state: BudgetState) -> None:
+        """The budget item as it now stands."""
         self.paused_until = state.paused_until
         self.last_dispatch_at = state.last_dispatch_at
         self.hour_started = state.hour_started
         self.hour_dispatches = state.hour_dispatches
-        self._interval = interval
 
     def next_slot(self) -> float:
         return max(self.paused_until, self.last_dispatch_at + self._interval)
 
-    def sent(self, at: float) -> None:
-        self.last_dispatch_at = at
-        if at >= self.hour_started + HOUR:
-            self.hour_started, self.hour_dispatches = at, 0
-        self.hour_dispatches += 1
+    def opens_an_hour(self, now: float) -> bool:
+        return now >= self.hour_started + HOUR
 
     def pause(self, until: float, now: float) -> None:
         self.paused_until = max(self.paused_until, until)

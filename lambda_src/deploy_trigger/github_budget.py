@@ -4,8 +4,10 @@ GitHub limits content-creating requests per credential (about 80 a minute and 50
 requests one at a time, about a second apart; "continuing to make requests while you are rate limited may result in
 the banning of your integration" (GitHub docs, "Rate limits for the REST API", "Best practices for using the REST
 API"). So a rate limit is never answered by a retry of one's own: the launch is parked in the ledger's queue, the
-pause GitHub asked for is written where everyone reads it (the budget item), and one drainer at a time sends the
-queue at the pace.
+pause GitHub asked for is written where everyone reads it (the budget item), and the drainer sends the queue at the
+pace: each of its dispatches first takes a slot with a conditional write on the budget item (no pause on, and an
+interval since the last slot), so even two drainers side by side never send faster, and a drainer that dies holds
+nothing but the one launch it had taken.
 
 A container's dispatcher reads the budget item only after it has seen a limit itself (:class:`BudgetGate`): while
 GitHub accepts everything, a new launch still costs two ledger writes and one POST, and nothing else. The price is
@@ -28,13 +30,12 @@ class BudgetState:
     #: No dispatch before this (epoch seconds): the latest retry-after or x-ratelimit-reset anyone was given.
     paused_until: float = 0.0
     pause_reason: str = ""
-    #: The drainer holding the queue, and until when (its deadline plus the lease margin).
-    drain_owner: str | None = None
-    drain_lease_until: float = 0.0
-    #: When the last drainer last sent a dispatch: the next one keeps the pace from there.
+    #: When a drainer last took a dispatch slot: the next slot is an interval later, whichever drainer takes it.
     last_dispatch_at: float = 0.0
-    #: The drainers' dispatches in the hour that began at ``hour_started``: what the queue's expected drain time
-    #: counts against GitHub's hourly limit (``drain.HOURLY_CONTENT_LIMIT``).
+    #: A drainer is sending the queue until then (each slot moves it on): new launches join the queue meanwhile.
+    draining_until: float = 0.0
+    #: The slots taken in the hour that began at ``hour_started``: what the queue's expected drain time counts
+    #: against GitHub's hourly limit (``drain.HOURLY_CONTENT_LIMIT``).
     hour_started: float = 0.0
     hour_dispatches: int = 0
 
@@ -42,14 +43,15 @@ class BudgetState:
         return self.paused_until > now
 
     def draining(self, now: float) -> bool:
-        return self.drain_lease_until > now
+        return self.draining_until > now
 
 
 class SharedBudget(Protocol):
     def read(self) -> BudgetState: ...
     def pause(self, until: float, reason: str) -> None: ...
-    def acquire_drain(self, owner: str, lease_until: float, now: float) -> BudgetState | None: ...
-    def release_drain(self, owner: str, last_dispatch_at: float, hour_started: float, hour_dispatches: int) -> None: ...
+    def take_slot(
+        self, now: float, interval: float, *, draining_until: float, new_hour: bool
+    ) -> BudgetState | None: ...
 
 
 class BudgetGate:

@@ -103,12 +103,11 @@ def drainer_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     report = runtime.drainer().drain(Deadline.from_context(context))
     for name, value in report.counts.items():
         count(name, value)
-    if report.ran:
-        count(metric_names.LAUNCHES_WAITING, report.waiting)
-        seconds(metric_names.OLDEST_WAITING_SECONDS, report.oldest_wait_seconds)
-        seconds(metric_names.EXPECTED_DRAIN_SECONDS, report.expected_drain_seconds)
-        if report.hook_headroom_seconds is not None:
-            seconds(metric_names.HOOK_HEADROOM_SECONDS, report.hook_headroom_seconds)
+    count(metric_names.LAUNCHES_WAITING, report.waiting)
+    seconds(metric_names.OLDEST_WAITING_SECONDS, report.oldest_wait_seconds)
+    seconds(metric_names.EXPECTED_DRAIN_SECONDS, report.expected_drain_seconds)
+    if report.hook_headroom_seconds is not None:
+        seconds(metric_names.HOOK_HEADROOM_SECONDS, report.hook_headroom_seconds)
     result = report.as_dict()
     logger.info("drain run done", extra={"drain": result})
     return result

@@ -296,8 +296,7 @@ def test_a_drainer_killed_mid_post_leaves_a_claim_the_next_run_reconciles() -> N
     assert kills(report) == 2
     assert report.kills_missed == 0
     assert drain.drainer.counts.get("ReconciledFound", 0) + report.reconciled_runs >= 1
-    # The next runs bounced off the dead drainer's lease on the queue, then one took it over.
-    assert drain.drainer.bounced_off_a_lease >= 1
+    assert drain.drainer.invocations >= 2  # the killed run, and one after it that took its launch over
     assert report.runs_created == KILLED_DRAINER.launches
 
 

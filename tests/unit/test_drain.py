@@ -111,7 +111,7 @@ def test_the_queue_is_sent_in_order_once_each_a_pace_apart_after_the_pause(
     assert all(status(ledger, i).status is Status.DISPATCHED for i in instances)
     assert clock.now >= refused_at + 60 + 4 * INTERVAL  # not before the pause, then a second apart
     assert report.waiting == 0
-    assert not budget.read().draining(clock.now)  # the queue is released for the next run
+    assert not budget.read().draining(clock.now + LAUNCH_SECONDS + 5)  # new launches flow again soon after the last
 
 
 def test_posts_from_the_drainer_are_paced_across_runs(
@@ -167,23 +167,26 @@ def test_a_rate_limit_met_while_draining_pauses_everyone_and_the_rest_waits_in_o
 def test_a_drainer_killed_during_its_post_is_taken_over_and_reconciled_never_sent_twice(
     dispatcher: Dispatcher, ledger: Ledger, budget: BudgetItem, github: ScriptedGitHub, clock: SleepingClock
 ) -> None:
-    (instance,) = queue_behind_a_limit(dispatcher, github, clock, 1, retry_after=1)
+    instances = queue_behind_a_limit(dispatcher, github, clock, 2, retry_after=1)
     clock.advance(2)
     seen = ledger.queued(clock.now, 1)[0]
     taken = ledger.take_from_queue(seen, "dead-drainer", clock.now + 20, due_again_at=clock.now + 30)
+    assert budget.take_slot(clock.now, INTERVAL, draining_until=clock.now + 20, new_hour=True) is not None
     github.runs[taken.dispatch_id] = RunRef(run_id=7)  # its POST reached GitHub; then the process died
-    budget.acquire_drain("dead-drainer", clock.now + 20, clock.now)
     github.dispatched.clear()
 
-    assert drainer(ledger, budget, github, clock).drain(run_for(clock)).ran is False  # its queue lease still holds
+    drainer(ledger, budget, github, clock).drain(run_for(clock, LAUNCH_SECONDS + 3))  # the next run, at once
+
+    assert [sent["instance_id"] for sent in github.dispatched] == [instances[1]]  # the dead one held nothing else
+    assert status(ledger, instances[0]).status is Status.CLAIMED  # its launch waits out the claim and the delay
     clock.advance(31)
     report = drainer(ledger, budget, github, clock).drain(run_for(clock))
 
     assert report.counts[metric_names.RECONCILED_FOUND] == 1
-    assert github.dispatched == []
+    assert [sent["instance_id"] for sent in github.dispatched] == [instances[1]]  # never sent again
     assert github.searched == [taken.dispatch_id]
-    assert status(ledger, instance).status is Status.DISPATCHED
-    assert status(ledger, instance).run_id == 7
+    assert status(ledger, instances[0]).status is Status.DISPATCHED
+    assert status(ledger, instances[0]).run_id == 7
 
 
 def test_a_lost_answer_while_draining_is_reconciled_before_anything_is_sent_again(
@@ -217,27 +220,38 @@ def test_a_queued_dispatch_github_rejects_fails_loudly_and_is_not_retried(
     assert report.waiting == 0
 
 
-def test_a_second_drainer_leaves_the_queue_to_the_first(
+def test_two_drainers_side_by_side_share_one_pace_and_send_each_launch_once(
     dispatcher: Dispatcher, ledger: Ledger, budget: BudgetItem, github: ScriptedGitHub, clock: SleepingClock
 ) -> None:
-    queue_behind_a_limit(dispatcher, github, clock, 1)
-    assert budget.acquire_drain("first", clock.now + 900, clock.now) is not None
-    posts = len(github.dispatched)
+    instances = queue_behind_a_limit(dispatcher, github, clock, 2, retry_after=1)
+    clock.advance(2)
+    github.dispatched.clear()
+    assert budget.take_slot(clock.now, INTERVAL, draining_until=clock.now + 20, new_hour=True) is not None
+    times: list[float] = []
+    send = github.dispatch
 
-    report = drainer(ledger, budget, github, clock).drain(run_for(clock))
+    def timed(ref: str, inputs: Any, deadline: Deadline) -> RunRef:
+        times.append(clock.now)
+        return send(ref, inputs, deadline)
 
-    assert report.ran is False
-    assert len(github.dispatched) == posts
+    github.dispatch = timed  # type: ignore[method-assign]
+    slot_taken_at = clock.now
+
+    for _ in range(2):  # the other drainer took the slot just now: each run waits an interval for its own
+        drainer(ledger, budget, github, clock).drain(run_for(clock, LAUNCH_SECONDS + 3))
+
+    assert sorted(sent["instance_id"] for sent in github.dispatched) == instances
+    assert times[0] >= slot_taken_at + INTERVAL
+    assert times[1] - times[0] >= INTERVAL
 
 
-def test_an_empty_queue_takes_no_lease_so_the_fast_path_is_never_held_for_nothing(
+def test_an_empty_queue_takes_no_slot_so_the_fast_path_is_never_held_for_nothing(
     ledger: Ledger, budget: BudgetItem, github: ScriptedGitHub, clock: SleepingClock
 ) -> None:
     report = drainer(ledger, budget, github, clock).drain(run_for(clock))
 
-    assert report.ran
     assert report.waiting == 0
-    assert budget.read().drain_owner is None
+    assert not budget.read().draining(clock.now)
 
 
 def test_the_report_warns_when_waiting_hooks_would_expire_before_their_turn(

@@ -1,5 +1,5 @@
 """The shared GitHub budget's item in the ledger table (``schema.BUDGET_KEY``): conditional writes only, so two
-containers' pauses and two drainers' leases never overwrite each other."""
+containers' pauses, or two drainers' slots, never overwrite each other."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from deploy_trigger.ledger.dynamodb import ConditionFailed, call
 from deploy_trigger.ledger.schema import BUDGET_KEY, PARTITION_KEY, iso_time
 
 _KEY = {PARTITION_KEY: encode(BUDGET_KEY)}
+HOUR = 3600.0
 
 
 class BudgetItem:
@@ -33,37 +34,32 @@ class BudgetItem:
                 {":until": encode(float(until)), ":reason": encode(reason[:300]), ":at": encode(iso_time(until))},
             )
 
-    def acquire_drain(self, owner: str, lease_until: float, now: float) -> BudgetState | None:
-        """Hold the queue until ``lease_until``, unless another drainer's lease is live (then None)."""
-        try:
-            answer = self._update(
-                "acquire-drain",
-                "SET drain_owner = :owner, drain_lease_until = :until",
-                "attribute_not_exists(drain_lease_until) OR drain_lease_until <= :now",
-                {":owner": encode(owner), ":until": encode(float(lease_until)), ":now": encode(float(now))},
-                ReturnValues="ALL_NEW",
+    def take_slot(self, now: float, interval: float, *, draining_until: float, new_hour: bool) -> BudgetState | None:
+        """One dispatch slot for a drainer: granted (the item as it now stands) only if no pause is on and the last
+        slot is at least ``interval`` old, else None. ``new_hour``: this slot opens the next hour of the count."""
+        values = {
+            ":now": encode(float(now)),
+            ":slot_after": encode(float(now - interval)),
+            ":draining": encode(float(draining_until)),
+            ":one": encode(1),
+        }
+        condition = (
+            "(attribute_not_exists(last_dispatch_at) OR last_dispatch_at <= :slot_after) "
+            "AND (attribute_not_exists(paused_until) OR paused_until <= :now)"
+        )
+        if new_hour:
+            update = (
+                "SET last_dispatch_at = :now, draining_until = :draining, hour_started = :now, hour_dispatches = :one"
             )
+            condition += " AND (attribute_not_exists(hour_started) OR hour_started <= :hour_ago)"
+            values[":hour_ago"] = encode(float(now - HOUR))
+        else:
+            update = "SET last_dispatch_at = :now, draining_until = :draining ADD hour_dispatches :one"
+        try:
+            answer = self._update("take-slot", update, condition, values, ReturnValues="ALL_NEW")
         except ConditionFailed:
             return None
         return _state(answer.get("Attributes", {}))
-
-    def release_drain(self, owner: str, last_dispatch_at: float, hour_started: float, hour_dispatches: int) -> None:
-        """Give the queue up (only this drainer's own lease), leaving the time of its last dispatch for the pace. A
-        drainer that overran its lease while another took the queue has nothing of its own to release."""
-        with suppress(ConditionFailed):
-            self._update(
-                "release-drain",
-                "SET drain_lease_until = :zero, last_dispatch_at = :last, hour_started = :hour, "
-                "hour_dispatches = :dispatches",
-                "drain_owner = :owner",
-                {
-                    ":zero": encode(0),
-                    ":last": encode(float(last_dispatch_at)),
-                    ":hour": encode(float(hour_started)),
-                    ":dispatches": encode(int(hour_dispatches)),
-                    ":owner": encode(owner),
-                },
-            )
 
     def _update(self, doing: str, update: str, condition: str, values: dict[str, Any], **extra: Any) -> Any:
         """One conditional update of the budget item (raises :class:`ConditionFailed` when ``condition`` fails)."""
@@ -86,8 +82,7 @@ def _state(item: dict[str, Any]) -> BudgetState:
     return BudgetState(
         paused_until=number("paused_until"),
         pause_reason=item.get("pause_reason", {}).get("S", ""),
-        drain_owner=item.get("drain_owner", {}).get("S"),
-        drain_lease_until=number("drain_lease_until"),
+        draining_until=number("draining_until"),
         last_dispatch_at=number("last_dispatch_at"),
         hour_started=number("hour_started"),
         hour_dispatches=int(number("hour_dispatches")),
