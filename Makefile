@@ -88,10 +88,11 @@ deploy: install ## Deploy to the AWS account of your current credentials (config
 demo: install ## Run the scale-out drill locally (moto server + GitHub double; no AWS, no internet)
 	$(PY) -m drill $(ARGS)
 
-bench: install ## Benchmarks: cold start, calls per launch, no-limit overhead vs the baseline, cold path, burst tail
+bench: install ## Benchmarks: cold start, calls per launch, no-limit overhead, drain pace, cold path, burst tail
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.calls_per_launch
 	$(PY) -m bench.no_limit_overhead
+	$(PY) -m bench.drain_pace
 	$(PY) -m bench.cold_path
 	$(PY) -m bench.burst_tail
 
