@@ -53,16 +53,14 @@ launch has no run by design and counts as handled when the ledger says FAILED an
 
 how long it takes:
   moto is the bottleneck: it serves one request at a time and spends about 40-50 ms of CPU on each of the
-  ledger's conditional writes (about 2.7 per launch with the default faults). With GitHub's limits on, the
-  drainer sends queued launches one at a time, and a killed drainer holds the queue until its lease ends
-  (--drainer-budget plus the lease margin). On 2 CPUs the default 300 launches take about two minutes,
-  1,000 about 19 (about 4 with --kill-rate 0); the report prints the wall time and the load the machine
-  already had. More --workers do not make it faster, only the queue at moto longer.
+  ledger's conditional writes. With GitHub's limits on, the drainer sends queued launches one at a time, and
+  each drained launch costs three such writes. On 2 CPUs 1,000 launches take about 4 minutes; the report
+  prints the wall time and the load the machine already had. More --workers do not make it faster, only the queue at moto longer.
 
 examples:
   make demo
   make demo ARGS="--launches 500"
-  python -m drill --launches 1000 --kill-rate 0   # GitHub's hourly limit: the drain against its floor
+  python -m drill --launches 1000   # past GitHub's hourly limit: the drain against its floor
   python -m drill --launches 40 --kill-rate 0.2 --function-timeout 6 --retry-delays 8,16 --json /tmp/drill.json
   python -m drill --no-run-name   # the workflow's run-name loses the dispatch ID: the verdict must break
   python -m drill --lifecycle     # then the tracker lets each instance into service or has it replaced
