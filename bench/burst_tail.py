@@ -32,7 +32,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-TOKEN = "bench-token"  # noqa: S105 - accepted by the local double only
+from bench.stand_in_setup import TOKEN, container_environment
+
 KINDS = ("dispatcher", "baseline")
 P99_TARGET, P50_TARGET = 3.0, 1.3
 #: The dispatcher's reserved concurrency in the stack (README, "What gets deployed"): at most this many containers.
@@ -339,9 +340,6 @@ def main() -> None:
 
     import multiprocessing
 
-    import boto3
-
-    from stand_ins.aws_resources import create_ledger_table, create_token_secret
     from stand_ins.moto_server import SerializedMotoServer
 
     ours, theirs = multiprocessing.get_context("spawn").Pipe()
@@ -349,31 +347,9 @@ def main() -> None:
     double.start()
     github_url, repository, workflow = ours.recv()
     with SerializedMotoServer() as moto:
-        suffix = uuid.uuid4().hex[:8]
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         lambda_src = os.path.abspath(arguments.lambda_src or os.path.join(root, "lambda_src"))
-        environment = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([lambda_src, root]),
-            "AWS_ENDPOINT_URL": moto.url,
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "LEDGER_TABLE_NAME": f"ledger-{suffix}",
-            "GITHUB_REPOSITORY": repository,
-            "GITHUB_WORKFLOW": workflow,
-            "GITHUB_REF": "main",
-            "GITHUB_CREDENTIALS_SECRET": f"github-{suffix}",
-            "GITHUB_API_URL": github_url,
-            "POWERTOOLS_LOG_LEVEL": "INFO",  # as the stack deploys it (infra/constructs/service_function.py)
-            # What Lambda sets in every execution environment: the dispatcher builds its clients in the init then.
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        }
-        os.environ.update({key: environment[key] for key in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")})
-        os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})
-        create_ledger_table(boto3.client("dynamodb"), environment["LEDGER_TABLE_NAME"])
-        create_token_secret(boto3.client("secretsmanager"), environment["GITHUB_CREDENTIALS_SECRET"], TOKEN)
+        environment = container_environment(lambda_src, moto.url, github_url, repository, workflow)
 
         invocations: dict[str, list[Invocation]] = {kind: [] for kind in KINDS}
         walls: dict[str, list[float]] = {kind: [] for kind in KINDS}

@@ -23,10 +23,10 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections import defaultdict
 
-TOKEN = "bench-token"  # noqa: S105 - accepted by the local double only
+from bench.stand_in_setup import TOKEN, container_environment
+
 TARGET_RATIO = 1.2
 
 #: What each sample runs in its fresh interpreter (``python -c``): nothing is imported before the first mark, and
@@ -222,43 +222,17 @@ def main() -> None:
     arguments = parser.parse_args()
     samples = max(9, arguments.samples)
 
-    import boto3
-
     from stand_ins.autoscaling_events import instance_id, lifecycle_action
-    from stand_ins.aws_resources import create_ledger_table, create_token_secret
     from stand_ins.github_double import GitHubDouble
     from stand_ins.moto_server import SerializedMotoServer
 
     with SerializedMotoServer() as moto, GitHubDouble(tokens={TOKEN}) as github:
-        suffix = uuid.uuid4().hex[:8]
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         lambda_src = os.path.abspath(arguments.lambda_src or os.path.join(root, "lambda_src"))
-        environment = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([lambda_src, root]),
-            "AWS_ENDPOINT_URL": moto.url,
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "LEDGER_TABLE_NAME": f"ledger-{suffix}",
-            "GITHUB_REPOSITORY": github.repository,
-            "GITHUB_WORKFLOW": github.workflow,
-            "GITHUB_REF": "main",
-            "GITHUB_CREDENTIALS_SECRET": f"github-{suffix}",
-            "GITHUB_API_URL": github.url,
-            # As the stack deploys it (infra/constructs/service_function.py): INFO logs and EMF metrics on.
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            # What Lambda sets in every execution environment: the dispatcher builds its clients in the init then.
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        }
+        environment = container_environment(lambda_src, moto.url, github.url, github.repository, github.workflow)
         # Modules load from their bytecode caches, as on a developer's machine (the first, unmeasured samples write
         # them); what Lambda pays instead, compiling the bundle, is printed apart.
         environment.pop("PYTHONDONTWRITEBYTECODE", None)
-        os.environ.update({key: environment[key] for key in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")})
-        os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})
-        create_ledger_table(boto3.client("dynamodb"), environment["LEDGER_TABLE_NAME"])
-        create_token_secret(boto3.client("secretsmanager"), environment["GITHUB_CREDENTIALS_SECRET"], TOKEN)
 
         launches = iter(range(1, 10_000))
         for kind in KINDS:  # warm the file system cache once each, unmeasured

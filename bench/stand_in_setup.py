@@ -7,6 +7,8 @@ their own version of it, and they import this module first.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -38,6 +40,38 @@ def handler_environment(moto_url: str, github: GitHubDouble, *, table: str, secr
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
+
+
+def container_environment(
+    lambda_src: str, moto_url: str, github_url: str, repository: str, workflow: str
+) -> dict[str, str]:
+    """A fresh process's environment as a deployed dispatcher's container has it, running the ``deploy_trigger`` in
+    ``lambda_src``, with its own ledger table and secret names, and its table and secret created on moto."""
+    suffix = uuid.uuid4().hex[:8]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([lambda_src, root]),
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "LEDGER_TABLE_NAME": f"ledger-{suffix}",
+        "GITHUB_REPOSITORY": repository,
+        "GITHUB_WORKFLOW": workflow,
+        "GITHUB_REF": "main",
+        "GITHUB_CREDENTIALS_SECRET": f"github-{suffix}",
+        "GITHUB_API_URL": github_url,
+        # As the stack deploys it (infra/constructs/service_function.py): INFO logs and EMF metrics on.
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        # What Lambda sets in every execution environment: the dispatcher builds its clients in the init then.
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+    }
+    os.environ.update({key: environment[key] for key in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")})
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"})
+    create_resources(environment["LEDGER_TABLE_NAME"], environment["GITHUB_CREDENTIALS_SECRET"])
+    return environment
 
 
 def create_resources(table: str, secret: str) -> None:
