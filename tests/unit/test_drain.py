@@ -91,6 +91,19 @@ def queue_behind_a_limit(
     return [instance_id(number) for number in range(count)]
 
 
+def post_times(github: ScriptedGitHub, clock: Clock) -> list[float]:
+    """When each dispatch POST from now on is sent (the list fills as they are)."""
+    times: list[float] = []
+    send = github.dispatch
+
+    def timed(ref: str, inputs: Any, deadline: Deadline) -> RunRef:
+        times.append(clock.now)
+        return send(ref, inputs, deadline)
+
+    github.dispatch = timed  # type: ignore[method-assign]
+    return times
+
+
 def status(ledger: Ledger, instance: str) -> LedgerEntry:
     entry = ledger.get(instance)
     assert entry is not None
@@ -119,14 +132,7 @@ def test_posts_from_the_drainer_are_paced_across_runs(
 ) -> None:
     queue_behind_a_limit(dispatcher, github, clock, 3, retry_after=1)
     clock.advance(5)
-    times: list[float] = []
-    github_dispatch = github.dispatch
-
-    def timed(ref: str, inputs: Any, deadline: Deadline) -> RunRef:
-        times.append(clock.now)
-        return github_dispatch(ref, inputs, deadline)
-
-    github.dispatch = timed  # type: ignore[method-assign]
+    times = post_times(github, clock)
     drainer(ledger, budget, github, clock).drain(run_for(clock, LAUNCH_SECONDS + 2))  # time for one launch only
     drainer(ledger, budget, github, clock).drain(run_for(clock))
 
@@ -227,14 +233,7 @@ def test_two_drainers_side_by_side_share_one_pace_and_send_each_launch_once(
     clock.advance(2)
     github.dispatched.clear()
     assert budget.take_slot(clock.now, INTERVAL, draining_until=clock.now + 20, new_hour=True) is not None
-    times: list[float] = []
-    send = github.dispatch
-
-    def timed(ref: str, inputs: Any, deadline: Deadline) -> RunRef:
-        times.append(clock.now)
-        return send(ref, inputs, deadline)
-
-    github.dispatch = timed  # type: ignore[method-assign]
+    times = post_times(github, clock)
     slot_taken_at = clock.now
 
     for _ in range(2):  # the other drainer took the slot just now: each run waits an interval for its own
