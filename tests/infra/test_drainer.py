@@ -53,16 +53,6 @@ def test_drainer_logs_to_its_own_log_group_for_a_month(synthesized: Synthesized)
     assert drainer(synthesized)["LoggingConfig"] == {"LogGroup": synthesized.ref("AWS::Logs::LogGroup", "Drainer")}
 
 
-def test_a_wake_up_or_tick_is_never_retried_nor_kept(synthesized: Synthesized) -> None:
-    # The backlog lives in the ledger: a lost invocation is replaced by the next minute's.
-    assert synthesized.properties("AWS::Lambda::EventInvokeConfig", "Drainer") == {
-        "FunctionName": synthesized.ref("AWS::Lambda::Function", "Drainer"),
-        "Qualifier": "$LATEST",
-        "MaximumRetryAttempts": 0,
-        "MaximumEventAgeInSeconds": 60,
-    }
-
-
 def test_unreserved_concurrency_leaves_the_drainer_unreserved_too(tmp_path_factory: pytest.TempPathFactory) -> None:
     synthesized = synthesize_template(
         {**REQUIRED_CONTEXT, "reservedConcurrency": "unreserved"}, tmp_path_factory.mktemp("cdk.out")
@@ -94,33 +84,6 @@ def test_settings_that_name_a_drainer_are_refused() -> None:
             settings=settings,
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
-
-
-# --- Schedule -----------------------------------------------------------------------------------------
-
-
-def test_schedule_invokes_the_drainer_every_minute_without_retries(synthesized: Synthesized) -> None:
-    rule = synthesized.properties("AWS::Events::Rule", "DrainerSchedule")
-
-    assert rule["ScheduleExpression"] == "rate(1 minute)"
-    assert rule["State"] == "ENABLED"
-    assert "EventPattern" not in rule
-    assert rule["Targets"] == [
-        {
-            "Arn": synthesized.arn("AWS::Lambda::Function", "Drainer"),
-            "Id": "Target0",
-            "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
-        }
-    ]
-    synthesized.template.has_resource_properties(
-        "AWS::Lambda::Permission",
-        {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": synthesized.arn("AWS::Lambda::Function", "Drainer"),
-            "Principal": "events.amazonaws.com",
-            "SourceArn": synthesized.arn("AWS::Events::Rule", "DrainerSchedule"),
-        },
-    )
 
 
 # --- Environment --------------------------------------------------------------------------------------

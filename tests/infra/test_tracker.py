@@ -55,44 +55,6 @@ def test_tracker_logs_to_its_own_log_group_for_a_month(synthesized: Synthesized)
     assert tracker(synthesized)["LoggingConfig"] == {"LogGroup": synthesized.ref("AWS::Logs::LogGroup", "Tracker")}
 
 
-def test_a_pass_is_never_retried_nor_kept(synthesized: Synthesized) -> None:
-    invoke_config = synthesized.properties("AWS::Lambda::EventInvokeConfig", "Tracker")
-
-    assert invoke_config == {
-        "FunctionName": synthesized.ref("AWS::Lambda::Function", "Tracker"),
-        "Qualifier": "$LATEST",
-        "MaximumRetryAttempts": 0,
-        "MaximumEventAgeInSeconds": 60,
-    }
-
-
-# --- Schedule -----------------------------------------------------------------------------------------
-
-
-def test_schedule_invokes_the_tracker_every_minute_without_retries(synthesized: Synthesized) -> None:
-    rule = synthesized.properties("AWS::Events::Rule", "TrackerSchedule")
-
-    assert rule["ScheduleExpression"] == "rate(1 minute)"
-    assert rule["State"] == "ENABLED"
-    assert "EventPattern" not in rule
-    assert rule["Targets"] == [
-        {
-            "Arn": synthesized.arn("AWS::Lambda::Function", "Tracker"),
-            "Id": "Target0",
-            "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
-        }
-    ]
-    synthesized.template.has_resource_properties(
-        "AWS::Lambda::Permission",
-        {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": synthesized.arn("AWS::Lambda::Function", "Tracker"),
-            "Principal": "events.amazonaws.com",
-            "SourceArn": synthesized.arn("AWS::Events::Rule", "TrackerSchedule"),
-        },
-    )
-
-
 # --- Environment --------------------------------------------------------------------------------------
 
 
