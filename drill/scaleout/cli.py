@@ -55,7 +55,8 @@ how long it takes:
   moto is the bottleneck: it serves one request at a time and spends about 40-50 ms of CPU on each of the
   ledger's conditional writes. With GitHub's limits on, the drainer sends queued launches one at a time, and
   each drained launch costs three such writes. On 2 CPUs 1,000 launches take about 4 minutes; the report
-  prints the wall time and the load the machine already had. More --workers do not make it faster, only the queue at moto longer.
+  prints the wall time and the load the machine already had. More --workers do not make it faster, only the
+  queue at moto longer.
 
 examples:
   make demo

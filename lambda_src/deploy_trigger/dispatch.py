@@ -11,7 +11,8 @@ The rules it keeps (the README's "Exactly once: the rules"):
 5. The ``dispatch_id`` never changes for a launch, so reconciliation finds the run by it.
 6. A rate limit is never retried by the invocation that met it: the launch is parked in the ledger's queue
    (WAITING) under its claim's dispatch ID, the pause is shared (``github_budget``), and only the drainer
-   (``drain``) sends it, once, in order, at GitHub's pace. A redelivered event for a queued launch is a duplicate.
+   (``drain``) sends it, once, in order, at GitHub's pace. A redelivered event for a queued launch is a duplicate,
+   also while a drainer holds it (or died holding it: a later drainer run takes it over).
 
 Talks only to the two interfaces below; the DynamoDB and HTTP adapters live in ``ledger.table`` and
 ``github_client``.
@@ -42,6 +43,7 @@ from deploy_trigger.errors import (
 from deploy_trigger.events import InstanceLaunch
 from deploy_trigger.github_budget import BudgetGate
 from deploy_trigger.ledger.model import Claimed, Existing, LedgerEntry, Status, is_newer_launch, is_settled
+from deploy_trigger.ledger.schema import WAITING_FOR_BUDGET
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
 
@@ -214,7 +216,7 @@ class Dispatcher:
                 f"{launch.instance_id}: GitHub rejected dispatch {current.dispatch_id} before ({current.last_error}); "
                 "fix the cause, then reset the ledger entry"
             )
-        if is_settled(current) or current.status is Status.WAITING:  # a queued launch: the drainer sends it, once
+        if is_settled(current) or _queued(current):
             return DispatchResult(Outcome.DUPLICATE, launch.instance_id, current.dispatch_id, _run_of(current))
         return None
 
@@ -330,6 +332,11 @@ def dispatch_inputs(config: DispatchConfig, entry: LedgerEntry, *, region: str |
         "lifecycle_hook_name": entry.lifecycle_hook_name or "",
         "aws_region": region or entry.region or config.aws_region,
     }
+
+
+def _queued(entry: LedgerEntry) -> bool:
+    """Waiting for budget, or taken from the queue by a drainer (live or dead): the drainer sends it, once."""
+    return entry.status is Status.WAITING or entry.tracking == WAITING_FOR_BUDGET
 
 
 def _run_of(entry: LedgerEntry) -> RunRef:

@@ -328,3 +328,24 @@ def test_after_an_hourly_refusal_the_expected_drain_starts_when_the_pause_ends()
     assert turns[0] == now + 3000
     assert turns[499] == now + 3000 + 499
     assert turns[500] == now + 3000 + 3600
+
+
+def test_an_event_redelivered_while_a_drainer_holds_its_launch_is_a_duplicate_not_a_retry(
+    dispatcher: Dispatcher, ledger: Ledger, budget: BudgetItem, github: ScriptedGitHub, clock: SleepingClock
+) -> None:
+    """Bouncing off the drainer's claim (ClaimContended) would spend Lambda's retries and end in the DLQ if the
+    drainer died holding it; the launch is the drainer's, so the event is done with."""
+    (instance,) = queue_behind_a_limit(dispatcher, github, clock, 1, retry_after=1)
+    clock.advance(2)
+    seen = ledger.queued(clock.now, 1)[0]
+    ledger.take_from_queue(seen, "drainer", clock.now + 20, due_again_at=clock.now + 30)
+    posts = len(github.dispatched)
+
+    for _ in range(2):  # while the drainer's claim is live, and after it has expired (a dead drainer)
+        assert dispatcher.handle(launch(0, at=seen.launch_time or clock.now), run_for(clock, 30)).outcome is (
+            Outcome.DUPLICATE
+        )
+        clock.advance(25)
+
+    assert len(github.dispatched) == posts
+    assert status(ledger, instance).status is Status.CLAIMED  # still the drainer's to settle

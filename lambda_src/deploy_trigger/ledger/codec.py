@@ -169,6 +169,7 @@ def decode_entry(item: Mapping[str, Any]) -> LedgerEntry:
         failure_reason=text("failure_reason"),
         last_heartbeat_at=number("last_heartbeat_at"),
         next_check_at=number(TRACKING_SORT_KEY),
+        tracking=text(TRACKING_KEY),
         lifecycle_intent=text("lifecycle_intent"),
         lifecycle_result=text("lifecycle_result"),
         created_at=parse_iso_time(text("created_at")),

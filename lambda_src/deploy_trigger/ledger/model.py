@@ -106,6 +106,9 @@ class LedgerEntry:
     last_heartbeat_at: float | None = None
     #: When the item is next due in its tracking-index partition (a queued launch: when it may be tried).
     next_check_at: float | None = None
+    #: The tracking-index partition the item is in (``schema.OPEN_DEPLOYMENTS``, ``UNCONFIRMED_OUTCOMES`` or
+    #: ``WAITING_FOR_BUDGET``), None when it is in none.
+    tracking: str | None = None
     lifecycle_intent: str | None = None
     lifecycle_result: str | None = None
     created_at: datetime | None = None
