@@ -112,7 +112,7 @@ class DeployTrigger(Construct):
             code=code,
             settings=settings,
             # Like the tracker's single slot: an account that can reserve nothing cannot reserve this either; the
-            # drain lease on the budget item still lets one run at a time send.
+            # slot each dispatch takes on the budget item still keeps one pace, however many runs overlap.
             reserved_concurrency=DRAINER_CONCURRENCY if config.reserved_concurrency is not None else None,
             removal_policy=removal_policy,
         )

@@ -4,8 +4,8 @@ In production the drainer runs every minute on a schedule (reserved concurrency 
 launch wakes it (``DRAINER_FUNCTION_NAME``). The drill has no Lambda API to wake it through, so that variable stays
 unset and this schedule stands in for both: a run starts whenever the drainer's container is idle and either a
 dispatcher answered "queued" since the last run started (the wake-up it would have sent) or the schedule's minute
-has come, compressed like GitHub's clock. Overlapping runs would be safe anyway: a run that finds another's lease
-live on the queue does nothing.
+has come, compressed like GitHub's clock. Overlapping runs would be safe anyway: each dispatch takes a slot on the
+budget item, whichever run sends it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from drill.scaleout.config import DrillConfig
 #: The schedule's period in production (GitHub seconds in the drill, so compressed like GitHub's clock).
 SCHEDULE_SECONDS = 60.0
 #: A dispatcher wakes the drainer at most every 10 s per container; the drill starts a woken run at most this often
-#: (wall seconds), or a queue held by a killed drainer's lease would see a run bounce off it at every park.
+#: (wall seconds), so that a burst of parks does not start a run per park.
 WAKE_GAP_SECONDS = 0.5
 #: What EventBridge Scheduler sends the drainer (it reads the queue, not the event).
 SCHEDULED_EVENT: dict[str, Any] = {

@@ -40,7 +40,7 @@ def test_drainer_runtime_sizing_and_handler(synthesized: Synthesized) -> None:
     assert properties["Handler"] == "deploy_trigger.handler.drainer_handler"
     assert properties["Timeout"] == 900  # sleeps out short pauses and sends a backlog of 500 a second apart
     assert properties["MemorySize"] == 256
-    assert properties["ReservedConcurrentExecutions"] == 1  # one run at a time (the drain lease is the guard)
+    assert properties["ReservedConcurrentExecutions"] == 1  # one run at a time (the budget item's slots keep the pace)
     assert properties["TracingConfig"] == {"Mode": "Active"}
 
 
