@@ -20,7 +20,7 @@ SCHEDULE_SECONDS = 60.0
 #: A dispatcher wakes the drainer at most every 10 s per container; the drill starts a woken run at most this often
 #: (wall seconds), so that a burst of parks does not start a run per park.
 WAKE_GAP_SECONDS = 0.5
-#: What EventBridge Scheduler sends the drainer (it reads the queue, not the event).
+#: What the schedule rule sends the drainer (it reads the queue, not the event).
 SCHEDULED_EVENT: dict[str, Any] = {
     "version": "0",
     "source": "aws.events",
