@@ -7,7 +7,7 @@ reads keys with, 0.5 MB), signs with RSA blinding, and does exactly PKCS#1 v1.5 
 the rest of a JWT is two base64url-encoded JSON objects. The GitHub double checks these tokens with PyJWT and
 ``cryptography`` (stand_ins/github_app_auth.py), a signer this module does not share.
 
-GitHub hands out App private keys as PKCS#1 PEM (``BEGIN RSA PRIVATE KEY``); PKCS#8 (``BEGIN PRIVATE KEY``, what
+GitHub hands out App private keys as PKCS#1 PEM (PEM label ``RSA PRIVATE KEY``); PKCS#8 (label ``PRIVATE KEY``, what
 ``openssl pkcs8 -topk8`` or ``cryptography`` write) is unwrapped to the same key.
 """
 
@@ -41,6 +41,15 @@ def encode(claims: Mapping[str, Any], private_key_pem: str) -> str:
     return f"{signing_input.decode('ascii')}.{_segment(signature)}"
 
 
+#: The PEM labels (RFC 7468) of an RSA private key as GitHub issues it (PKCS#1) and re-encoded as PKCS#8.
+PKCS1_LABEL = "RSA PRIVATE KEY"
+PKCS8_LABEL = "PRIVATE KEY"
+
+
+def _armoured(data: bytes, label: str) -> bool:
+    return f"-----BEGIN {label}-----".encode("ascii") in data
+
+
 def load_private_key(pem: str) -> Any:
     """An ``rsa.PrivateKey`` from PKCS#1 or PKCS#8 PEM; :class:`InvalidKey` for anything else."""
     import rsa
@@ -50,17 +59,17 @@ def load_private_key(pem: str) -> Any:
 
     data = pem.strip().encode("ascii", "replace")
     try:
-        if b"-----BEGIN RSA PRIVATE KEY-----" in data:
+        if _armoured(data, PKCS1_LABEL):
             key = rsa.PrivateKey.load_pkcs1(data, format="PEM")
-        elif b"-----BEGIN PRIVATE KEY-----" in data:
+        elif _armoured(data, PKCS8_LABEL):
             # PrivateKeyInfo ::= SEQUENCE { version, AlgorithmIdentifier, OCTET STRING (the PKCS#1 key), ... }
             # (RFC 5208, section 5).
-            info, _ = decoder.decode(rsa.pem.load_pem(data, "PRIVATE KEY"))
+            info, _ = decoder.decode(rsa.pem.load_pem(data, PKCS8_LABEL))
             if str(info[1][0]) != RSA_ENCRYPTION_OID:
                 raise InvalidKey("the PKCS#8 key is not an RSA key")
             key = rsa.PrivateKey.load_pkcs1(bytes(info[2]), format="DER")
         else:
-            raise InvalidKey("expected a PEM 'RSA PRIVATE KEY' (PKCS#1) or 'PRIVATE KEY' (PKCS#8)")
+            raise InvalidKey(f"expected a PEM '{PKCS1_LABEL}' (PKCS#1) or '{PKCS8_LABEL}' (PKCS#8)")
     except InvalidKey:
         raise
     except (ValueError, TypeError, IndexError, KeyError, PyAsn1Error):

@@ -10,13 +10,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from deploy_trigger import app_jwt
+from deploy_trigger.app_jwt import PKCS1_LABEL, PKCS8_LABEL
 from deploy_trigger.errors import CredentialsInvalid
 from deploy_trigger.github_auth import AppCredentials
 from stand_ins.github_app_auth import verify_app_jwt
 from stand_ins.github_model import GitHubApp
 
 NOW = float(int(time.time()))  # the double's check reads the real clock too
-#: GitHub hands out PKCS#1 ("BEGIN RSA PRIVATE KEY"); PKCS#8 ("BEGIN PRIVATE KEY") is what openssl and cryptography
+#: GitHub hands out PKCS#1 (PEM label PKCS1_LABEL); PKCS#8 (PKCS8_LABEL) is what openssl and cryptography
 #: write by default.
 FORMATS = {"PKCS#1": serialization.PrivateFormat.TraditionalOpenSSL, "PKCS#8": serialization.PrivateFormat.PKCS8}
 
@@ -68,6 +69,13 @@ def _corrupted_pkcs1() -> str:
     return "\n".join([*lines[:5], "A" * 64, *lines[6:]])
 
 
+def _armour(body: bytes, label: str) -> str:
+    """``body`` in PEM armour, made here rather than kept in the repository as key-like text."""
+    import rsa.pem
+
+    return rsa.pem.save_pem(body, label).decode()
+
+
 def _too_short_for_sha256() -> str:
     import rsa as pure_rsa
 
@@ -80,8 +88,8 @@ def _too_short_for_sha256() -> str:
     "private_key",
     [
         pytest.param(_ec_pkcs8(), id="an EC key"),
-        pytest.param("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n", id="a truncated PKCS#1"),
-        pytest.param("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n", id="not DER"),
+        pytest.param(_armour(b"\x00\x00\x00", PKCS1_LABEL), id="a truncated PKCS#1"),
+        pytest.param(_armour(b"not a key", PKCS8_LABEL), id="not DER"),
         pytest.param("the PRIVATE KEY is elsewhere", id="no PEM at all"),
         pytest.param(_corrupted_pkcs1(), id="a corrupted key body"),
         pytest.param(_too_short_for_sha256(), id="a key too short for RS256"),
