@@ -226,7 +226,7 @@ def test_a_queued_dispatch_github_rejects_fails_loudly_and_is_not_retried(
     assert report.waiting == 0
 
 
-def test_two_drainers_side_by_side_share_one_pace_and_send_each_launch_once(
+def test_a_slot_another_drainer_just_took_makes_this_one_wait_its_interval_and_each_launch_goes_once(
     dispatcher: Dispatcher, ledger: Ledger, budget: BudgetItem, github: ScriptedGitHub, clock: SleepingClock
 ) -> None:
     instances = queue_behind_a_limit(dispatcher, github, clock, 2, retry_after=1)
