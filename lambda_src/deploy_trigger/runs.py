@@ -10,6 +10,9 @@ from typing import Any
 #: Dispatch IDs are uuid4 hex; the run-name contract puts one into each run's display_title.
 DISPATCH_ID = re.compile(r"\b[0-9a-f]{32}\b")
 
+#: An EC2 instance ID inside a longer text (a job's name); ``events.INSTANCE_ID`` matches a whole ID.
+INSTANCE_ID_IN_TEXT = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+
 #: The one run status that means "finished". GitHub's OpenAPI description lets ``status`` be null and lists
 #: more unfinished statuses than any client can enumerate (``action_required``...): anything else is going.
 FINISHED = "completed"
@@ -75,6 +78,57 @@ class RunListing:
 
     runs: list[WorkflowRun]
     complete: bool
+
+
+@dataclass(frozen=True)
+class WorkflowJob:
+    """One job of a run (``GET .../actions/runs/{run_id}/jobs``): in batch mode, one instance's deployment."""
+
+    job_id: int
+    name: str
+    #: ``""`` when GitHub showed ``null``: not finished.
+    status: str
+    conclusion: str | None
+    html_url: str | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+
+    @classmethod
+    def from_api(cls, job: dict[str, Any]) -> WorkflowJob:
+        return cls(
+            job_id=int(job["id"]),
+            name=str(job.get("name") or ""),
+            status=str(job.get("status") or ""),
+            conclusion=job.get("conclusion"),
+            html_url=job.get("html_url"),
+            started_at=_epoch(job.get("started_at")),
+            completed_at=_epoch(job.get("completed_at")),
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status == FINISHED
+
+    @property
+    def succeeded(self) -> bool:
+        return self.finished and self.conclusion == "success"
+
+    def instance_ids(self) -> list[str]:
+        """The instance IDs in the job's name: the batch workflow names each matrix job by its instance."""
+        return INSTANCE_ID_IN_TEXT.findall(self.name)
+
+
+@dataclass(frozen=True)
+class JobListing:
+    """A run's jobs as GitHub listed them, and whether that was all of them (every page read)."""
+
+    jobs: list[WorkflowJob]
+    complete: bool
+
+    def for_instance(self, instance_id: str) -> WorkflowJob | None:
+        """The instance's job; of several (a re-run's attempts listed with ``filter=all``), the latest."""
+        mine = [job for job in self.jobs if instance_id in job.instance_ids()]
+        return max(mine, key=lambda job: job.job_id) if mine else None
 
 
 def _epoch(value: object) -> float | None:
