@@ -121,6 +121,13 @@ class DispatchConfig:
     lease_margin_seconds: float
     #: A takeover that must reconcile waits this long past the lease: GitHub may list a new run late.
     run_listing_delay_seconds: float = 10.0
+    #: Batch mode (context key ``batchDispatch``): 0 is off; else the most instances one run deploys (the drainer
+    #: composes batches, ``workflow_contract.MAX_BATCH_INSTANCES`` at most).
+    batch_max_instances: int = 0
+
+    @property
+    def batched(self) -> bool:
+        return self.batch_max_instances > 0
 
 
 def new_dispatch_id() -> str:
