@@ -14,6 +14,9 @@ The rules it keeps (the README's "Exactly once: the rules"):
    (``drain``) sends it, once, in order, at GitHub's pace. A redelivered event for a queued launch is a duplicate,
    also while a drainer holds it (or died holding it: a later drainer run takes it over).
 
+In batch mode (``DispatchConfig.batch_max_instances``) the claim itself parks every launch, and the drainer sends the
+queue as batches (``batching``, rules 11 to 13): the dispatcher never POSTs.
+
 Talks only to the two interfaces below; the DynamoDB and HTTP adapters live in ``ledger.table`` and
 ``github_client``.
 """
@@ -49,7 +52,9 @@ from deploy_trigger.runs import RunRef
 
 
 class LedgerPort(Protocol):
-    def claim(self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float) -> Claimed | Existing: ...
+    def claim(
+        self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float, *, queued: bool = ...
+    ) -> Claimed | Existing: ...
     def take_over(
         self,
         current: LedgerEntry,
@@ -160,9 +165,11 @@ class Dispatcher:
         owner = self._make_id()  # identifies this invocation's lease
         lease_until = deadline.wall_clock_end() + self._config.lease_margin_seconds
         dispatch_id = self._make_id()
-        claim = self._ledger.claim(launch, dispatch_id, owner, lease_until)
+        claim = self._ledger.claim(launch, dispatch_id, owner, lease_until, queued=self._config.batched)
         if isinstance(claim, Claimed):
             observability.logger.append_keys(dispatch_id=dispatch_id)
+            if claim.entry.status is Status.WAITING:  # batch mode: claimed straight into the queue
+                return self._queued_for_batch(launch, claim.entry)
             return self._act(launch, claim.entry, owner, deadline, reconcile=False)
 
         current = claim.entry
@@ -265,6 +272,10 @@ class Dispatcher:
                 self._record_dispatched(entry, owner, found, reconciled=True)
                 return DispatchResult(Outcome.RECONCILED, launch.instance_id, entry.dispatch_id, found)
 
+        if self._config.batched:
+            return self._park(
+                launch, entry, owner, "batch mode: the drainer sends it in its next batch", post_unconfirmed=reconcile
+            )
         held_until = self._budget.held_until()
         if held_until is not None:
             reason = f"GitHub's budget is paused (until {held_until:.0f}) or its queue is draining: joins the queue"
@@ -312,6 +323,14 @@ class Dispatcher:
             # Only if this invocation overran its lease: whoever took the claim over carries on from the ledger.
             observability.logger.error("lost the claim before parking the launch")
         observability.logger.info("queued for GitHub budget", extra={"reason": reason})
+        if self._drainer is not None:
+            self._drainer.wake()
+        return DispatchResult(Outcome.QUEUED, launch.instance_id, entry.dispatch_id, RunRef())
+
+    def _queued_for_batch(self, launch: InstanceLaunch, entry: LedgerEntry) -> DispatchResult:
+        """Batch mode: the claim parked the launch; the drainer sends what has queued since its last dispatch as one
+        run, at once if nothing else is waiting (woken now), so a lone launch is not held for a window."""
+        observability.logger.info("queued for the drainer's next batch")
         if self._drainer is not None:
             self._drainer.wake()
         return DispatchResult(Outcome.QUEUED, launch.instance_id, entry.dispatch_id, RunRef())

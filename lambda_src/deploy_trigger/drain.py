@@ -26,11 +26,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from deploy_trigger import metric_names, observability
+from deploy_trigger.batching import BatchResult, BatchSender
 from deploy_trigger.deadline import Deadline
 from deploy_trigger.dispatch import DispatchConfig, GitHubPort, dispatch_inputs
 from deploy_trigger.errors import (
@@ -47,7 +49,10 @@ from deploy_trigger.runs import RunRef
 #: Each launch's work (take, reconcile, POST, record) is bounded by this much of the run: GitHub cuts a request at
 #: 10 s, and a launch's claim lease ends with it, so a drainer that dies frees its launch soon.
 LAUNCH_SECONDS = 15.0
-#: The queue is read this many launches at a time.
+#: Batch mode: each batch's work (join, manifest, POST, record) is bounded by this much of the run; its claim on
+#: its members, and its manifest's lease, end with it.
+BATCH_SECONDS = 60.0
+#: The queue is read this many launches at a time (in batch mode, one batch's worth).
 QUEUE_PAGE = 25
 #: The most of the queue a run reads for its report (a Query of the index's WAITING partition).
 QUEUE_REPORT_LIMIT = 5000
@@ -122,8 +127,10 @@ class Drainer:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         make_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        batches: BatchSender | None = None,
     ) -> None:
         self._ledger = ledger
+        self._batches = batches
         self._budget = budget
         self._github = github
         self._config = config
@@ -142,21 +149,24 @@ class Drainer:
         return report
 
     def _drain(self, owner: str, pace: Pace, deadline: Deadline, report: DrainReport) -> None:
+        page = self._config.dispatch.batch_max_instances if self._batches is not None else QUEUE_PAGE
         while True:
-            head = self._ledger.queued(None, QUEUE_PAGE)
+            head = self._ledger.queued(None, page)
             if not head:
                 return
             due_at = max(head[0].next_check_at or 0.0, pace.paused_until)
             if not self._wait_until(due_at, deadline):
                 return
-            settled = 0
-            for seen in head:
-                if (seen.next_check_at or 0.0) > self._clock():
-                    break  # in order: the rest is not due yet
-                try:
-                    settled += self._send(seen, owner, pace, deadline, report)
-                except _Stop:
-                    return
+            now = self._clock()
+            due = [seen for seen in head if (seen.next_check_at or 0.0) <= now]  # in order: the rest is not due yet
+            try:
+                settled = (
+                    self._send_batches(self._batches, due, owner, pace, deadline, report)
+                    if self._batches is not None
+                    else sum(self._send(seen, owner, pace, deadline, report) for seen in due)
+                )
+            except _Stop:
+                return
             # The index is eventually consistent: it can still list launches that were just settled or taken. Had
             # nothing on this page moved, wait a moment before reading it again, rather than spin on the same page.
             if not settled and not self._wait_until(self._clock() + STALE_QUEUE_WAIT_SECONDS, deadline):
@@ -165,17 +175,7 @@ class Drainer:
     def _send(self, seen: LedgerEntry, owner: str, pace: Pace, deadline: Deadline, report: DrainReport) -> bool:
         """Take one launch from the queue and settle it: reconciled, dispatched, rejected, or parked again. False
         when someone else had taken it (nothing done)."""
-        if not self._wait_until(pace.next_slot(), deadline):
-            raise _Stop
-        now = self._clock()
-        granted = self._budget.take_slot(
-            now,
-            self._config.mutation_interval_seconds,
-            draining_until=now + LAUNCH_SECONDS + self._config.dispatch.lease_margin_seconds,
-            new_hour=pace.opens_an_hour(now),
-        )
-        pace.follow(granted or self._budget.read())  # not granted: another drainer sent, or a pause began
-        if granted is None:
+        if not self._slot(pace, deadline, LAUNCH_SECONDS):
             return False
         step = deadline.within(LAUNCH_SECONDS)
         lease_until = step.wall_clock_end() + self._config.dispatch.lease_margin_seconds
@@ -187,6 +187,64 @@ class Drainer:
         observability.logger.append_keys(instance_id=entry.instance_id, dispatch_id=entry.dispatch_id)
         self._settle(entry, owner, pace, step, report)
         return True
+
+    def _slot(self, pace: Pace, deadline: Deadline, work_seconds: float) -> bool:
+        """Wait for the pace, then take one dispatch slot on the shared budget item: False when another drainer took
+        it (or a pause began) first; raises :class:`_Stop` when the run has no time left for it."""
+        if not self._wait_until(pace.next_slot(), deadline):
+            raise _Stop
+        now = self._clock()
+        granted = self._budget.take_slot(
+            now,
+            self._config.mutation_interval_seconds,
+            draining_until=now + work_seconds + self._config.dispatch.lease_margin_seconds,
+            new_hour=pace.opens_an_hour(now),
+        )
+        pace.follow(granted or self._budget.read())  # not granted: another drainer sent, or a pause began
+        return granted is not None
+
+    def _send_batches(  # noqa: PLR0917 (the drain loop's state, passed down)
+        self,
+        batches: BatchSender,
+        due: list[LedgerEntry],
+        owner: str,
+        pace: Pace,
+        deadline: Deadline,
+        report: DrainReport,
+    ) -> int:
+        """Batch mode: finish each earlier batch a due member belongs to, then send the due launches that are in no
+        batch as one new batch. Each takes a slot (a batch is one POST). Returns the launches settled."""
+        earlier: dict[str, list[LedgerEntry]] = {}
+        for seen in due:
+            if seen.batch_id:
+                earlier.setdefault(seen.batch_id, []).append(seen)
+        settled = 0
+        for members in earlier.values():
+            if self._slot(pace, deadline, BATCH_SECONDS):
+                settled += self._batch_step(partial(batches.resume, members, owner), pace, deadline, report)
+        fresh = [seen for seen in due if not seen.batch_id]
+        if fresh and self._slot(pace, deadline, BATCH_SECONDS):
+            settled += self._batch_step(partial(batches.compose, fresh, owner), pace, deadline, report)
+        return settled
+
+    def _batch_step(
+        self, work: Callable[[Deadline], BatchResult], pace: Pace, deadline: Deadline, report: DrainReport
+    ) -> int:
+        step = deadline.within(BATCH_SECONDS)
+        try:
+            result = work(step)
+        except RateLimited as error:
+            now = self._clock()
+            pace.pause(now + error.retry_after, now)
+            self._budget.pause(now + error.retry_after, str(error))
+            report.counts[metric_names.RATE_LIMIT_WAITS] += 1
+            raise _Stop from None
+        except RetryLater as error:  # GitHub or the ledger unreachable: the batch waits in the queue, as it stands
+            observability.logger.warning("batch step stopped", extra={"error": f"{type(error).__name__}: {error}"})
+            report.counts[metric_names.REQUEUED] += 1
+            raise _Stop from None
+        report.counts.update(result.counts)
+        return result.settled
 
     def _settle(self, entry: LedgerEntry, owner: str, pace: Pace, step: Deadline, report: DrainReport) -> None:
         """A launch this drainer took: reconcile it if an earlier POST is unaccounted for, else send it."""

@@ -31,6 +31,7 @@ LAUNCHES_WAITING = "LaunchesWaiting"  # launches in the queue after the run
 OLDEST_WAITING_SECONDS = "OldestWaitingSeconds"  # age of the oldest waiting launch (from its launch)
 EXPECTED_DRAIN_SECONDS = "ExpectedDrainSeconds"  # when the last waiting launch would be sent at the current pace
 HOOK_HEADROOM_SECONDS = "HookHeadroomSeconds"  # least time a waiting hook launch would have left at its turn
+BATCHES_DISPATCHED = "BatchesDispatched"  # batch mode: runs GitHub accepted, each deploying many instances
 
 # The tracker (one pass a minute over unfinished deployments)
 DEPLOY_SUCCEEDED = "DeploySucceeded"  # the run succeeded

@@ -24,6 +24,18 @@ class Clock:
         self.now += seconds
 
 
+class SleepingClock(Clock):
+    """The clock a drainer sleeps on: each sleep moves it, and is remembered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+
 @dataclass
 class ScriptedGitHub:
     """GitHub as the dispatcher sees it: each dispatch takes the next scripted answer."""

@@ -20,25 +20,13 @@ from deploy_trigger.runs import RunRef
 from stand_ins.autoscaling_events import at as events_at
 from stand_ins.autoscaling_events import instance_id, lifecycle_action
 from stand_ins.autoscaling_group import AutoScalingStandIn
-from tests.unit.doubles import TABLE, Clock, ScriptedGitHub
+from tests.unit.doubles import TABLE, Clock, ScriptedGitHub, SleepingClock
 
 INTERVAL = 1.0
 CONFIG = DispatchConfig(
     ref="main", aws_region="us-east-1", extra_inputs={}, lease_margin_seconds=5, run_listing_delay_seconds=10
 )
 HOOK = "deploy-trigger-launch"
-
-
-class SleepingClock(Clock):
-    """The clock a drainer sleeps on: each sleep moves it, and is remembered."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.advance(seconds)
 
 
 @pytest.fixture

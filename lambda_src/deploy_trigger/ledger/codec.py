@@ -18,6 +18,7 @@ from deploy_trigger.ledger.schema import (
     TRACKING_KEY,
     TRACKING_SORT_KEY,
     TTL_ATTRIBUTE,
+    WAITING_FOR_BUDGET,
     iso_time,
     parse_iso_time,
 )
@@ -48,6 +49,8 @@ PER_LAUNCH_ATTRIBUTES = (
     "lifecycle_hook_name",
     "lifecycle_action_token",
     "region",
+    "batch_id",
+    "batch_position",
 )
 
 
@@ -86,10 +89,11 @@ def expiry(now: float) -> int:
 
 
 def new_claim(
-    launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float, now: float
+    launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float, now: float, *, queued: bool = False
 ) -> dict[str, object]:
     """The attributes of a fresh claim of ``launch`` (all but ``created_at`` and the history, which the
-    first claim sets and a re-claim keeps)."""
+    first claim sets and a re-claim keeps). ``queued`` (batch mode): the claim parks the launch in the queue at
+    once, for the drainer to send in a batch; no POST of its own can happen, so nothing is unconfirmed."""
     attributes: dict[str, object] = {
         "status": Status.CLAIMED.value,
         "launch_key": launch.launch_key,
@@ -108,6 +112,15 @@ def new_claim(
         attributes["launch_time"] = launch.time
     if launch.region:
         attributes["region"] = launch.region  # the drainer sends a parked launch's inputs from the item alone
+    if queued and not launch.into_warm_pool:
+        attributes |= {
+            "status": Status.WAITING.value,
+            "post_unconfirmed": False,
+            "attempts": 0,
+            TRACKING_KEY: WAITING_FOR_BUDGET,
+            TRACKING_SORT_KEY: now,
+        }
+        del attributes["lease_owner"], attributes["lease_expires_at"]
     if launch.into_warm_pool:
         # Nothing is dispatched for a warm-pool entry: no lease, no POST that could be unconfirmed.
         attributes |= {"status": Status.WARMED.value, "post_unconfirmed": False, "attempts": 0}
@@ -172,6 +185,8 @@ def decode_entry(item: Mapping[str, Any]) -> LedgerEntry:
         tracking=text(TRACKING_KEY),
         lifecycle_intent=text("lifecycle_intent"),
         lifecycle_result=text("lifecycle_result"),
+        batch_id=text("batch_id"),
+        batch_position=int(position) if (position := number("batch_position")) is not None else None,
         created_at=parse_iso_time(text("created_at")),
         updated_at=parse_iso_time(text("updated_at")),
         dispatched_at=parse_iso_time(text("dispatched_at")),

@@ -111,6 +111,10 @@ class LedgerEntry:
     tracking: str | None = None
     lifecycle_intent: str | None = None
     lifecycle_result: str | None = None
+    #: Batch mode: the dispatch ID of the batch (one run, one matrix job per instance) this launch is sent in, and
+    #: its place in the batch's ``instances`` input. None while it is in no batch.
+    batch_id: str | None = None
+    batch_position: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     dispatched_at: datetime | None = None
@@ -120,6 +124,11 @@ class LedgerEntry:
 
     def lease_live(self, now: float) -> bool:
         return self.lease_expires_at is not None and self.lease_expires_at > now
+
+    @property
+    def run_dispatch_id(self) -> str:
+        """The dispatch ID its run carries in its name: the batch's, for a launch sent in a batch."""
+        return self.batch_id or self.dispatch_id
 
 
 @dataclass(frozen=True)
@@ -287,3 +296,27 @@ def is_queued(entry: LedgerEntry, dispatch_id: str) -> bool:
 
 #: Binds ``:queued_dispatch_id``.
 IS_QUEUED = status_is(*QUEUED) & Condition("dispatch_id = :queued_dispatch_id")
+
+
+def may_join_batch(entry: LedgerEntry, seen: LedgerEntry) -> bool:
+    """May the drainer take this queued launch into a new batch? Only as it read it (parked, or a drainer's expired
+    claim of it) and only if it is in no batch yet: a launch is in one batch at most, so no two runs deploy it."""
+    taken = may_take_from_queue(entry, seen) if seen.status is Status.WAITING else may_take_over(entry, seen)
+    return taken and entry.batch_id is None
+
+
+IN_NO_BATCH = Condition("attribute_not_exists(batch_id)")
+#: Binds ``:seen_dispatch_id`` and ``:seen_attempts`` (a parked launch's); ``MAY_JOIN_BATCH_AFTER_DRAINER`` the
+#: take-over's ``:seen_launch_key``, ``:seen_owner`` and ``:seen_lease`` (a drainer's expired claim).
+MAY_JOIN_BATCH = MAY_TAKE_FROM_QUEUE & IN_NO_BATCH
+MAY_JOIN_BATCH_AFTER_DRAINER = MAY_TAKE_OVER & IN_NO_BATCH
+
+
+def is_in_batch(entry: LedgerEntry, batch_id: str) -> bool:
+    """Is this launch still a member of this batch, its dispatch not yet recorded? Only then does the batch's
+    holder record the batch's run (or its rejection, or its end) on it."""
+    return entry.status is Status.CLAIMED and entry.batch_id == batch_id
+
+
+#: Binds ``:batch_id``.
+IS_IN_BATCH = status_is(Status.CLAIMED) & Condition("batch_id = :batch_id")

@@ -42,7 +42,11 @@ SWEEP_SINCE_ATTRIBUTE: Final = "sweep_since"
 #: (``ledger.budget``): when GitHub next accepts a dispatch, and which drainer holds the queue. Same rules as
 #: :data:`SWEEP_SINCE_KEY` (no TTL, never in the index, kept out of scans by :data:`INSTANCE_ITEMS`).
 BUDGET_KEY: Final = "#github-budget"
-#: A Scan's FilterExpression (with its value) that keeps the instances' items: every one but the two above.
+#: Batch mode's items that are not an instance's: one manifest per batch (``ledger.batch_item``), keyed by this
+#: prefix and the batch's dispatch ID: which instances the batch's run deploys, in order, and how its POST went.
+#: Same rules as the two above (never in the index, kept out of scans by :data:`INSTANCE_ITEMS`), but with a TTL.
+BATCH_KEY_PREFIX: Final = "#batch#"
+#: A Scan's FilterExpression (with its value) that keeps the instances' items: every one but those above.
 INSTANCE_ITEMS: Final = f"begins_with({PARTITION_KEY}, :instance_item)"
 INSTANCE_ITEMS_VALUES: Final[MappingProxyType[str, Any]] = MappingProxyType({":instance_item": {"S": "i-"}})
 

@@ -27,14 +27,17 @@ from deploy_trigger.ledger.codec import (
     history_event,
     new_claim,
 )
-from deploy_trigger.ledger.dynamodb import ConditionFailed, call
+from deploy_trigger.ledger.dynamodb import ConditionFailed, TransactionCancelled, call
 from deploy_trigger.ledger.model import (
     IS_HELD,
+    IS_IN_BATCH,
     IS_NEW,
     IS_QUEUED,
     IS_TRACKED,
     IS_WARM_POOL_ENTRY,
     MAY_CLAIM_AGAIN,
+    MAY_JOIN_BATCH,
+    MAY_JOIN_BATCH_AFTER_DRAINER,
     MAY_RESET,
     MAY_SWEEP_CLAIM_AGAIN,
     MAY_TAKE_FROM_QUEUE,
@@ -63,6 +66,10 @@ from deploy_trigger.ledger.schema import (
 from deploy_trigger.ledger.update import Update
 from deploy_trigger.runs import RunRef, WorkflowRun
 
+#: TransactWriteItems writes at most 100 items per call.
+TRANSACTION_ITEMS = 100
+#: Rounds of a cancelled transaction (without the launches whose condition failed) before the rest waits.
+TRANSACTION_ROUNDS = 3
 #: BatchGetItem reads at most 100 keys per call.
 BATCH_GET_KEYS = 100
 #: Rounds of BatchGetItem for the keys DynamoDB left unprocessed (throttling) before giving up for this pass.
@@ -77,8 +84,11 @@ class Ledger:
 
     # -- the dispatcher's transitions -------------------------------------------------------------------------
 
-    def claim(self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float) -> Claimed | Existing:
+    def claim(
+        self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float, *, queued: bool = False
+    ) -> Claimed | Existing:
         """Claim a launch no one has dispatched; return the current item instead when it cannot be claimed.
+        ``queued`` (batch mode): the claim parks the launch in the queue, for the drainer's next batch.
 
         The first launch of an instance is one conditional PutItem (the cheapest write to evaluate), which
         returns the existing item when there is one. An item that may be claimed anyway (``may_claim_again``)
@@ -88,10 +98,10 @@ class Ledger:
         now = self._clock()
         attributes = {
             PARTITION_KEY: launch.instance_id,
-            **new_claim(launch, dispatch_id, owner, lease_until, now),
+            **new_claim(launch, dispatch_id, owner, lease_until, now, queued=queued),
             "created_at": iso_time(now),
             "updated_at": iso_time(now),
-            "history": [history_event(now, *_claimed(dispatch_id, launch))],
+            "history": [history_event(now, *_claimed(dispatch_id, launch, queued=queued))],
         }
         item = encode_item(attributes)
         try:
@@ -111,21 +121,21 @@ class Ledger:
                 else may_claim_again(current, launch.launch_key, launch.started_at(now))
             )
             if may:
-                return self._claim_again(launch, dispatch_id, owner, lease_until)
+                return self._claim_again(launch, dispatch_id, owner, lease_until, queued=queued)
             return Existing(current)
         return Claimed(decode_entry(item))
 
     def _claim_again(
-        self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float
+        self, launch: InstanceLaunch, dispatch_id: str, owner: str, lease_until: float, *, queued: bool
     ) -> Claimed | Existing:
         """Claim an instance's existing item for a new (or reset) launch, keeping its history."""
         now = self._clock()
-        attributes = new_claim(launch, dispatch_id, owner, lease_until, now)
+        attributes = new_claim(launch, dispatch_id, owner, lease_until, now, queued=queued)
         update = (
             Update(launch.instance_id, now)
             .set(**attributes)
             .remove(*(name for name in PER_LAUNCH_ATTRIBUTES if name not in attributes))
-            .history(*_claimed(dispatch_id, launch))
+            .history(*_claimed(dispatch_id, launch, queued=queued))
         )
         if launch.found_by_sweep:
             update.when(MAY_SWEEP_CLAIM_AGAIN, launch_key=launch.launch_key)
@@ -291,6 +301,146 @@ class Ledger:
             attempts=seen.attempts + 1,
             post_unconfirmed=unconfirmed,
         )
+
+    # -- batch mode: the drainer's batches of queued launches ---------------------------------------------------
+
+    def join_batch(
+        self,
+        candidates: Sequence[LedgerEntry],
+        owner: str,
+        lease_until: float,
+        *,
+        due_again_at: float,
+        batch_id: str,
+    ) -> list[LedgerEntry]:
+        """Take queued launches into a new batch, each as it was read and only if it is in no batch yet
+        (``may_join_batch``): those that joined, in order, each with its place. One transaction per 100 launches
+        (DynamoDB's most), so a batch of 256 costs three calls; a launch whose condition fails (a redelivered event,
+        another drainer) is left out and the rest tried again. Like ``take_from_queue``, each stays in the queue,
+        due again at ``due_again_at``, so a batch whose drainer died comes due again by itself."""
+        joined: list[LedgerEntry] = []
+        for start in range(0, len(candidates), TRANSACTION_ITEMS):
+            pending = list(candidates[start : start + TRANSACTION_ITEMS])
+            for _ in range(TRANSACTION_ROUNDS):
+                first = len(joined)
+                updates = [
+                    self._join(seen, owner, lease_until, due_again_at=due_again_at, batch_id=batch_id, place=first + i)
+                    for i, seen in enumerate(pending)
+                ]
+                refused, retry = self._transact("join-batch", updates)
+                if not refused and not retry:
+                    joined += [
+                        replace(
+                            seen,
+                            status=Status.CLAIMED,
+                            lease_owner=owner,
+                            lease_expires_at=lease_until,
+                            attempts=seen.attempts + 1,
+                            batch_id=batch_id,
+                            batch_position=len(joined) + place,
+                            next_check_at=due_again_at,
+                        )
+                        for place, seen in enumerate(pending)
+                    ]
+                    break
+                pending = [seen for place, seen in enumerate(pending) if place not in refused]
+        return joined
+
+    def leave_batch(self, member: LedgerEntry) -> bool:
+        """Back into the queue, in its old place, from a batch that never got a manifest (its drainer stopped
+        before writing it, so no POST of the batch can have happened). False if it moved on meanwhile."""
+        update = (
+            Update(member.instance_id, self._clock())
+            .set(status=Status.WAITING.value)
+            .set(**{TRACKING_SORT_KEY: member.launch_time or member.first_claimed_at})
+            .remove("batch_id", "batch_position", "lease_expires_at")
+            .history("left_batch", f"batch {member.batch_id} was never sent: back in the queue")
+            .when(IS_IN_BATCH, batch_id=member.batch_id or "")
+        )
+        return self._conditional(update)
+
+    def record_batch_dispatched(
+        self, members: Sequence[str], batch_id: str, run: RunRef, *, reconciled: bool
+    ) -> list[str]:
+        """The batch's run is known: each member still in the batch (``is_in_batch``) is dispatched, for the
+        tracker to follow its own job. Returns those recorded; a member left unrecorded (throttled) stays in the
+        queue, in the batch, and the batch's next holder records it from the manifest."""
+        now = self._clock()
+        how = "found by reconciliation" if reconciled else "accepted by GitHub"
+
+        def dispatched(instance_id: str) -> Update:
+            return (
+                Update(instance_id, now)
+                .set(status=Status.DISPATCHED.value, post_unconfirmed=False, dispatched_at=iso_time(now))
+                .set(**{TRACKING_KEY: OPEN_DEPLOYMENTS, TRACKING_SORT_KEY: now})
+                .set(run_id=run.run_id, run_url=run.html_url or None)
+                .remove("lease_expires_at")
+                .history("dispatched", f"in batch {batch_id}, {how}; run {run.run_id or 'id not returned'}")
+                .when(IS_IN_BATCH, batch_id=batch_id)
+            )
+
+        return self._each_in_batch("record-batch", members, dispatched)
+
+    def record_batch_failed(self, members: Sequence[str], batch_id: str, reason: str) -> list[str]:
+        """GitHub rejected the batch for good: each member FAILED, as a rejected single dispatch."""
+        now = self._clock()
+
+        def failed(instance_id: str) -> Update:
+            return (
+                Update(instance_id, now)
+                .set(status=Status.FAILED.value, post_unconfirmed=False, failure_reason=reason, last_error=reason)
+                .set(**{TTL_ATTRIBUTE: expiry(now)})
+                .remove("lease_expires_at", TRACKING_KEY, TRACKING_SORT_KEY)
+                .history("rejected", f"batch {batch_id}: {reason}")
+                .when(IS_IN_BATCH, batch_id=batch_id)
+            )
+
+        return self._each_in_batch("reject-batch", members, failed)
+
+    def _each_in_batch(self, doing: str, members: Sequence[str], update: Callable[[str], Update]) -> list[str]:
+        done: list[str] = []
+        for start in range(0, len(members), TRANSACTION_ITEMS):
+            pending = list(members[start : start + TRANSACTION_ITEMS])
+            for _ in range(TRANSACTION_ROUNDS):
+                refused, retry = self._transact(doing, [update(instance_id) for instance_id in pending])
+                if not refused and not retry:
+                    done += pending
+                    break
+                pending = [member for place, member in enumerate(pending) if place not in refused]
+        return done
+
+    def _join(
+        self, seen: LedgerEntry, owner: str, lease_until: float, *, due_again_at: float, batch_id: str, place: int
+    ) -> Update:
+        update = (
+            Update(seen.instance_id, self._clock())
+            .set(status=Status.CLAIMED.value, lease_owner=owner, lease_expires_at=lease_until)
+            .set(batch_id=batch_id, batch_position=place, **{TRACKING_SORT_KEY: due_again_at})
+            .increment("attempts")
+            .history("batched", f"attempt {seen.attempts + 1}; place {place} of batch {batch_id}")
+        )
+        if seen.status is Status.WAITING:
+            return update.when(MAY_JOIN_BATCH, seen_dispatch_id=seen.dispatch_id, seen_attempts=seen.attempts)
+        return update.when(
+            MAY_JOIN_BATCH_AFTER_DRAINER,
+            seen_launch_key=seen.launch_key,
+            seen_owner=seen.lease_owner or "",
+            seen_lease=seen.lease_expires_at or 0,
+        )
+
+    def _transact(self, doing: str, updates: Sequence[Update]) -> tuple[set[int], bool]:
+        """One TransactWriteItems of conditional updates (all or none): ``(refused, retry)``, the places whose
+        condition failed and whether the others should be tried again (DynamoDB cancelled the transaction for
+        them, a conflict or throttling); ``(set(), False)`` when every update was written."""
+        if not updates:
+            return set(), False
+        items = [{"Update": update.arguments(self._table)} for update in updates]
+        try:
+            call(doing, self._client.transact_write_items, TransactItems=items)
+        except TransactionCancelled as cancelled:
+            refused = {place for place, code in enumerate(cancelled.reasons) if code == "ConditionalCheckFailed"}
+            return refused, True
+        return set(), False
 
     def record_queued_heartbeat(self, entry: LedgerEntry, at: float) -> bool:
         """The tracker heartbeat a queued launch's lifecycle action; False if it left the queue meanwhile."""
@@ -481,7 +631,7 @@ class Ledger:
 _RETURN_OLD = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
 
 
-def _claimed(dispatch_id: str, launch: InstanceLaunch) -> tuple[str, str]:
+def _claimed(dispatch_id: str, launch: InstanceLaunch, *, queued: bool = False) -> tuple[str, str]:
     if launch.into_warm_pool:
         return "warm_pool_entered", f"into the warm pool (event {launch.event_id}); continued, not deployed"
     if launch.found_by_sweep:
@@ -489,4 +639,6 @@ def _claimed(dispatch_id: str, launch: InstanceLaunch) -> tuple[str, str]:
         return "claimed", (
             f"dispatch {dispatch_id}, found by the sweep: {seen}, no launch event arrived (event {launch.event_id})"
         )
+    if queued:
+        return "claimed", f"dispatch {dispatch_id} (event {launch.event_id}); queued for the drainer's next batch"
     return "claimed", f"dispatch {dispatch_id} (event {launch.event_id})"
