@@ -100,6 +100,41 @@ RULES = [
         )
     ),
     *_rules(model.is_queued, model.IS_QUEUED, ("queued_dispatch_id",), product(("d-1", "d-2"))),
+    *(
+        Rule(
+            f"may_join_batch({label})",
+            lambda e, s=seen: model.may_join_batch(e, s),
+            condition,
+            values,
+        )
+        for label, seen, condition, values in (
+            (
+                "parked, as read",
+                _seen(status=Status.WAITING),
+                model.MAY_JOIN_BATCH,
+                {"seen_dispatch_id": "d-1", "seen_attempts": 2},
+            ),
+            (
+                "parked, taken since",
+                _seen(status=Status.WAITING, attempts=3),
+                model.MAY_JOIN_BATCH,
+                {"seen_dispatch_id": "d-1", "seen_attempts": 3},
+            ),
+            (
+                "a drainer's claim, as read",
+                _seen(),
+                model.MAY_JOIN_BATCH_AFTER_DRAINER,
+                {"seen_launch_key": "key-1", "seen_owner": "owner-1", "seen_lease": 1_800_000_100.5},
+            ),
+            (
+                "a drainer's claim, renewed",
+                _seen(lease_expires_at=1_800_000_200.0),
+                model.MAY_JOIN_BATCH_AFTER_DRAINER,
+                {"seen_launch_key": "key-1", "seen_owner": "owner-1", "seen_lease": 1_800_000_200.0},
+            ),
+        )
+    ),
+    *_rules(model.is_in_batch, model.IS_IN_BATCH, ("batch_id",), product(("b-1", "b-2"))),
     *_rules(model.may_sweep_claim_again, model.MAY_SWEEP_CLAIM_AGAIN, ("launch_key",), product(KEYS)),
     Rule("may_reset", model.may_reset, model.MAY_RESET, {}),
 ]
@@ -113,8 +148,13 @@ def dynamodb() -> Iterator[Any]:
         yield client
 
 
-def _store(dynamodb: Any, status: Status) -> LedgerEntry:
-    item = encode_item({"instance_id": INSTANCE, "status": status.value, **STORED})
+#: Each case is stored in no batch, and in batch ``b-1``.
+BATCHES = (None, "b-1")
+
+
+def _store(dynamodb: Any, status: Status, batch_id: str | None = None) -> LedgerEntry:
+    batch = {"batch_id": batch_id, "batch_position": 0} if batch_id else {}
+    item = encode_item({"instance_id": INSTANCE, "status": status.value, **STORED, **batch})
     dynamodb.put_item(TableName=TABLE, Item=item)
     return decode_entry(item)
 
@@ -130,10 +170,11 @@ def _condition_holds(dynamodb: Any, condition: Condition, values: dict[str, obje
     return True
 
 
+@pytest.mark.parametrize("batch_id", BATCHES)
 @pytest.mark.parametrize("status", list(Status))
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
-def test_predicate_and_condition_agree(dynamodb: Any, rule: Rule, status: Status) -> None:
-    entry = _store(dynamodb, status)
+def test_predicate_and_condition_agree(dynamodb: Any, rule: Rule, status: Status, batch_id: str | None) -> None:
+    entry = _store(dynamodb, status, batch_id)
 
     assert rule.decides(entry) == _condition_holds(dynamodb, rule.condition, rule.values)
 
@@ -141,8 +182,8 @@ def test_predicate_and_condition_agree(dynamodb: Any, rule: Rule, status: Status
 def test_every_rule_both_passes_and_fails(dynamodb: Any) -> None:
     """Otherwise the agreement above could hold for a rule that is always true (or always false)."""
     verdicts: dict[str, set[bool]] = {}
-    for status in Status:
-        entry = _store(dynamodb, status)
+    for status, batch_id in product(Status, BATCHES):
+        entry = _store(dynamodb, status, batch_id)
         for rule in RULES:
             verdicts.setdefault(rule.name.split("(")[0], set()).add(rule.decides(entry))
 
