@@ -111,18 +111,29 @@ class _DrainerOnFirstWake:
 @cache
 def drainer() -> Drainer:
     """The drainer function's: the dispatcher's settings (same ledger, workflow and credential), its own pace."""
+    from deploy_trigger.batching import BatchSender
     from deploy_trigger.drain import DrainConfig, Drainer
+    from deploy_trigger.ledger.batch_item import BatchItems
 
     config = settings()
+    ledger = Ledger(dynamodb_client(), config.ledger_table_name)
+    github = _github(config.github)
+    dispatch = _dispatch_config(config)
+    batches = (
+        BatchSender(ledger, BatchItems(dynamodb_client(), config.ledger_table_name), github, dispatch)
+        if dispatch.batched
+        else None
+    )
     return Drainer(
-        Ledger(dynamodb_client(), config.ledger_table_name),
+        ledger,
         BudgetItem(dynamodb_client(), config.ledger_table_name),
-        _github(config.github),
+        github,
         DrainConfig(
-            dispatch=_dispatch_config(config),
+            dispatch=dispatch,
             mutation_interval_seconds=config.mutation_interval_seconds,
             hook_global_timeout_seconds=config.hook_global_timeout_seconds,
         ),
+        batches=batches,
     )
 
 

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -30,12 +30,14 @@ from deploy_trigger.deadline import Deadline
 from deploy_trigger.errors import RetryLater
 from deploy_trigger.ledger.model import LedgerEntry
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
-from deploy_trigger.runs import RunListing, WorkflowRun
+from deploy_trigger.runs import JobListing, RunListing, WorkflowRun
 
 #: A pass stops starting checks when less than this is left of its invocation.
 PASS_RESERVE_SECONDS = 5.0
 #: Runs not in the listing (older than its window) are read one by one, at most this many per pass.
 MAX_SINGLE_RUN_READS = 20
+#: Batch mode: the most runs whose jobs one pass lists (the rest wait for the next pass, oldest check first).
+MAX_JOB_LISTINGS = 20
 
 
 class LedgerPort(Protocol):
@@ -69,6 +71,7 @@ class LedgerPort(Protocol):
 class RunsPort(Protocol):
     def list_runs(self, created_since: float, deadline: Deadline, max_pages: int = ...) -> RunListing: ...
     def get_run(self, run_id: int, deadline: Deadline) -> WorkflowRun | None: ...
+    def list_jobs(self, run_id: int, deadline: Deadline) -> JobListing: ...
 
 
 class LifecyclePort(Protocol):
@@ -201,10 +204,32 @@ class Tracker:
                 "kept for a later pass, never finished as 'no run'",
                 extra={"due": len(entries)},
             )
+        jobs = self._jobs_for(entries, runs, deadline, report)
         with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
             for entry in entries:
-                run = runs.get(entry.dispatch_id)
+                run = runs.get(entry.run_dispatch_id)
+                if run is not None and entry.batch_id:
+                    if run.run_id not in jobs:
+                        continue  # its run's jobs could not be read: still due, the next pass tries again
+                    run = _instance_view(run, jobs[run.run_id], entry.instance_id)
                 pool.submit(self._check_safely, entry, run, deadline, report, listed_all=complete)
+
+    def _jobs_for(
+        self, entries: list[LedgerEntry], runs: dict[str, WorkflowRun], deadline: Deadline, report: PassReport
+    ) -> dict[int, JobListing]:
+        """Batch mode: the jobs of each run a batched entry is in, one listing per run (a run of 256 jobs is three
+        pages): each instance's own job decides its outcome, not the run's."""
+        wanted = {runs[e.run_dispatch_id].run_id for e in entries if e.batch_id and e.run_dispatch_id in runs}
+        listings: dict[int, JobListing] = {}
+        for run_id in sorted(wanted)[:MAX_JOB_LISTINGS]:
+            try:
+                listings[run_id] = self._github.list_jobs(run_id, deadline)
+            except RetryLater as error:
+                report.add(metric_names.TRACKER_ERRORS)
+                observability.logger.warning(
+                    "could not list a batch run's jobs", extra={"run_id": run_id, "error": str(error)}
+                )
+        return listings
 
     def _heartbeat_queue(self, deadline: Deadline, report: PassReport) -> None:
         """Keep the lifecycle actions of launches waiting for GitHub budget alive, like a running deploy's: the
@@ -245,9 +270,15 @@ class Tracker:
         by_dispatch = {dispatch_id: run for run in listed for dispatch_id in run.dispatch_ids()}
         by_run_id = {run.run_id: run for run in listed}
         for entry in entries:
-            if entry.dispatch_id not in by_dispatch and entry.run_id in by_run_id:
-                by_dispatch[entry.dispatch_id] = by_run_id[entry.run_id]  # the run-name lost the ID; the run ID did not
-        missing = [(e.dispatch_id, e.run_id) for e in entries if e.dispatch_id not in by_dispatch and e.run_id]
+            if entry.run_dispatch_id not in by_dispatch and entry.run_id in by_run_id:
+                # The run-name lost the ID; the run ID did not.
+                by_dispatch[entry.run_dispatch_id] = by_run_id[entry.run_id]
+        # One read per run, however many of its batch's members are due.
+        missing = list(
+            dict.fromkeys(
+                (e.run_dispatch_id, e.run_id) for e in entries if e.run_dispatch_id not in by_dispatch and e.run_id
+            )
+        )
         for dispatch_id, run_id in missing[:MAX_SINGLE_RUN_READS]:
             run = self._github.get_run(run_id, deadline)
             if run is not None:
@@ -275,7 +306,7 @@ class Tracker:
         age = now - _dispatched_at(entry)
         if run is None:
             if age > self._config.run_appear_timeout and listed_all:
-                detail = f"GitHub listed no run for dispatch {entry.dispatch_id} within {age:.0f}s"
+                detail = f"GitHub listed no run for dispatch {entry.run_dispatch_id} within {age:.0f}s"
                 self._finish(entry, None, DeployOutcome.NO_RUN, detail, report)
                 return
         elif run.finished:
@@ -331,7 +362,7 @@ class Tracker:
                     outcome=outcome.value,
                     instance_id=entry.instance_id,
                     asg_name=entry.asg_name,
-                    dispatch_id=entry.dispatch_id,
+                    dispatch_id=entry.run_dispatch_id,
                     run_url=(run.html_url if run else None) or entry.run_url,
                     conclusion=run.conclusion if run else None,
                     lifecycle_result=lifecycle_result,
@@ -389,6 +420,24 @@ class Tracker:
 _ALREADY_ENDED = "ALREADY_ENDED"
 #: How a result the tracker did not make, but found, begins: "ABANDON (ALREADY_ENDED: the instance is gone)".
 _ENDED_ABANDON = f"ABANDON ({_ALREADY_ENDED}"
+
+
+def _instance_view(run: WorkflowRun, jobs: JobListing, instance_id: str) -> WorkflowRun:
+    """A batch run as one instance sees it: its own job's status and conclusion, so one failed instance is
+    abandoned and its siblings go into service. A run that finished with no job for the instance (its matrix never
+    ran: a workflow error, more than 256 instances) failed it; while the listing is incomplete nothing is decided."""
+    job = jobs.for_instance(instance_id)
+    if job is not None:
+        return replace(
+            run,
+            status=job.status,
+            conclusion=job.conclusion,
+            html_url=job.html_url or run.html_url,
+            updated_at=job.completed_at or run.updated_at,
+        )
+    if run.finished and jobs.complete:
+        return replace(run, conclusion=f"no job for {instance_id} ({run.conclusion})")
+    return replace(run, status="" if run.finished else run.status, conclusion=None)
 
 
 def _last_heartbeat(entry: LedgerEntry) -> float:
