@@ -62,6 +62,8 @@ HOURLY_CONTENT_LIMIT = 500
 HOUR, MINUTE = 3600.0, 60.0
 #: How long a run waits before it reads a queue page again on which nothing could be taken.
 STALE_QUEUE_WAIT_SECONDS = 1.0
+#: A dispatcher's container wakes the drainer at most this often (its schedule runs it every minute anyway).
+WAKE_INTERVAL_SECONDS = 10.0
 #: A launch GitHub could not be reached for is tried again this much later (GitHub did not act on it).
 UNAVAILABLE_RETRY_SECONDS = 30.0
 
@@ -150,10 +152,22 @@ class Drainer:
 
     def _drain(self, owner: str, pace: Pace, deadline: Deadline, report: DrainReport) -> None:
         page = self._config.dispatch.batch_max_instances if self._batches is not None else QUEUE_PAGE
+        empty_since: float | None = None
         while True:
             head = self._ledger.queued(None, page)
             if not head:
-                return
+                if self._batches is None:
+                    return
+                # Batch mode: a dispatcher wakes the drainer at most every few seconds per container, so a run that
+                # emptied the queue looks again for as long, and a launch arriving just after is not left to wait
+                # for the schedule's next minute.
+                empty_since = empty_since or self._clock()
+                if self._clock() - empty_since >= WAKE_INTERVAL_SECONDS:
+                    return
+                if not self._wait_until(self._clock() + STALE_QUEUE_WAIT_SECONDS, deadline):
+                    return
+                continue
+            empty_since = None
             due_at = max(head[0].next_check_at or 0.0, pace.paused_until)
             if not self._wait_until(due_at, deadline):
                 return
@@ -383,7 +397,9 @@ class DrainerFunction:
     container per ``every`` seconds: the drainer's schedule runs it each minute anyway, so a lost wake-up only waits
     for that, and is logged, never raised (the launch is safe in the queue)."""
 
-    def __init__(self, client_source: Callable[[], Any], function_name: str, *, every: float = 10.0) -> None:
+    def __init__(
+        self, client_source: Callable[[], Any], function_name: str, *, every: float = WAKE_INTERVAL_SECONDS
+    ) -> None:
         self._client_source = client_source
         self._function_name = function_name
         self._every = every

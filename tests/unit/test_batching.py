@@ -163,9 +163,13 @@ def test_a_lone_launch_is_dispatched_at_once_as_a_batch_of_one(
     assert github.dispatched == []  # the dispatcher never POSTs in batch mode
     assert drainer_function.wakes == 1
 
+    arrived_at = clock.now
+    sent_at: list[float] = []
+    send = github.dispatch
+    github.dispatch = lambda *call: sent_at.append(clock.now) or send(*call)  # type: ignore[method-assign]
     report = drain(ledger, budget, manifests, github, clock)
 
-    assert clock.sleeps == []  # no window waited for
+    assert sent_at == [arrived_at]  # no window waited for
     (sent,) = github.dispatched
     assert json.loads(sent["instances"]) == [
         {"instance_id": instance, "asg_name": "web-asg", "lifecycle_hook_name": HOOK, "aws_region": "us-east-1"}
@@ -368,3 +372,27 @@ def test_a_batch_github_rejects_fails_each_member_loudly_and_is_not_retried(
     assert len(github.dispatched) == 1
     assert report.counts[metric_names.DISPATCH_REJECTED] == 2
     assert {entry(ledger, i).status for i in instances} == {Status.FAILED}
+
+
+def test_a_launch_arriving_just_after_the_queue_emptied_is_sent_by_the_same_run(
+    dispatcher: Dispatcher,
+    ledger: Ledger,
+    budget: BudgetItem,
+    manifests: BatchItems,
+    github: ScriptedGitHub,
+    clock: SleepingClock,
+) -> None:
+    arrive(dispatcher, clock, 1)
+    later: list[str] = []
+    sleep = clock.sleep
+
+    def arrive_while_the_drainer_looks_again(seconds: float) -> None:
+        sleep(seconds)
+        if github.dispatched and not later:
+            later.extend(arrive(dispatcher, clock, 1, first=5))  # its container woke the drainer seconds ago
+
+    clock.sleep = arrive_while_the_drainer_looks_again  # type: ignore[method-assign]
+    drain(ledger, budget, manifests, github, clock)
+
+    assert [instances_of(sent) for sent in github.dispatched] == [[instance_id(0)], later]
+    assert entry(ledger, later[0]).status is Status.DISPATCHED
