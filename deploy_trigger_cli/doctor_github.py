@@ -427,7 +427,9 @@ class GitHubChecks:
             f"{path} on {ref}: {problem}" for ref, workflow in parsed for problem in batch_matrix_problems(workflow)
         ]
         if problems:
-            return failed(MATRIX, "; ".join(problems), f"{SUGGESTED_BATCH_MATRIX}, as in {self._example()}")
+            return failed(
+                MATRIX, "; ".join(problems), f"give one job {SUGGESTED_BATCH_MATRIX}, as in {self._example()}"
+            )
         return passed(MATRIX, batch_matrix_summary(parsed[0][1]))
 
     def _other_mode_fix(self, parsed: list[tuple[str, Workflow]]) -> str | None:
