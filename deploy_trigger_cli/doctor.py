@@ -3,28 +3,47 @@
 One line per check (✓ pass, ✗ fail, ! cannot tell, - skipped because an earlier check failed). The exit code
 is 0 only when no check failed: warnings are things doctor cannot prove (a fine-grained token's Actions: write)
 or that do not stop dispatching, and they are listed so a person can decide.
+
+Batch mode is the dispatcher's own setting, read where doctor reads the rest of its configuration (this shell's
+environment, or with ``--stack`` the deployed function's): doctor checks the workflow against the contract the
+dispatcher really uses, and needs no flag that could disagree with the deployment.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from deploy_trigger.workflow_contract import MAX_BATCH_INSTANCES
 from deploy_trigger_cli import config as settings_sources
 from deploy_trigger_cli.aws import AwsClients
 from deploy_trigger_cli.checks import CheckResult, Outcome
 from deploy_trigger_cli.config import Config
 from deploy_trigger_cli.doctor_aws import ledger_checks, rule_check
 from deploy_trigger_cli.doctor_github import GitHubChecks
-from deploy_trigger_cli.errors import EXIT_FAILED, EXIT_OK
+from deploy_trigger_cli.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from deploy_trigger_cli.github_reader import GitHubReader
 from deploy_trigger_cli.output import Output, mark
+
+#: The dispatcher's batch setting (CDK context key ``batchDispatch``): 0 is off, else the most instances a run deploys.
+BATCH_MAX_INSTANCES_ENV = "BATCH_MAX_INSTANCES"
+
+
+def batch_max_instances(config: Config) -> int:
+    """The dispatcher's ``BATCH_MAX_INSTANCES``, 0 when unset: above 0, its workflow must keep the batch contract."""
+    value = config.lambda_environment().get(BATCH_MAX_INSTANCES_ENV, "").strip() or "0"
+    if not value.isdigit() or int(value) == 1 or int(value) > MAX_BATCH_INSTANCES:
+        raise ConfigError(
+            f"{BATCH_MAX_INSTANCES_ENV} must be 0 (batch mode off) or 2 to {MAX_BATCH_INSTANCES}, got {value!r}"
+        )
+    return int(value)
 
 
 def run_doctor(config: Config, aws: AwsClients, out: Output) -> int:
     settings = config.settings()
+    batch = batch_max_instances(config)
     reader = GitHubReader(settings.github.api_url, settings.github.api_version)
     try:
-        results = GitHubChecks(settings, aws.client("secretsmanager"), reader).run()
+        results = GitHubChecks(settings, aws.client("secretsmanager"), reader, batch=batch > 0).run()
     finally:
         reader.close()
     results += ledger_checks(aws.client("dynamodb"), settings.ledger_table_name)
@@ -44,6 +63,7 @@ def run_doctor(config: Config, aws: AwsClients, out: Output) -> int:
         "rule_name": config.value(settings_sources.RULE_NAME),
         "function_name": config.value(settings_sources.FUNCTION_NAME),
         "region": settings.aws_region,
+        "batch_max_instances": batch,
     }
     out.result(
         {"ok": ok, "configuration": checked, "checks": [result.as_json() for result in results]},
@@ -57,6 +77,8 @@ def _render(results: list[CheckResult], checked: dict[str, Any]) -> str:
         f"deploy-trigger doctor: {checked['repository']}, workflow {checked['workflow']} at {checked['ref']}, "
         f"table {checked['table']} ({checked['region']})"
     )
+    if checked["batch_max_instances"]:
+        header += f", batch mode (up to {checked['batch_max_instances']} instances a run)"
     width = max(len(result.name) for result in results)
     lines = [header, ""]
     for result in results:

@@ -4,6 +4,9 @@ and its contract, the ref. Each check reads what the dispatcher will rely on, an
 The checks run in order, each on what the earlier ones found (the token, the repository's default branch, the
 workflow's file path); when one makes the rest impossible, those are skipped rather than failed, so the output
 points at the first cause. The verdicts on the credentials themselves are in ``doctor_credentials``.
+
+In batch mode the workflow is held to the batch contract instead: the inputs ``dispatch_id`` and ``instances``, the
+batch run-name, and one more check, ``matrix``: one job per instance that the tracker can follow.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from deploy_trigger.github_auth import AppCredentials, Credentials
 from deploy_trigger.settings import Settings
-from deploy_trigger.workflow_contract import RESERVED_INPUTS
+from deploy_trigger.workflow_contract import BATCH_RESERVED_INPUTS, RESERVED_INPUTS
 from deploy_trigger_cli.checks import CheckResult, failed, passed, skipped, warned
 from deploy_trigger_cli.doctor_credentials import (
     CLASSIC,
@@ -32,9 +35,13 @@ from deploy_trigger_cli.doctor_credentials import (
 )
 from deploy_trigger_cli.github_reader import Answer, GitHubReader, GitHubUnreachable
 from deploy_trigger_cli.workflow_contract import (
+    SUGGESTED_BATCH_MATRIX,
+    SUGGESTED_BATCH_RUN_NAME,
     SUGGESTED_RUN_NAME,
     Workflow,
     WorkflowUnreadable,
+    batch_matrix_problems,
+    batch_matrix_summary,
     input_problems,
     parse_workflow,
     run_name_problem,
@@ -45,8 +52,11 @@ REPOSITORY = "repository"
 WORKFLOW = "workflow"
 WORKFLOW_INPUTS = "workflow-inputs"
 RUN_NAME = "run-name"
+MATRIX = "matrix"
 REF = "ref"
 CHECKS = (SECRET, API_VERSION, TOKEN, REPOSITORY, PERMISSIONS, WORKFLOW, WORKFLOW_INPUTS, RUN_NAME, REF)
+#: Batch mode checks the workflow's matrix job too, with the other checks that read the workflow file.
+BATCH_CHECKS = (*CHECKS[:-1], MATRIX, REF)
 
 
 #: The API version every GitHub Enterprise Server serves; none serves 2026-03-10 (github/rest-api-description).
@@ -64,12 +74,20 @@ class _Stop(Exception):
 
 class GitHubChecks:
     def __init__(
-        self, settings: Settings, secretsmanager: Any, reader: GitHubReader, clock: Callable[[], float] = time.time
+        self,
+        settings: Settings,
+        secretsmanager: Any,
+        reader: GitHubReader,
+        clock: Callable[[], float] = time.time,
+        *,
+        batch: bool = False,
     ) -> None:
         self._settings = settings
         self._secretsmanager = secretsmanager
         self._reader = reader
         self._clock = clock
+        #: Batch mode: the workflow is held to the batch contract (its inputs, run-name and matrix job).
+        self._batch = batch
         self._results: dict[str, CheckResult] = {}
         self._current = SECRET
 
@@ -85,7 +103,19 @@ class GitHubChecks:
             reason = "not checked: GitHub could not be reached"
         else:
             reason = "not checked"
-        return [self._results.get(name) or skipped(name, reason) for name in CHECKS]
+        return [self._results.get(name) or skipped(name, reason) for name in self._checks()]
+
+    def _checks(self) -> tuple[str, ...]:
+        return BATCH_CHECKS if self._batch else CHECKS
+
+    def _file_checks(self) -> tuple[str, ...]:
+        """The checks that read the workflow file: when it cannot be read, each of them is decided alike."""
+        return (WORKFLOW_INPUTS, RUN_NAME, MATRIX) if self._batch else (WORKFLOW_INPUTS, RUN_NAME)
+
+    def _record_file_checks(self, verdict: Callable[[str, str], CheckResult], reason: str) -> None:
+        """Every file check not yet decided gets ``verdict(name, reason)`` (a check already failed keeps its own)."""
+        for name in self._file_checks():
+            self._record(verdict(name, reason))
 
     # -- the sequence --------------------------------------------------------------------------------------
 
@@ -107,9 +137,7 @@ class GitHubChecks:
         if workflow_path is not None:
             self._check_contract(token, workflow_path, str(repository.body.get("default_branch") or "main"))
         else:
-            reason = "not checked: the workflow was not found"
-            self._record(skipped(WORKFLOW_INPUTS, reason))
-            self._record(skipped(RUN_NAME, reason))
+            self._record_file_checks(skipped, "not checked: the workflow was not found")
         self._check_ref(token)
 
     # -- API version ---------------------------------------------------------------------------------------
@@ -335,8 +363,7 @@ class GitHubChecks:
                     f"cannot read {path} with this token ({answer.summary}): not checked. The dispatcher itself "
                     "does not need to read files; grant Contents: read to let doctor check the workflow"
                 )
-                self._record(warned(WORKFLOW_INPUTS, reason))
-                self._record(warned(RUN_NAME, reason))
+                self._record_file_checks(warned, reason)
                 return
             text = _file_text(answer)
             if text is None and ref != default_branch and answer.status == 404 and "ref" in answer.message:
@@ -350,19 +377,22 @@ class GitHubChecks:
                         f"commit the workflow to {ref}",
                     )
                 )
-                self._record(skipped(RUN_NAME, "not checked: the workflow file could not be read"))
+                self._record_file_checks(skipped, "not checked: the workflow file could not be read")
                 return
             try:
                 parsed.append((ref, parse_workflow(text)))
             except WorkflowUnreadable as error:
                 self._record(failed(WORKFLOW_INPUTS, f"{path} on {ref}: {error}", "fix the file's YAML"))
-                self._record(skipped(RUN_NAME, "not checked: the workflow file could not be parsed"))
+                self._record_file_checks(skipped, "not checked: the workflow file could not be parsed")
                 return
         self._record(self._inputs_verdict(path, parsed))
         self._record(self._run_name_verdict(path, parsed))
+        if self._batch:
+            self._record(self._matrix_verdict(path, parsed))
 
     def _inputs_verdict(self, path: str, parsed: list[tuple[str, Workflow]]) -> CheckResult:
-        sent = set(RESERVED_INPUTS) | set(self._settings.workflow_extra_inputs)
+        reserved = BATCH_RESERVED_INPUTS if self._batch else RESERVED_INPUTS
+        sent = set(reserved) | set(self._settings.workflow_extra_inputs)
         problems = [
             f"{path} on {ref}: {problem}" for ref, workflow in parsed for problem in input_problems(workflow, sent)
         ]
@@ -370,24 +400,58 @@ class GitHubChecks:
             return failed(
                 WORKFLOW_INPUTS,
                 "; ".join(problems),
-                f"declare every input the dispatcher sends ({', '.join(sorted(sent))}) under "
-                "on.workflow_dispatch.inputs (type: string), as in examples/workflows/deploy.yml",
+                self._other_mode_fix(parsed)
+                or f"declare every input the dispatcher sends ({', '.join(sorted(sent))}) under "
+                f"on.workflow_dispatch.inputs (type: string), as in {self._example()}",
             )
         where = " and ".join(ref for ref, _ in parsed)
+        mode = " in batch mode" if self._batch else ""
         return passed(
             WORKFLOW_INPUTS,
             f"{path} on {where} has a workflow_dispatch trigger declaring all {len(sent)} inputs the dispatcher "
-            f"sends ({', '.join(sorted(sent))})",
+            f"sends{mode} ({', '.join(sorted(sent))})",
         )
 
-    @staticmethod
-    def _run_name_verdict(path: str, parsed: list[tuple[str, Workflow]]) -> CheckResult:
+    def _run_name_verdict(self, path: str, parsed: list[tuple[str, Workflow]]) -> CheckResult:
         problems = [
             f"{path} on {ref}: {problem}" for ref, workflow in parsed if (problem := run_name_problem(workflow))
         ]
         if problems:
-            return failed(RUN_NAME, "; ".join(problems), f"set run-name: {SUGGESTED_RUN_NAME}")
+            suggested = SUGGESTED_BATCH_RUN_NAME if self._batch else SUGGESTED_RUN_NAME
+            return failed(RUN_NAME, "; ".join(problems), f"set run-name: {suggested}")
         return passed(RUN_NAME, f"run-name {parsed[0][1].run_name!r} carries the dispatch ID")
+
+    def _matrix_verdict(self, path: str, parsed: list[tuple[str, Workflow]]) -> CheckResult:
+        """Batch mode: one job per instance, none cancelled by a sibling, each named so the tracker can follow it."""
+        problems = [
+            f"{path} on {ref}: {problem}" for ref, workflow in parsed for problem in batch_matrix_problems(workflow)
+        ]
+        if problems:
+            return failed(
+                MATRIX, "; ".join(problems), f"give one job {SUGGESTED_BATCH_MATRIX}, as in {self._example()}"
+            )
+        return passed(MATRIX, batch_matrix_summary(parsed[0][1]))
+
+    def _other_mode_fix(self, parsed: list[tuple[str, Workflow]]) -> str | None:
+        """When the workflow is the other mode's (it declares that mode's own input), the fix is to pair the right
+        workflow with the mode: adding the other mode's inputs to WORKFLOW_EXTRA_INPUTS would not make it deploy."""
+        theirs, ours = ("instance_id", "instances") if self._batch else ("instances", "instance_id")
+        if not any(theirs in workflow.inputs and ours not in workflow.inputs for _, workflow in parsed):
+            return None
+        if self._batch:
+            return (
+                "this is a single-instance workflow, and the dispatcher is in batch mode: point githubWorkflow "
+                "(GITHUB_WORKFLOW) at a batch workflow such as examples/workflows/deploy-batch.yml, or turn batch "
+                "mode off (CDK context batchDispatch)"
+            )
+        return (
+            "this is a batch workflow, and the dispatcher is not in batch mode: point githubWorkflow "
+            "(GITHUB_WORKFLOW) at a single-instance workflow such as examples/workflows/deploy.yml, or turn batch "
+            "mode on (CDK context batchDispatch)"
+        )
+
+    def _example(self) -> str:
+        return f"examples/workflows/{'deploy-batch.yml' if self._batch else 'deploy.yml'}"
 
     # -- ref ----------------------------------------------------------------------------------------------
 

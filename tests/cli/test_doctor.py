@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from deploy_trigger.workflow_contract import BATCH_RUN_NAME
 from stand_ins.aws_resources import create_app_secret, create_token_secret
 from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
 from stand_ins.fake_credentials import made_up_token
 from stand_ins.github_double import DEFAULT_DECLARED_INPUTS, GitHubDouble
 from tests.cli.conftest import CliResult
+from tests.examples.workflow_files import BATCH, SINGLE
 from tests.integration.keys import app_key_pair
 from tests.stand_in_fixtures import Deployment
 
@@ -33,6 +35,8 @@ CHECKS = [
     "ttl",
     "rule",
 ]
+#: Batch mode holds the workflow to the batch contract: one more check, with the others that read the file.
+BATCH_CHECKS = [*CHECKS[:8], "matrix", *CHECKS[8:]]
 FINE_GRAINED = made_up_token("github_pat_")
 REVOKED = made_up_token()  # the double does not know it: a token revoked since it was stored
 
@@ -148,6 +152,30 @@ def _rule_disabled(setup: Setup, broken: bool) -> None:
         setup.deployment.events.disable_rule(Name=setup.deployment.rule)
 
 
+def _batch_workflow(old: str, new: str) -> Callable[[Setup, bool], None]:
+    """Batch mode on, and the example batch workflow served (the good half), or it with ``old`` replaced by ``new``."""
+
+    def apply(setup: Setup, broken: bool) -> None:
+        setup.deployment.configure(BATCH_MAX_INSTANCES="50")
+        text = BATCH.read_text()
+        assert old in text
+        setup.double["workflow_file"] = text.replace(old, new) if broken else text
+
+    return apply
+
+
+def _batch_mode(setup: Setup) -> None:
+    """The dispatcher in batch mode, and the example batch workflow on GitHub: a good batch setup."""
+    setup.deployment.configure(BATCH_MAX_INSTANCES="50")
+    setup.double["workflow_file"] = BATCH.read_text()
+
+
+def _single_workflow_in_batch_mode(setup: Setup, broken: bool) -> None:
+    _batch_mode(setup)
+    if broken:
+        setup.double["workflow_file"] = SINGLE.read_text()
+
+
 NO_TRIGGER = "name: Deploy\non:\n  push:\n    branches: [main]\njobs: {}\n"
 
 BREAKAGES = [
@@ -228,6 +256,58 @@ BREAKAGES = [
 ]
 
 
+BATCH_BREAKAGES = [
+    Breakage(
+        "batch mode with the single workflow",
+        "workflow-inputs",
+        "does not declare input(s) instances that the dispatcher sends",
+        _single_workflow_in_batch_mode,
+    ),
+    Breakage(
+        "batch workflow without the instances input",
+        "workflow-inputs",
+        "does not declare input(s) instances",
+        _batch_workflow("      instances:\n", "      instance_list:\n"),
+    ),
+    Breakage(
+        "batch workflow requiring an input not sent",
+        "workflow-inputs",
+        "requires input(s) approver",
+        _batch_workflow("      instances:\n", "      approver: {type: string, required: true}\n      instances:\n"),
+    ),
+    Breakage(
+        "batch run-name without dispatch id",
+        "run-name",
+        "does not contain ${{ inputs.dispatch_id }}",
+        _batch_workflow(f"run-name: {BATCH_RUN_NAME}", "run-name: Deploy batch"),
+    ),
+    Breakage(
+        "batch matrix not over the instances",
+        "matrix",
+        "has no job with a matrix over ${{ fromJSON(inputs.instances) }}",
+        _batch_workflow("instance: ${{ fromJSON(inputs.instances) }}", "instance: [i-0123456789abcdef0]"),
+    ),
+    Breakage(
+        "batch matrix with fail-fast left on",
+        "matrix",
+        "does not set fail-fast: false (GitHub's default is true)",
+        _batch_workflow("      fail-fast: false\n", ""),
+    ),
+    Breakage(
+        "batch jobs not named by instance",
+        "matrix",
+        "job deploy's name 'Deploy an instance' does not contain ${{ matrix.instance.instance_id }}",
+        _batch_workflow("name: ${{ matrix.instance.instance_id }}", "name: Deploy an instance"),
+    ),
+    Breakage(
+        "batch matrix with a second dimension",
+        "matrix",
+        "has key(s) attempt besides instance",
+        _batch_workflow("        instance: ${{", "        attempt: [1, 2]\n        instance: ${{"),
+    ),
+]
+
+
 def run_doctor(setup: Setup, run_cli: Run, *extra: str) -> CliResult:
     options = dict(setup.double)
     apps = options.pop("apps", [])
@@ -251,7 +331,9 @@ def test_a_good_setup_passes_every_check(deployment: Deployment, run_cli: Run) -
 
 
 @pytest.mark.parametrize("broken", [False, True], ids=["passes", "fails"])
-@pytest.mark.parametrize("breakage", BREAKAGES, ids=[b.name for b in BREAKAGES])
+@pytest.mark.parametrize(
+    "breakage", [*BREAKAGES, *BATCH_BREAKAGES], ids=[b.name for b in [*BREAKAGES, *BATCH_BREAKAGES]]
+)
 def test_each_check_passes_when_right_and_fails_when_broken(
     deployment: Deployment, run_cli: Run, breakage: Breakage, broken: bool
 ) -> None:
@@ -441,3 +523,109 @@ def test_ghes_left_on_the_default_api_version_is_told_to_set_2022_11_28(deployme
     assert "githubApiVersion" in verdict["fix"]
     assert "to 2022-11-28" in verdict["fix"]
     assert verdicts(result)["token"]["outcome"] == "skip"  # not a token problem: the version is
+
+
+# -- batch mode -----------------------------------------------------------------------------------------------
+
+
+def test_batch_mode_checks_the_matrix_job_too_and_says_so(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    _batch_mode(setup)
+
+    result = run_doctor(setup, run_cli, "--json")
+    text = run_doctor(setup, run_cli)
+
+    assert result.code == 0, result.out
+    assert [(c["name"], c["outcome"]) for c in result.json()["checks"]] == [(name, "pass") for name in BATCH_CHECKS]
+    assert result.json()["configuration"]["batch_max_instances"] == 50
+    assert (
+        "inputs the dispatcher sends in batch mode (dispatch_id, instances)"
+        in verdicts(result)["workflow-inputs"]["reason"]
+    )
+    assert verdicts(result)["matrix"]["reason"] == (
+        "job deploy runs one job per instance, named ${{ matrix.instance.instance_id }}, fail-fast false"
+    )
+    assert text.out.splitlines()[0].endswith(", batch mode (up to 50 instances a run)")
+    assert text.out.splitlines()[-1] == f"All {len(BATCH_CHECKS)} checks passed."
+
+
+def test_batch_mode_off_keeps_the_single_checks_and_refuses_the_batch_workflow(
+    deployment: Deployment, run_cli: Run
+) -> None:
+    setup = Setup(deployment)
+    setup.double["workflow_file"] = BATCH.read_text()
+    deployment.configure(BATCH_MAX_INSTANCES="0")
+
+    result = run_doctor(setup, run_cli, "--json")
+
+    assert [c["name"] for c in result.json()["checks"]] == CHECKS
+    assert result.json()["configuration"]["batch_max_instances"] == 0
+    inputs = verdicts(result)["workflow-inputs"]
+    assert inputs["outcome"] == "fail"
+    assert "does not declare input(s) asg_name, aws_region, instance_id" in inputs["reason"]
+    assert inputs["fix"].startswith("this is a batch workflow, and the dispatcher is not in batch mode")
+    assert "examples/workflows/deploy.yml" in inputs["fix"]
+
+
+def test_the_single_workflow_in_batch_mode_is_told_to_pair_workflow_and_mode(
+    deployment: Deployment, run_cli: Run
+) -> None:
+    setup = Setup(deployment)
+    _single_workflow_in_batch_mode(setup, broken=True)
+
+    inputs = verdicts(run_doctor(setup, run_cli, "--json"))["workflow-inputs"]
+
+    assert "requires input(s) asg_name, aws_region, instance_id" in inputs["reason"]
+    assert inputs["fix"].startswith("this is a single-instance workflow, and the dispatcher is in batch mode")
+    assert "examples/workflows/deploy-batch.yml" in inputs["fix"]
+    assert "batchDispatch" in inputs["fix"]
+
+
+def test_batch_fixes_point_at_the_batch_example(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    _batch_workflow(f"run-name: {BATCH_RUN_NAME}", "run-name: Deploy batch")(setup, True)
+    setup.double["workflow_file"] = setup.double["workflow_file"].replace("      fail-fast: false\n", "")
+
+    checks = verdicts(run_doctor(setup, run_cli, "--json"))
+
+    assert checks["run-name"]["fix"] == f"set run-name: {BATCH_RUN_NAME}"
+    assert "fail-fast: false" in checks["matrix"]["fix"]
+    assert "matrix: {instance: ${{ fromJSON(inputs.instances) }}}" in checks["matrix"]["fix"]
+    assert "examples/workflows/deploy-batch.yml" in checks["matrix"]["fix"]
+
+
+@pytest.mark.parametrize("value", ["1", "257", "lots", "-5"])
+def test_an_invalid_batch_setting_is_a_usage_error_naming_the_variable(
+    deployment: Deployment, run_cli: Run, value: str
+) -> None:
+    deployment.configure(BATCH_MAX_INSTANCES=value)
+
+    result = run_cli("doctor")
+
+    assert result.code == 2
+    assert f"BATCH_MAX_INSTANCES must be 0 (batch mode off) or 2 to 256, got {value!r}" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_the_matrix_check_is_skipped_when_the_workflow_is_missing(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    _batch_mode(setup)
+    setup.argv += ["--workflow", "other.yml"]
+
+    outcomes = {name: v["outcome"] for name, v in verdicts(run_doctor(setup, run_cli, "--json")).items()}
+
+    assert outcomes["workflow"] == "fail"
+    assert [outcomes[name] for name in ("workflow-inputs", "run-name", "matrix")] == ["skip"] * 3
+
+
+def test_the_matrix_check_is_a_warning_when_the_file_cannot_be_read(deployment: Deployment, run_cli: Run) -> None:
+    setup = Setup(deployment)
+    _batch_mode(setup)
+    setup.secret_holding(FINE_GRAINED)
+    setup.double["token_permissions"] = {FINE_GRAINED: {"actions": "write"}}
+
+    result = run_doctor(setup, run_cli, "--json")
+
+    assert result.code == 0
+    assert verdicts(result)["matrix"]["outcome"] == "warn"
+    assert "grant Contents: read" in verdicts(result)["matrix"]["reason"]

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from deploy_trigger.ledger.schema import iso_time
-from deploy_trigger.workflow_contract import RESERVED_INPUTS
+from deploy_trigger.workflow_contract import BATCH_RESERVED_INPUTS, RESERVED_INPUTS
 from deploy_trigger_cli.config import DeadLetterQueue
 from deploy_trigger_cli.dead_letters import EVENT, FAILURE_RECORD, UNRECOGNIZED, parse_message
 from deploy_trigger_cli.timestamps import parse_since
 from deploy_trigger_cli.workflow_contract import (
     WorkflowUnreadable,
+    batch_matrix_problems,
+    batch_matrix_summary,
     input_problems,
     parse_workflow,
     run_name_problem,
@@ -22,6 +24,7 @@ from deploy_trigger_cli.workflow_contract import (
 from stand_ins.autoscaling_events import lifecycle_action
 from stand_ins.github_workflow_file import render_workflow_file
 from tests.cli.conftest import failure_record
+from tests.examples.workflow_files import BATCH, SINGLE
 
 QUEUE = DeadLetterQueue("https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "dlq")
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -60,10 +63,7 @@ def test_a_workflow_without_dispatch_trigger_is_a_problem(triggers: str) -> None
 
 
 def test_the_example_workflow_keeps_the_contract() -> None:
-    from pathlib import Path
-
-    text = (Path(__file__).parents[2] / "examples" / "workflows" / "deploy.yml").read_text()
-    workflow = parse_workflow(text)
+    workflow = parse_workflow(SINGLE.read_text())
 
     assert input_problems(workflow, set(RESERVED_INPUTS)) == []
     assert run_name_problem(workflow) is None
@@ -104,6 +104,107 @@ def test_run_name_must_render_the_dispatch_id(run_name: str, ok: bool) -> None:
     workflow = parse_workflow(f"run-name: {json.dumps(run_name)}\non: workflow_dispatch\n")
 
     assert (run_name_problem(workflow) is None) is ok
+
+
+def test_the_example_batch_workflow_keeps_the_batch_contract() -> None:
+    workflow = parse_workflow(BATCH.read_text())
+
+    assert input_problems(workflow, set(BATCH_RESERVED_INPUTS)) == []
+    assert run_name_problem(workflow) is None
+    assert batch_matrix_problems(workflow) == []
+    assert batch_matrix_summary(workflow) == (
+        "job deploy runs one job per instance, named ${{ matrix.instance.instance_id }}, fail-fast false"
+    )
+
+
+def batch_workflow(jobs: str) -> str:
+    return f"run-name: Deploy batch (${{{{ inputs.dispatch_id }}}})\non: workflow_dispatch\njobs:\n{jobs}"
+
+
+def matrix_job(
+    matrix: str = "instance: ${{ fromJSON(inputs.instances) }}",
+    name: str | None = "${{ matrix.instance.instance_id }}",
+    fail_fast: str = "false",
+    job_id: str = "deploy",
+) -> str:
+    named = f"    name: {json.dumps(name)}\n" if name is not None else ""
+    return f"  {job_id}:\n{named}    strategy:\n      fail-fast: {fail_fast}\n      matrix:\n        {matrix}\n"
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        matrix_job(),
+        matrix_job(matrix="instance: ${{fromJson(inputs.instances)}}"),
+        matrix_job(
+            matrix="host: ${{ fromJSON(github.event.inputs.instances) }}", name="${{ matrix.host.instance_id }}"
+        ),
+        matrix_job(name="Deploy ${{ format('{0} ({1})', matrix.instance.instance_id, matrix.instance.asg_name) }}"),
+        # `include` spreads each object's fields into the matrix itself.
+        matrix_job(matrix="include: ${{ fromJSON(inputs.instances) }}", name="${{ matrix.instance_id }}"),
+    ],
+    ids=["example", "fromJson", "other key", "format", "include"],
+)
+def test_every_spelling_of_one_job_per_instance_is_found(job: str) -> None:
+    assert batch_matrix_problems(parse_workflow(batch_workflow(job))) == []
+
+
+@pytest.mark.parametrize(
+    ("jobs", "problem"),
+    [
+        (
+            "  deploy:\n    runs-on: ubuntu-latest\n",
+            "it has no job with a matrix over ${{ fromJSON(inputs.instances) }}",
+        ),
+        (matrix_job(matrix="instance: ${{ inputs.instances }}"), "it has no job with a matrix over"),
+        (matrix_job(fail_fast="true"), "job deploy does not set fail-fast: false (GitHub's default is true)"),
+        (matrix_job(name=None), "job deploy has no name, so it does not contain ${{ matrix.instance.instance_id }}"),
+        (
+            matrix_job(name="Deploy ${{ matrix.instance.asg_name }}"),
+            "does not contain ${{ matrix.instance.instance_id }}",
+        ),
+        (matrix_job(name="matrix.instance.instance_id"), "does not contain ${{ matrix.instance.instance_id }}"),
+        (matrix_job(matrix="include: ${{ fromJSON(inputs.instances) }}"), "does not contain ${{ matrix.instance_id }}"),
+        (
+            matrix_job(matrix="instance: ${{ fromJSON(inputs.instances) }}\n        region: [a, b]"),
+            "job deploy's matrix has key(s) region besides instance: GitHub runs a job for every combination",
+        ),
+        (matrix_job() + matrix_job(job_id="verify"), "jobs deploy, verify each have a matrix over inputs.instances"),
+    ],
+    ids=[
+        "no matrix",
+        "not fromJSON",
+        "fail-fast true",
+        "no name",
+        "name without the id",
+        "name not an expression",
+        "include without the id",
+        "second dimension",
+        "two matrix jobs",
+    ],
+)
+def test_a_batch_workflow_that_would_not_deploy_each_instance_once_in_its_own_job_is_a_problem(
+    jobs: str, problem: str
+) -> None:
+    problems = batch_matrix_problems(parse_workflow(batch_workflow(jobs)))
+
+    assert len(problems) == 1, problems
+    assert problem in problems[0]
+
+
+def test_the_single_workflow_has_no_batch_matrix() -> None:
+    workflow = parse_workflow(SINGLE.read_text())
+
+    assert batch_matrix_problems(workflow) == [
+        "it has no job with a matrix over ${{ fromJSON(inputs.instances) }}: the run does not deploy each instance in "
+        "a job of its own, and the tracker, which follows each instance by its job, finds none"
+    ]
+    assert input_problems(workflow, set(BATCH_RESERVED_INPUTS)) == [
+        "it does not declare input(s) instances that the dispatcher sends, so GitHub rejects every dispatch "
+        '(422 "Unexpected inputs provided") and the launches end FAILED',
+        "it requires input(s) asg_name, aws_region, instance_id that the dispatcher does not send, so GitHub rejects "
+        "the dispatch (422); add them to WORKFLOW_EXTRA_INPUTS or give them a default",
+    ]
 
 
 @pytest.mark.parametrize("text", ["on: [unclosed", "- just\n- a list\n", "just text"])

@@ -60,6 +60,10 @@ def test_zizmor_finds_nothing_in_the_example_workflows() -> None:
     assert "No findings to report" in result.stdout + result.stderr
 
 
+def test_both_example_workflows_are_linted() -> None:
+    assert {path.name for path in workflow_files()} >= {"deploy.yml", "deploy-batch.yml"}
+
+
 def test_zizmor_fails_an_unpinned_action_without_persist_credentials(tmp_path: Path) -> None:
     broken = tmp_path / "deploy.yml"
     broken.write_text(
@@ -74,6 +78,21 @@ def test_zizmor_fails_an_unpinned_action_without_persist_credentials(tmp_path: P
     assert result.returncode != 0
     assert "unpinned-uses" in result.stdout
     assert "artipacked" in result.stdout
+
+
+def test_zizmor_fails_a_matrix_entry_interpolated_into_a_script(tmp_path: Path) -> None:
+    # The batch workflow's matrix comes from an input: whoever dispatches it by hand chooses its values.
+    broken = tmp_path / "deploy-batch.yml"
+    broken.write_text(
+        (WORKFLOWS / "deploy-batch.yml")
+        .read_text()
+        .replace('ssm-run.sh "$INSTANCE_ID" "/opt', 'ssm-run.sh "${{ matrix.instance.instance_id }}" "/opt')
+    )
+
+    result = zizmor(broken)
+
+    assert result.returncode != 0
+    assert "template-injection" in result.stdout
 
 
 def test_every_action_is_pinned_to_a_commit_sha_with_its_version() -> None:

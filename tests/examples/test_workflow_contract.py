@@ -1,23 +1,17 @@
 """The example workflow keeps the dispatcher's contract: every input declared, the dispatch ID in the run name,
 runs serialized per instance. A copy that drifts from what the dispatcher sends fails here, not in production."""
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from deploy_trigger.workflow_contract import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS, RUN_NAME
-
-WORKFLOW = Path(__file__).parents[2] / "examples" / "workflows" / "deploy.yml"
+from tests.examples.workflow_files import SINGLE, load_workflow
 
 
 @pytest.fixture(scope="module")
 def workflow() -> dict[Any, Any]:
-    loaded = yaml.safe_load(WORKFLOW.read_text())
-    # YAML 1.1 reads the bare key `on` as the boolean True.
-    loaded["on"] = loaded.pop(True, loaded.get("on"))
-    return loaded  # type: ignore[no-any-return]
+    return load_workflow(SINGLE)
 
 
 def test_declares_exactly_the_inputs_the_dispatcher_sends(workflow: dict[Any, Any]) -> None:
