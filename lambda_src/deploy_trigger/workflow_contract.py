@@ -1,7 +1,7 @@
 """What the workflow must declare and how it must name its runs: the dispatcher's side of the contract.
 
 Kept free of imports so that the CLI, the CDK app and the local GitHub double can use it without loading the
-Lambda's dependencies. examples/workflows/deploy.yml follows it (tests/unit/test_workflow_contract.py checks).
+Lambda's dependencies. examples/workflows/deploy.yml and deploy-batch.yml follow it (tests/examples/ checks).
 """
 
 #: Inputs the dispatcher always sends; the workflow must declare each of them.
