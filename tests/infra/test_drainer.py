@@ -141,6 +141,7 @@ def test_environment_is_the_settings_of_the_context(customized: Synthesized) -> 
         lifecycle_hook_name="platform-deploy",
         mutation_interval_seconds=2.5,
         hook_global_timeout_seconds=1800,  # no tracker: nothing heartbeats a queued launch, one heartbeat timeout
+        batch_max_instances=64,
     )
 
     assert environment == {**settings.to_environment(), "POWERTOOLS_LOG_LEVEL": "INFO"}
