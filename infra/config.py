@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from deploy_trigger.settings import (
+    BATCH_MAX_INSTANCES_RANGE,
     HEARTBEAT_INTERVAL_RANGE,
     HOOK_GLOBAL_TIMEOUT_RANGE,
     MAX_DEPLOY_RANGE,
@@ -30,8 +31,9 @@ from deploy_trigger.settings import (
     GitHubTarget,
     Settings,
     TrackerSettings,
+    reserved_inputs,
 )
-from deploy_trigger.workflow_contract import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
+from deploy_trigger.workflow_contract import MAX_BATCH_INSTANCES, MAX_WORKFLOW_INPUTS
 
 
 class ConfigurationError(ValueError):
@@ -304,6 +306,11 @@ class DeployTriggerConfig:
     github_mutation_interval_seconds: float = context(
         "githubMutationIntervalSeconds", _seconds, default=Settings.mutation_interval_seconds, example="1"
     )
+    #: Batch mode, opt-in: the drainer sends queued launches together, one workflow_dispatch (and one run, a matrix
+    #: job per instance) for up to ``batch_max_instances`` of them. Off, the stack is exactly what it was without it.
+    batch_dispatch: bool = context("batchDispatch", _boolean, default=False)
+    #: The most instances in one batch; read only with ``batch_dispatch`` on, but held to its range either way.
+    batch_max_instances: int = context("batchMaxInstances", _integer, default=MAX_BATCH_INSTANCES)
 
     def __post_init__(self) -> None:
         # Freeze the one mutable field, so a config shared between constructs cannot change under them.
@@ -317,6 +324,11 @@ class DeployTriggerConfig:
         return min(
             HOOK_GLOBAL_TIMEOUT_FACTOR * self.lifecycle_hook_heartbeat_timeout_seconds, HOOK_GLOBAL_TIMEOUT_RANGE[1]
         )
+
+    @property
+    def dispatch_batch_max_instances(self) -> int:
+        """What the dispatcher's and the drainer's settings get (``BATCH_MAX_INSTANCES``): 0 with batch mode off."""
+        return self.batch_max_instances if self.batch_dispatch else 0
 
     @property
     def queued_action_lifetime_seconds(self) -> int:
@@ -409,7 +421,8 @@ def _validate(config: DeployTriggerConfig) -> None:
             _example_of("githubApiVersion"),
         )
     _validate_asg_names(config.asg_names)
-    _validate_extra_inputs(config.workflow_extra_inputs)
+    _validate_batch(config)
+    _validate_extra_inputs(config.workflow_extra_inputs, batched=config.batch_dispatch)
     timeout = config.dispatcher_timeout_seconds
     if not MIN_TIMEOUT_SECONDS <= timeout <= MAX_TIMEOUT_SECONDS:
         raise _fix(
@@ -511,18 +524,32 @@ def _validate_asg_names(names: Sequence[str]) -> None:
             )
 
 
-def _validate_extra_inputs(inputs: Mapping[str, str]) -> None:
+def _validate_batch(config: DeployTriggerConfig) -> None:
+    low, high = BATCH_MAX_INSTANCES_RANGE
+    if not low <= config.batch_max_instances <= high:
+        raise _fix(
+            "batchMaxInstances",
+            f"must be between {low} and {high} instances, got {config.batch_max_instances}: GitHub runs at most "
+            f"{MAX_BATCH_INSTANCES} jobs of one matrix, and a batch of one is no batch (leave batchDispatch off)",
+            _example_of("batchMaxInstances"),
+        )
+
+
+def _validate_extra_inputs(inputs: Mapping[str, str], *, batched: bool) -> None:
     example = _EXTRA_INPUTS_EXAMPLE
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
         raise _fix("workflowExtraInputs", "must be an object whose values are strings", example)
-    clash = sorted(RESERVED_INPUTS & inputs.keys())
+    # In batch mode the workflow takes a batch's inputs (dispatch_id, instances), the instances' own fields inside.
+    reserved = reserved_inputs(batched=batched)
+    mode = " in batch mode" if batched else ""
+    clash = sorted(reserved & inputs.keys())
     if clash:
-        raise _fix("workflowExtraInputs", f"may not set the dispatcher's own inputs: {', '.join(clash)}", example)
-    allowed = MAX_WORKFLOW_INPUTS - len(RESERVED_INPUTS)
+        raise _fix("workflowExtraInputs", f"may not set the dispatcher's own inputs{mode}: {', '.join(clash)}", example)
+    allowed = MAX_WORKFLOW_INPUTS - len(reserved)
     if len(inputs) > allowed:
         raise _fix(
             "workflowExtraInputs",
-            f"has {len(inputs)} inputs; GitHub accepts {MAX_WORKFLOW_INPUTS}, {len(RESERVED_INPUTS)} of which "
-            f"the dispatcher sends, so at most {allowed} remain",
+            f"has {len(inputs)} inputs; GitHub accepts {MAX_WORKFLOW_INPUTS}, {len(reserved)} of which "
+            f"the dispatcher sends{mode}, so at most {allowed} remain",
             example,
         )

@@ -105,6 +105,8 @@ class DeployTrigger(Construct):
             lifecycle_hook_name=config.lifecycle_hook_name,
             mutation_interval_seconds=config.github_mutation_interval_seconds,
             hook_global_timeout_seconds=config.queued_action_lifetime_seconds,
+            # 0 with batch mode off, which writes no variable at all: the stack is what it was before the mode.
+            batch_max_instances=config.dispatch_batch_max_instances,
         )
         self.drainer = DrainerFunction(
             self,
@@ -116,7 +118,8 @@ class DeployTrigger(Construct):
             reserved_concurrency=DRAINER_CONCURRENCY if config.reserved_concurrency is not None else None,
             removal_policy=removal_policy,
         )
-        self.ledger.grant_drainer_access(self.drainer.function)
+        # In batch mode the drainer keeps each batch's manifest in the ledger too; the dispatcher needs nothing new.
+        self.ledger.grant_drainer_access(self.drainer.function, batches=config.batch_dispatch)
         self.credentials.grant_read(self.drainer.function)
         self.dispatcher = DispatcherFunction(
             self,

@@ -25,6 +25,11 @@ TIMEOUT = Duration.seconds(900)
 #: real guard of the pace is the slot each dispatch takes on the budget item: two runs side by side still send one
 #: dispatch an interval, which also holds for an account that cannot reserve concurrency (no reservation then).
 RESERVED_CONCURRENCY = 1
+ROLE_DESCRIPTION = "deploy-trigger drainer: tracking index, ledger updates, credentials secret, own logs"
+#: Batch mode's: each batch's manifest in the ledger besides (``LedgerTable.grant_drainer_access``).
+ROLE_DESCRIPTION_BATCHED = (
+    "deploy-trigger drainer: tracking index, ledger updates, batch manifests, credentials secret, own logs"
+)
 
 
 class DrainerFunction(ScheduledFunction):
@@ -33,8 +38,10 @@ class DrainerFunction(ScheduledFunction):
     Its environment is ``settings.to_environment()``: the dispatcher's settings (the same ledger, workflow, ref,
     extra inputs, lease margin and listing delay, the pace and the hooks' global timeout), with no drainer to wake.
     It runs ``code``, the dispatcher's bundled asset. Grants made here: its own log group only. The ledger and the
-    credentials secret are granted by their own constructs (``LedgerTable.grant_drainer_access``,
-    ``GitHubCredentials.grant_read``); it makes no Auto Scaling call and invokes no function.
+    credentials secret are granted by their own constructs (``LedgerTable.grant_drainer_access``, with the batches'
+    manifests in batch mode, ``GitHubCredentials.grant_read``); it makes no Auto Scaling call and invokes no function.
+    Batch mode (``settings.batch_max_instances``) changes neither its timeout nor its memory: a batch is one dispatch
+    for up to 256 launches, so a backlog takes fewer runs, not longer ones.
     """
 
     def __init__(
@@ -64,5 +71,5 @@ class DrainerFunction(ScheduledFunction):
             timeout=TIMEOUT,
             reserved_concurrency=reserved_concurrency,
             removal_policy=removal_policy,
-            role_description="deploy-trigger drainer: tracking index, ledger updates, credentials secret, own logs",
+            role_description=ROLE_DESCRIPTION_BATCHED if settings.batch_max_instances else ROLE_DESCRIPTION,
         )

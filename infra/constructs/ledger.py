@@ -28,6 +28,14 @@ TRACKER_SWEEP_ACTIONS = ("dynamodb:BatchGetItem",)
 #: settles each launch, and holds and paces the budget item, with conditional UpdateItems; it never reads an item.
 DRAINER_INDEX_ACTIONS = ("dynamodb:Query",)
 DRAINER_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
+#: In batch mode (context ``batchDispatch``) the drainer also keeps an item per batch it sends, the batch's manifest,
+#: keyed ``#batch#`` and the batch's dispatch ID (32 hex digits; no instance ID begins with ``#``). It creates one with
+#: a conditional PutItem, reads it with GetItem and removes it with DeleteItem, granted on those keys only (a
+#: ``dynamodb:LeadingKeys`` condition), so it still reads and deletes no instance's item; it updates one with the
+#: UpdateItem it has on the whole table already. The ledger's schema (``deploy_trigger.ledger.schema``) is where the
+#: prefix belongs, beside BUDGET_KEY: this declaration is to import it from there once the ledger declares it.
+BATCH_KEY_PREFIX = "#batch#"
+DRAINER_BATCH_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
 
 
 class LedgerTable(Construct):
@@ -102,15 +110,26 @@ class LedgerTable(Construct):
         )
         return query.combine(update)
 
-    def grant_drainer_access(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Query on the tracking index only and UpdateItem on the table only: nothing else the drainer calls."""
+    def grant_drainer_access(self, grantee: iam.IGrantable, *, batches: bool = False) -> iam.Grant:
+        """Query on the tracking index only and UpdateItem on the table only, and, when it sends ``batches``, the
+        manifests' actions on the batches' keys only (the condition on the partition key): nothing else the drainer
+        calls."""
         query = iam.Grant.add_to_principal(
             grantee=grantee, actions=list(DRAINER_INDEX_ACTIONS), resource_arns=[self.tracking_index_arn]
         )
         update = iam.Grant.add_to_principal(
             grantee=grantee, actions=list(DRAINER_TABLE_ACTIONS), resource_arns=[self.table.table_arn]
         )
-        return query.combine(update)
+        grant = query.combine(update)
+        if batches:
+            manifests = iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=list(DRAINER_BATCH_ACTIONS),
+                resource_arns=[self.table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{BATCH_KEY_PREFIX}*"]}},
+            )
+            grant = grant.combine(manifests)
+        return grant
 
 
 _ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}

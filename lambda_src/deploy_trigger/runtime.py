@@ -144,6 +144,7 @@ def _dispatch_config(config: Settings) -> DispatchConfig:
         extra_inputs=config.workflow_extra_inputs,
         lease_margin_seconds=config.lease_margin_seconds,
         run_listing_delay_seconds=config.run_listing_delay_seconds,
+        batch_max_instances=config.batch_max_instances,
     )
 
 

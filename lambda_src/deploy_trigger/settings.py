@@ -20,7 +20,12 @@ from operator import attrgetter
 from typing import ClassVar
 
 from deploy_trigger.events import LAUNCH_SUCCESSFUL, LIFECYCLE_ACTION
-from deploy_trigger.workflow_contract import MAX_WORKFLOW_INPUTS, RESERVED_INPUTS
+from deploy_trigger.workflow_contract import (
+    BATCH_RESERVED_INPUTS,
+    MAX_BATCH_INSTANCES,
+    MAX_WORKFLOW_INPUTS,
+    RESERVED_INPUTS,
+)
 
 SUPPORTED_API_VERSIONS = ("2026-03-10", "2022-11-28")
 #: The launch hook deploy-trigger owns on each group; lifecycle actions of any other hook are not ours.
@@ -40,6 +45,9 @@ MUTATION_INTERVAL_RANGE = (0, 60)
 HOOK_GLOBAL_TIMEOUT_RANGE = (30, 48 * 3600)
 #: With the default hook heartbeat timeout (900 s): 100 x 900 s.
 DEFAULT_HOOK_GLOBAL_TIMEOUT_SECONDS = 90_000
+#: Batch mode's instances per run, inclusive: a batch of one is no batch (leave the mode off), and GitHub runs at most
+#: MAX_BATCH_INSTANCES jobs of one matrix. 0, outside the range, is the mode off.
+BATCH_MAX_INSTANCES_RANGE = (2, MAX_BATCH_INSTANCES)
 
 
 class ConfigurationError(ValueError):
@@ -106,9 +114,13 @@ class Settings:
     drainer_function_name: str = ""
     #: The lifecycle hook's global timeout, against which the drainer measures the queue's headroom.
     hook_global_timeout_seconds: int = DEFAULT_HOOK_GLOBAL_TIMEOUT_SECONDS
+    #: Batch mode (context ``batchDispatch``): 0 is off, one dispatch per launch; else the most instances the drainer
+    #: puts in one run (``BATCH_MAX_INSTANCES_RANGE``), and the workflow takes the batch's inputs.
+    batch_max_instances: int = 0
 
     #: Environment variable -> field (dotted into ``github``), for every variable this model reads:
-    #: ``to_environment`` writes exactly these, and the CDK stack is tested against them.
+    #: ``to_environment`` writes exactly these (those in ``OPT_IN`` when their mode is on), and the CDK stack is tested
+    #: against them.
     ENVIRONMENT: ClassVar[Mapping[str, str]] = {
         "LEDGER_TABLE_NAME": "ledger_table_name",
         **_GITHUB_ENVIRONMENT,
@@ -121,7 +133,12 @@ class Settings:
         "GITHUB_MUTATION_INTERVAL_SECONDS": "mutation_interval_seconds",
         "DRAINER_FUNCTION_NAME": "drainer_function_name",
         "HOOK_GLOBAL_TIMEOUT_SECONDS": "hook_global_timeout_seconds",
+        "BATCH_MAX_INSTANCES": "batch_max_instances",
     }
+    #: The variables of opt-in modes: ``to_environment`` writes one only when its mode is on, so a stack that leaves
+    #: the mode off gives the functions the environment (and synthesizes the template) it did before the mode
+    #: existed, and ``from_env`` reads an absent one as off.
+    OPT_IN: ClassVar[frozenset[str]] = frozenset({"BATCH_MAX_INSTANCES"})
     #: Variables without a default.
     REQUIRED: ClassVar[tuple[str, ...]] = ("LEDGER_TABLE_NAME", *GitHubTarget.REQUIRED, "GITHUB_REF")
 
@@ -130,13 +147,16 @@ class Settings:
         """Build and validate the settings; raise :class:`ConfigurationError` naming the bad variable."""
         _require(environ, cls.REQUIRED)
         region = _region(environ)
+        batch_max_instances = _batch_max_instances(environ.get("BATCH_MAX_INSTANCES", ""))
         return cls(
             ledger_table_name=environ["LEDGER_TABLE_NAME"].strip(),
             github=GitHubTarget.from_env(environ),
             github_ref=environ["GITHUB_REF"].strip(),
             aws_region=region,
             allowed_asg_names=_names(environ.get("ALLOWED_ASG_NAMES", "")),
-            workflow_extra_inputs=_extra_inputs(environ.get("WORKFLOW_EXTRA_INPUTS", "")),
+            workflow_extra_inputs=_extra_inputs(
+                environ.get("WORKFLOW_EXTRA_INPUTS", ""), batched=batch_max_instances > 0
+            ),
             lease_margin_seconds=_lease_margin(environ.get("LEASE_MARGIN_SECONDS", str(cls.lease_margin_seconds))),
             lifecycle_hook_name=environ.get("LIFECYCLE_HOOK_NAME", "").strip() or cls.lifecycle_hook_name,
             run_listing_delay_seconds=_seconds_between(
@@ -149,11 +169,13 @@ class Settings:
             hook_global_timeout_seconds=_seconds(
                 environ, "HOOK_GLOBAL_TIMEOUT_SECONDS", cls.hook_global_timeout_seconds, HOOK_GLOBAL_TIMEOUT_RANGE
             ),
+            batch_max_instances=batch_max_instances,
         )
 
     def to_environment(self) -> dict[str, str]:
-        """The environment ``from_env`` reads these settings back from (AWS_REGION aside)."""
-        return _to_environment(self, self.ENVIRONMENT)
+        """The environment ``from_env`` reads these settings back from (AWS_REGION aside); an opt-in mode's
+        variable only when the mode is on (``OPT_IN``)."""
+        return _to_environment(self, self.ENVIRONMENT, opt_in=self.OPT_IN)
 
 
 @dataclass(frozen=True)
@@ -244,8 +266,12 @@ def _launch_detail_type(value: str) -> str:
     return value
 
 
-def _to_environment(settings: object, environment: Mapping[str, str]) -> dict[str, str]:
-    return {name: _as_text(attrgetter(attribute)(settings)) for name, attribute in environment.items()}
+def _to_environment(
+    settings: object, environment: Mapping[str, str], *, opt_in: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    values = {name: attrgetter(attribute)(settings) for name, attribute in environment.items()}
+    # An opt-in mode is off at its field's zero value (0, ""): then its variable is left out altogether.
+    return {name: _as_text(value) for name, value in values.items() if value or name not in opt_in}
 
 
 def _as_text(value: object) -> str:
@@ -314,7 +340,23 @@ def _api_version(value: str) -> str:
     return value
 
 
-def _extra_inputs(value: str) -> dict[str, str]:
+def reserved_inputs(*, batched: bool) -> frozenset[str]:
+    """The workflow inputs the dispatcher sends itself, which no extra input may set: in batch mode, a batch's."""
+    return BATCH_RESERVED_INPUTS if batched else RESERVED_INPUTS
+
+
+def _batch_max_instances(value: str) -> int:
+    value = value.strip() or "0"
+    low, high = BATCH_MAX_INSTANCES_RANGE
+    if not value.isdigit() or not (int(value) == 0 or low <= int(value) <= high):
+        raise ConfigurationError(
+            f"BATCH_MAX_INSTANCES must be 0 (batch mode off) or a whole number of instances from {low} to {high}, "
+            f"got {value!r}"
+        )
+    return int(value)
+
+
+def _extra_inputs(value: str, *, batched: bool) -> dict[str, str]:
     if not value.strip():
         return {}
     try:
@@ -323,15 +365,16 @@ def _extra_inputs(value: str) -> dict[str, str]:
         raise ConfigurationError(f"WORKFLOW_EXTRA_INPUTS is not valid JSON: {error.msg}") from None
     if not isinstance(parsed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
         raise ConfigurationError('WORKFLOW_EXTRA_INPUTS must be a JSON object of strings, e.g. {"environment": "prod"}')
-    clash = sorted(RESERVED_INPUTS & parsed.keys())
+    reserved = reserved_inputs(batched=batched)
+    clash = sorted(reserved & parsed.keys())
     if clash:
         raise ConfigurationError(
             f"WORKFLOW_EXTRA_INPUTS may not override the dispatcher's own inputs: {', '.join(clash)}"
         )
-    if len(parsed) + len(RESERVED_INPUTS) > MAX_WORKFLOW_INPUTS:
+    if len(parsed) + len(reserved) > MAX_WORKFLOW_INPUTS:
         raise ConfigurationError(
             f"WORKFLOW_EXTRA_INPUTS has {len(parsed)} inputs; GitHub allows {MAX_WORKFLOW_INPUTS} in all, "
-            f"{len(RESERVED_INPUTS)} of which the dispatcher uses"
+            f"{len(reserved)} of which the dispatcher uses"
         )
     return parsed
 

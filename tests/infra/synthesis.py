@@ -77,6 +77,8 @@ CUSTOMIZED_CONTEXT: Mapping[str, object] = {
     "lifecycleHookDefaultResult": "CONTINUE",
     "crashLoopAbandonThreshold": 5,
     "githubMutationIntervalSeconds": 2.5,
+    "batchDispatch": True,
+    "batchMaxInstances": 64,
 }
 
 #: The tracker with every one of its own keys changed, in lifecycle-hook mode and scoped to named groups

@@ -12,6 +12,8 @@ CONFIGURATIONS = {
     "defaults": REQUIRED_CONTEXT,
     # KMS key, email subscription, partial secret ARN, ASG filter, destroy policy, no tracker...
     "customized": CUSTOMIZED_CONTEXT,
+    # Batch mode beside the tracker and the hook (CUSTOMIZED_CONTEXT has it without either): the manifests' grant.
+    "batch-dispatch": {**REQUIRED_CONTEXT, "batchDispatch": True},
     # The tracker's lifecycle permissions scoped to named groups (their own IAM5 suppression).
     "tracker-with-asg-names": TRACKER_CONTEXT,
     "complete-secret-arn": {

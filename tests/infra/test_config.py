@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from deploy_trigger.settings import (
+    BATCH_MAX_INSTANCES_RANGE,
     HEARTBEAT_INTERVAL_RANGE,
     MAX_DEPLOY_RANGE,
     MUTATION_INTERVAL_RANGE,
     RUN_APPEAR_TIMEOUT_RANGE,
     SUPPORTED_API_VERSIONS,
 )
+from deploy_trigger.workflow_contract import MAX_BATCH_INSTANCES, MAX_WORKFLOW_INPUTS
 from infra.config import (
     CONTEXT_KEYS,
     REQUIRED_KEYS,
@@ -52,6 +54,9 @@ def test_defaults_apply_when_only_required_keys_are_given() -> None:
     assert config.crash_loop_abandon_threshold == 3
     assert config.github_mutation_interval_seconds == 1
     assert config.hook_global_timeout_seconds == 90_000
+    assert config.batch_dispatch is False
+    assert config.batch_max_instances == MAX_BATCH_INSTANCES
+    assert config.dispatch_batch_max_instances == 0  # off: one dispatch per launch
 
 
 def test_every_key_is_read() -> None:
@@ -76,6 +81,9 @@ def test_every_key_is_read() -> None:
     assert config.lifecycle_hook_default_result is HookDefaultResult.CONTINUE
     assert config.crash_loop_abandon_threshold == 5
     assert config.github_mutation_interval_seconds == 2.5
+    assert config.batch_dispatch is True
+    assert config.batch_max_instances == 64
+    assert config.dispatch_batch_max_instances == 64
     assert set(CUSTOMIZED_CONTEXT) == set(CONTEXT_KEYS)
 
 
@@ -92,10 +100,14 @@ def test_command_line_strings_are_parsed_like_cdk_json_values() -> None:
             "lifecycleHookHeartbeatTimeoutSeconds": "1800",
             "lifecycleHookDefaultResult": "CONTINUE",
             "githubMutationIntervalSeconds": "0.5",
+            "batchDispatch": "true",
+            "batchMaxInstances": "100",
         }
     )
 
     assert config.github_mutation_interval_seconds == 0.5
+    assert config.batch_dispatch is True
+    assert config.dispatch_batch_max_instances == 100
     assert config.tracker_enabled is False
     assert config.lifecycle_hook_heartbeat_timeout_seconds == 1800
     assert config.lifecycle_hook_default_result is HookDefaultResult.CONTINUE
@@ -169,6 +181,14 @@ def test_minimum_timeout_is_accepted() -> None:
         ("githubMutationIntervalSeconds", True, "a number of seconds, got True"),
         ("githubMutationIntervalSeconds", -0.5, "between 0 and 60 seconds, got -0.5"),
         ("githubMutationIntervalSeconds", "nan", "between 0 and 60 seconds, got nan"),
+        ("batchDispatch", "on", "true or false"),
+        ("batchDispatch", 1, "true or false"),
+        ("batchMaxInstances", 1, "between 2 and 256 instances, got 1: GitHub runs at most 256 jobs of one matrix"),
+        ("batchMaxInstances", 257, "between 2 and 256 instances, got 257"),
+        ("batchMaxInstances", 0, "between 2 and 256 instances, got 0"),
+        ("batchMaxInstances", -3, "between 2 and 256 instances, got -3"),
+        ("batchMaxInstances", "many", "whole number"),
+        ("batchMaxInstances", True, "whole number"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_key(key: str, value: object, complaint: str) -> None:
@@ -294,6 +314,78 @@ def test_the_drainer_s_pace_is_held_to_the_drainer_s_own_limits() -> None:
             DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "githubMutationIntervalSeconds": value})
 
 
+# --- Batch mode ----------------------------------------------------------------------------------------
+
+
+def test_the_batch_size_is_held_to_its_range_with_batch_mode_on_or_off() -> None:
+    low, high = BATCH_MAX_INSTANCES_RANGE
+    assert (low, high) == (2, MAX_BATCH_INSTANCES)
+    for value in (low, 100, high):
+        config = DeployTriggerConfig.from_mapping(
+            {**REQUIRED_CONTEXT, "batchDispatch": True, "batchMaxInstances": value}
+        )
+        assert config.dispatch_batch_max_instances == value
+    for batch_dispatch in (True, False):
+        for value in (low - 1, high + 1):
+            with pytest.raises(ConfigurationError, match=f"'batchMaxInstances' must be between {low} and {high}"):
+                DeployTriggerConfig.from_mapping(
+                    {**REQUIRED_CONTEXT, "batchDispatch": batch_dispatch, "batchMaxInstances": value}
+                )
+
+
+def test_the_batch_size_matters_only_with_batch_mode_on() -> None:
+    config = DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "batchMaxInstances": 10})
+
+    assert config.batch_dispatch is False
+    assert config.dispatch_batch_max_instances == 0
+
+
+@pytest.mark.parametrize("batch_dispatch", [False, True])
+def test_extra_inputs_may_fill_what_the_mode_s_own_inputs_leave(batch_dispatch: bool) -> None:
+    # 5 reserved inputs one dispatch per launch (instance_id, ...), 2 in batch mode (dispatch_id, instances).
+    allowed = 23 if batch_dispatch else 20
+    inputs = {f"input_{n}": "x" for n in range(allowed)}
+    context = {**REQUIRED_CONTEXT, "batchDispatch": batch_dispatch, "workflowExtraInputs": inputs}
+
+    config = DeployTriggerConfig.from_mapping(context)
+
+    assert len(config.workflow_extra_inputs) == allowed
+    with pytest.raises(ConfigurationError) as raised:
+        DeployTriggerConfig.from_mapping({**context, "workflowExtraInputs": {**inputs, "one_more": "x"}})
+    mode = " in batch mode" if batch_dispatch else ""
+    assert (
+        f"has {allowed + 1} inputs; GitHub accepts {MAX_WORKFLOW_INPUTS}, {MAX_WORKFLOW_INPUTS - allowed} of which "
+        f"the dispatcher sends{mode}, so at most {allowed} remain"
+    ) in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["dispatch_id", "instances"])
+def test_batch_mode_refuses_extra_inputs_named_like_the_batch_s_own(name: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        DeployTriggerConfig.from_mapping(
+            {**REQUIRED_CONTEXT, "batchDispatch": True, "workflowExtraInputs": {name: "x", "environment": "prod"}}
+        )
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"context key 'workflowExtraInputs' may not set the dispatcher's own inputs in batch mode: {name}"
+    )
+    assert "-c workflowExtraInputs=" in message
+
+
+def test_batch_mode_leaves_the_single_instance_input_names_to_extra_inputs() -> None:
+    # A batch's instances travel inside `instances`: instance_id and the rest are no input of the batch's workflow.
+    inputs = {"instance_id": "x", "asg_name": "y", "lifecycle_hook_name": "z", "aws_region": "w"}
+
+    config = DeployTriggerConfig.from_mapping(
+        {**REQUIRED_CONTEXT, "batchDispatch": True, "workflowExtraInputs": inputs}
+    )
+
+    assert dict(config.workflow_extra_inputs) == inputs
+    with pytest.raises(ConfigurationError, match="own inputs: asg_name, aws_region, instance_id, lifecycle_hook_name"):
+        DeployTriggerConfig.from_mapping({**REQUIRED_CONTEXT, "workflowExtraInputs": inputs})
+
+
 @pytest.mark.parametrize(
     ("hook_timeout", "global_timeout"),
     [(421, 42_100), (900, 90_000), (1728, 172_800), (1729, 172_800), (7200, 172_800)],
@@ -378,6 +470,19 @@ def test_app_refuses_a_hook_that_times_out_before_a_heartbeat_lands(tmp_path: Pa
         "deploy-trigger: context key 'lifecycleHookHeartbeatTimeoutSeconds' must be more than "
         "heartbeatIntervalSeconds + 120 = 420 seconds, got 400"
     )
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_app_refuses_a_batch_larger_than_a_matrix_with_a_clear_message(tmp_path: Path) -> None:
+    result = _run_app({**REQUIRED_CONTEXT, "batchDispatch": True, "batchMaxInstances": 257}, tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "deploy-trigger: context key 'batchMaxInstances' must be between 2 and 256 instances, got 257: GitHub runs at "
+        "most 256 jobs of one matrix"
+    )
+    assert '"context": {"batchMaxInstances": 256}' in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
 

@@ -90,7 +90,10 @@ def test_settings_that_name_a_drainer_are_refused() -> None:
 
 
 def test_environment_sets_every_variable_the_settings_read(synthesized: Synthesized) -> None:
-    assert set(variables(synthesized, "Drainer")) == {*Settings.ENVIRONMENT, "POWERTOOLS_LOG_LEVEL"}
+    # An opt-in mode's variable is written only when the mode is on, and every mode is off here.
+    expected = set(Settings.ENVIRONMENT) - Settings.OPT_IN
+
+    assert set(variables(synthesized, "Drainer")) == {*expected, "POWERTOOLS_LOG_LEVEL"}
 
 
 @pytest.mark.parametrize("fixture", ["synthesized", "customized"])
@@ -138,6 +141,7 @@ def test_environment_is_the_settings_of_the_context(customized: Synthesized) -> 
         lifecycle_hook_name="platform-deploy",
         mutation_interval_seconds=2.5,
         hook_global_timeout_seconds=1800,  # no tracker: nothing heartbeats a queued launch, one heartbeat timeout
+        batch_max_instances=64,
     )
 
     assert environment == {**settings.to_environment(), "POWERTOOLS_LOG_LEVEL": "INFO"}

@@ -1,12 +1,15 @@
 """The functions' settings: what each variable accepts and refuses, the environment the CDK app writes for them,
 and that importing them loads none of the Lambda's dependencies (the CDK app and the CLI import them)."""
 
+import json
 import subprocess
 import sys
 
 import pytest
 
+from deploy_trigger import runtime
 from deploy_trigger.settings import (
+    BATCH_MAX_INSTANCES_RANGE,
     CHECK_INTERVAL_RANGE,
     HEARTBEAT_INTERVAL_RANGE,
     LEASE_MARGIN_RANGE,
@@ -17,6 +20,7 @@ from deploy_trigger.settings import (
     Settings,
     TrackerSettings,
 )
+from deploy_trigger.workflow_contract import MAX_BATCH_INSTANCES
 
 GITHUB_ENVIRONMENT = {
     "GITHUB_REPOSITORY": "example-org/example-app",
@@ -47,6 +51,7 @@ def test_the_dispatcher_defaults() -> None:
         allowed_asg_names=frozenset(),
         workflow_extra_inputs={},
         lease_margin_seconds=5.0,
+        batch_max_instances=0,  # batch mode off: one dispatch per launch
     )
 
 
@@ -75,6 +80,10 @@ def test_the_tracker_defaults() -> None:
         ("LEASE_MARGIN_SECONDS", "2.5", ("lease_margin_seconds", 2.5)),
         ("LEASE_MARGIN_SECONDS", str(LEASE_MARGIN_RANGE[0]), ("lease_margin_seconds", 1.0)),
         ("LEASE_MARGIN_SECONDS", str(LEASE_MARGIN_RANGE[1]), ("lease_margin_seconds", 10.0)),
+        ("BATCH_MAX_INSTANCES", "", ("batch_max_instances", 0)),
+        ("BATCH_MAX_INSTANCES", "0", ("batch_max_instances", 0)),
+        ("BATCH_MAX_INSTANCES", str(BATCH_MAX_INSTANCES_RANGE[0]), ("batch_max_instances", 2)),
+        ("BATCH_MAX_INSTANCES", f" {MAX_BATCH_INSTANCES} ", ("batch_max_instances", 256)),
     ],
 )
 def test_the_dispatcher_accepts(variable: str, value: str, expected: tuple[object, ...]) -> None:
@@ -109,11 +118,58 @@ def test_the_dispatcher_accepts(variable: str, value: str, expected: tuple[objec
         ("LEASE_MARGIN_SECONDS", "soon", "LEASE_MARGIN_SECONDS must be a number"),
         ("LEASE_MARGIN_SECONDS", "0.5", "between 1 and 10"),
         ("LEASE_MARGIN_SECONDS", "30", "between 1 and 10"),
+        ("BATCH_MAX_INSTANCES", "1", "BATCH_MAX_INSTANCES must be 0 .batch mode off. or .* from 2 to 256, got '1'"),
+        ("BATCH_MAX_INSTANCES", "257", "BATCH_MAX_INSTANCES must be 0 .* from 2 to 256, got '257'"),
+        ("BATCH_MAX_INSTANCES", "-2", "BATCH_MAX_INSTANCES must be 0 .* got '-2'"),
+        ("BATCH_MAX_INSTANCES", "64.5", "BATCH_MAX_INSTANCES must be 0 .* got '64.5'"),
+        ("BATCH_MAX_INSTANCES", "all", "BATCH_MAX_INSTANCES must be 0 .* got 'all'"),
     ],
 )
 def test_the_dispatcher_refuses_naming_the_variable(variable: str, value: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env({**DISPATCHER_ENVIRONMENT, variable: value})
+
+
+# In batch mode the workflow takes a batch's inputs (dispatch_id, instances): the instance's own names are free then,
+# and 23 extra inputs fit beside the 2 reserved.
+BATCHED = {**DISPATCHER_ENVIRONMENT, "BATCH_MAX_INSTANCES": "64"}
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [{"instance_id": "x", "asg_name": "y"}, {f"input{i}": "x" for i in range(23)}],
+    ids=["single-mode-names", "23-inputs"],
+)
+def test_batch_mode_reserves_only_the_batch_s_inputs(inputs: dict[str, str]) -> None:
+    variables = {**BATCHED, "WORKFLOW_EXTRA_INPUTS": json.dumps(inputs)}
+
+    assert Settings.from_env(variables).workflow_extra_inputs == inputs
+    with pytest.raises(ConfigurationError, match="WORKFLOW_EXTRA_INPUTS"):
+        Settings.from_env({**variables, "BATCH_MAX_INSTANCES": "0"})
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"instances": "[]"}, "may not override the dispatcher's own inputs: instances"),
+        ({"dispatch_id": "x"}, "may not override the dispatcher's own inputs: dispatch_id"),
+        ({f"input{i}": "x" for i in range(24)}, "has 24 inputs; GitHub allows 25 in all, 2 of which the dispatcher"),
+    ],
+)
+def test_batch_mode_refuses_extra_inputs_that_clash_with_the_batch_s(inputs: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**BATCHED, "WORKFLOW_EXTRA_INPUTS": json.dumps(inputs)})
+
+
+@pytest.mark.parametrize(("variable", "expected"), [("0", 0), ("64", 64)])
+def test_the_dispatcher_and_the_drainer_dispatch_with_the_batch_size_of_the_settings(
+    monkeypatch: pytest.MonkeyPatch, variable: str, expected: int
+) -> None:
+    for name, value in {**DISPATCHER_ENVIRONMENT, "BATCH_MAX_INSTANCES": variable}.items():
+        monkeypatch.setenv(name, value)
+
+    assert runtime.dispatcher()._config.batch_max_instances == expected
+    assert runtime.drainer()._config.dispatch.batch_max_instances == expected
 
 
 @pytest.mark.parametrize("model", [Settings, TrackerSettings])
@@ -186,6 +242,7 @@ CUSTOM_SETTINGS = Settings(
     allowed_asg_names=frozenset({"worker-asg", "web-asg"}),
     workflow_extra_inputs={"region_label": "eu", "environment": "production"},
     lease_margin_seconds=7.5,
+    batch_max_instances=64,
 )
 CUSTOM_TRACKER_SETTINGS = TrackerSettings(
     ledger_table_name="ledger",
@@ -221,6 +278,18 @@ def test_the_environment_is_spelled_the_same_whatever_the_order_of_a_set_or_an_o
     assert environment["WORKFLOW_EXTRA_INPUTS"] == '{"environment":"production","region_label":"eu"}'
     assert environment["LEASE_MARGIN_SECONDS"] == "7.5"
     assert Settings.from_env(DISPATCHER_ENVIRONMENT).to_environment()["LEASE_MARGIN_SECONDS"] == "5"
+
+
+def test_batch_mode_off_writes_no_variable_of_it() -> None:
+    """So a stack that leaves batch mode off gives the functions the environment it gave them before the mode."""
+    opt_in = Settings.OPT_IN
+    assert opt_in == {"BATCH_MAX_INSTANCES"}
+    assert opt_in <= set(Settings.ENVIRONMENT)
+    off = Settings.from_env(DISPATCHER_ENVIRONMENT).to_environment()
+
+    assert "BATCH_MAX_INSTANCES" not in off
+    assert set(off) == set(Settings.ENVIRONMENT) - opt_in
+    assert CUSTOM_SETTINGS.to_environment()["BATCH_MAX_INSTANCES"] == "64"
 
 
 # --- Imports ------------------------------------------------------------------------------------------------
