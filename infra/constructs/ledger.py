@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from deploy_trigger.ledger.schema import BUDGET_KEY, TABLE_DEFINITION, TRACKING_INDEX, TTL_ATTRIBUTE
+from deploy_trigger.ledger.schema import BATCH_KEY_PREFIX, BUDGET_KEY, TABLE_DEFINITION, TRACKING_INDEX, TTL_ATTRIBUTE
 from infra.compliance import skip_checkov
 
 #: The dispatcher's calls on the instances' items and the budget item: conditional writes (the claim is a PutItem;
@@ -29,13 +29,12 @@ TRACKER_SWEEP_ACTIONS = ("dynamodb:BatchGetItem",)
 DRAINER_INDEX_ACTIONS = ("dynamodb:Query",)
 DRAINER_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 #: In batch mode (context ``batchDispatch``) the drainer also keeps an item per batch it sends, the batch's manifest,
-#: keyed ``#batch#`` and the batch's dispatch ID (32 hex digits; no instance ID begins with ``#``). It creates one with
-#: a conditional PutItem, reads it with GetItem and removes it with DeleteItem, granted on those keys only (a
-#: ``dynamodb:LeadingKeys`` condition), so it still reads and deletes no instance's item; it updates one with the
-#: UpdateItem it has on the whole table already. The ledger's schema (``deploy_trigger.ledger.schema``) is where the
-#: prefix belongs, beside BUDGET_KEY: this declaration is to import it from there once the ledger declares it.
-BATCH_KEY_PREFIX = "#batch#"
-DRAINER_BATCH_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
+#: keyed ``schema.BATCH_KEY_PREFIX`` and the batch's dispatch ID (no instance ID begins with ``#``). It creates one
+#: with a conditional PutItem and reads it with GetItem, granted on those keys only (a ``dynamodb:LeadingKeys``
+#: condition), so it still reads no instance's item; it updates one with the UpdateItem it has on the whole table
+#: already (manifests expire by the table's TTL: nothing deletes them). Its TransactWriteItems (a batch's members
+#: taken and recorded 100 at a time) need no action of their own: IAM authorizes each UpdateItem inside them.
+DRAINER_BATCH_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem")
 
 
 class LedgerTable(Construct):

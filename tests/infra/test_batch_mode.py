@@ -20,7 +20,7 @@ BATCH_CONTEXT = {**REQUIRED_CONTEXT, "batchDispatch": True}
 #: CUSTOMIZED_CONTEXT (batch mode on, 64 instances) without either batch key.
 CUSTOMIZED_WITHOUT_BATCH = {key: value for key, value in CUSTOMIZED_CONTEXT.items() if not key.startswith("batch")}
 #: The drainer's one new statement: the manifests' own calls, on keys `#batch#...` only.
-MANIFEST_STATEMENT_ACTIONS = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"]
+MANIFEST_STATEMENT_ACTIONS = ["dynamodb:PutItem", "dynamodb:GetItem"]
 FUNCTIONS = ("Dispatcher", "Drainer")
 LEDGER = ("AWS::DynamoDB::Table", "Ledger")
 
@@ -114,8 +114,8 @@ def test_on_the_environment_is_accepted_by_the_settings_model(batched: Synthesiz
 def test_on_the_drainer_may_keep_batch_manifests_and_nothing_more(
     synthesized: Synthesized, batched: Synthesized
 ) -> None:
-    # GetItem, PutItem (conditional) and DeleteItem on the `#batch#` keys only: still no instance's item is read or
-    # deleted. Its UpdateItems of a manifest need nothing new: UpdateItem is already the drainer's on the table.
+    # GetItem and PutItem (conditional) on the `#batch#` keys only: still no instance's item is read or replaced.
+    # Its UpdateItems of a manifest need nothing new: UpdateItem is already the drainer's on the table.
     off = synthesized.role_statements("Drainer")
     update = off.index({"Action": "dynamodb:UpdateItem", "Effect": "Allow", "Resource": batched.arn(*LEDGER)})
 
