@@ -1,0 +1,219 @@
+"""A 1,000-instance scale-out in one burst with one credential at GitHub's limits, batched and unbatched, in one run.
+
+The real dispatcher takes each launch as it arrives, the real drainer runs beside it, both through the real GitHub
+client to the double enforcing github.com's limits on a compressed clock (``--time-scale``); the ledger is moto in
+this process, every call serialized (moto's conditional writes are not atomic across threads). Then every run
+succeeds and the real tracker follows each deployment to its end. Printed for each mode: each instance's start
+latency (its launch to the creation of the run that deploys it, in GitHub seconds), the drain time, the GitHub calls
+by kind (dispatch POSTs, run listings, job listings) and the ledger writes per launch (transaction items counted one
+by one). The verdict line checks exactly one run (batched: one job) per instance in each mode.
+
+    .venv/bin/python -m bench.batch_dispatch [--launches 1000] [--time-scale 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from bench.stand_in_setup import TOKEN
+
+#: The tracker's passes after the scale-out (each follows at most 500 deployments).
+TRACKER_PASSES = 20
+
+
+@dataclass
+class ModeResult:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    drain_seconds: float = 0.0
+    runs: int = 0
+    deployments: Counter[str] = field(default_factory=Counter)
+    github_calls: Counter[str] = field(default_factory=Counter)
+    ledger_calls: Counter[str] = field(default_factory=Counter)
+    ledger_item_writes: int = 0
+    refusals: int = 0
+    unfinished: int = 0
+
+
+class Serialized:
+    """A botocore client whose calls run one at a time, counted by operation (and the items a transaction writes)."""
+
+    def __init__(self, client: Any, result: ModeResult) -> None:
+        self._client = client
+        self._result = result
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(**arguments: Any) -> Any:
+            with self._lock:
+                self._result.ledger_calls[name] += 1
+                if name in ("put_item", "update_item"):
+                    self._result.ledger_item_writes += 1
+                elif name == "transact_write_items":
+                    self._result.ledger_item_writes += len(arguments["TransactItems"])
+                return method(**arguments)
+
+        return call
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--launches", type=int, default=1000, help="launches in the burst (default 1000)")
+    parser.add_argument("--time-scale", type=float, default=40.0, help="GitHub seconds per wall second (default 40)")
+    args = parser.parse_args()
+    os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "b", "AWS_SECRET_ACCESS_KEY": "b"})
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    print(f"{args.launches} launches in one burst, one credential, GitHub's limits at x{args.time_scale:g}")
+    results = []
+    for batched in (False, True):
+        with mock_aws():
+            results.append(run(args.launches, args.time_scale, batched=batched))
+    for result in results:
+        report(result, args.launches)
+    unbatched, batched_result = results
+    print(
+        f"batched / unbatched: drain {batched_result.drain_seconds / unbatched.drain_seconds:.3f}x, "
+        f"p99 start {_p(batched_result.latencies, 99) / _p(unbatched.latencies, 99):.3f}x, "
+        f"POSTs {batched_result.github_calls['dispatch'] / unbatched.github_calls['dispatch']:.3f}x"
+    )
+
+
+def run(launches: int, scale: float, *, batched: bool) -> ModeResult:  # noqa: PLR0914 (one scenario, told in order)
+    from deploy_trigger.batching import BatchSender
+    from deploy_trigger.deadline import Deadline
+    from deploy_trigger.dispatch import DispatchConfig, Dispatcher
+    from deploy_trigger.drain import DrainConfig, Drainer
+    from deploy_trigger.events import InstanceLaunch
+    from deploy_trigger.github_auth import SecretCredentials
+    from deploy_trigger.github_budget import BudgetGate
+    from deploy_trigger.github_client import GitHubClient
+    from deploy_trigger.ledger.batch_item import BatchItems
+    from deploy_trigger.ledger.budget_item import BudgetItem
+    from deploy_trigger.ledger.table import Ledger
+    from deploy_trigger.tracking import Tracker, TrackerConfig
+    from deploy_trigger.workflow_contract import BATCH_RESERVED_INPUTS, BATCH_RUN_NAME
+    from stand_ins.autoscaling_group import AutoScalingStandIn
+    from stand_ins.aws_resources import create_ledger_table
+    from stand_ins.github_double import GitHubDouble, RateLimits
+    from tests.integration.test_tracker import Inbox
+
+    result = ModeResult("batched (256 a run)" if batched else "unbatched")
+    limits = RateLimits(time_scale=scale)
+    dynamodb = Serialized(boto3.client("dynamodb"), result)
+    create_ledger_table(boto3.client("dynamodb"), "ledger")
+    ledger, budget = Ledger(dynamodb, "ledger"), BudgetItem(dynamodb, "ledger")
+    workflow = {"declared_inputs": BATCH_RESERVED_INPUTS, "run_name": BATCH_RUN_NAME} if batched else {}
+    with GitHubDouble(tokens={TOKEN}, rate_limits=limits, **workflow) as github:
+        client = GitHubClient(
+            api_url=github.url,
+            repository=github.repository,
+            workflow=github.workflow,
+            api_version="2026-03-10",
+            credentials=SecretCredentials("unused", lambda _name, _age: TOKEN),
+        )
+        config = DispatchConfig(
+            ref="main",
+            aws_region="us-east-1",
+            extra_inputs={},
+            lease_margin_seconds=5,
+            batch_max_instances=256 if batched else 0,
+        )
+        batches = BatchSender(ledger, BatchItems(dynamodb, "ledger"), client, config) if batched else None
+        drainer = Drainer(
+            ledger, budget, client, DrainConfig(dispatch=config, mutation_interval_seconds=1 / scale), batches=batches
+        )
+        dispatcher = Dispatcher(ledger, client, config, lifecycle=AutoScalingStandIn(), budget=BudgetGate(budget))
+        arrived: dict[str, float] = {}
+        done = threading.Event()
+
+        def drain_until_done() -> None:
+            while not done.is_set() or ledger.queued(None, 1):
+                drainer.drain(Deadline(900))
+                time.sleep(0.01)
+
+        drain_thread = threading.Thread(target=drain_until_done)
+        drain_thread.start()
+        started = time.time()
+        for number in range(launches):
+            instance = f"i-{number:017x}"
+            arrived[instance] = time.time()
+            launch = InstanceLaunch(instance, "web-asg", f"key-{number}", f"event-{number}", "launch", time=time.time())
+            dispatcher.handle(launch, Deadline(30))
+        done.set()
+        drain_thread.join()
+        created = {run.run_id: run.created_at.timestamp() for run in github.runs}
+        for instance, jobs in github.jobs_by_instance().items():
+            result.deployments[instance] = len(jobs)
+            result.latencies.append((min(created[run_id] for run_id, _ in jobs) - arrived[instance]) * scale)
+        result.drain_seconds = (max(created.values()) - started) * scale
+        result.runs = len(created)
+        result.refusals = len(github.refusals)
+        for run_id in created:
+            github.set_run_status(run_id)
+        before_tracking = len(github.requests)
+        tracker = Tracker(
+            ledger,
+            client,
+            AutoScalingStandIn(),
+            Inbox(),
+            TrackerConfig(run_appear_timeout=600, heartbeat_interval=300, max_deploy=3600, check_interval=0),
+        )
+        for _ in range(TRACKER_PASSES):
+            if not ledger.due_for_tracking(time.time() + 1, 1):
+                break
+            tracker.run_pass(Deadline(900))
+            time.sleep(0.2)
+        result.unfinished = len(ledger.due_for_tracking(time.time() + 1, launches))
+        for request in github.requests:
+            result.github_calls[_kind(request.method, request.path)] += 1
+        result.github_calls["tracker requests"] = len(github.requests) - before_tracking
+    return result
+
+
+def _kind(method: str, path: str) -> str:
+    if method == "POST" and path.endswith("/dispatches"):
+        return "dispatch"
+    if path.endswith("/jobs"):
+        return "job listing"
+    if path.endswith("/runs") or "/runs?" in path:
+        return "run listing"
+    return f"{method} other"
+
+
+def report(result: ModeResult, launches: int) -> None:
+    latencies = result.latencies
+    once = sum(1 for count in result.deployments.values() if count == 1)
+    print(f"\n{result.name}: {result.runs} runs, {result.refusals} refusals by GitHub")
+    print(
+        f"  start latency (GitHub s): p50 {_p(latencies, 50):.1f}  p99 {_p(latencies, 99):.1f}  max {max(latencies):.1f}"
+    )
+    print(f"  drain (first launch to last run created): {result.drain_seconds:.0f} GitHub s")
+    calls = ", ".join(f"{kind} {count}" for kind, count in sorted(result.github_calls.items()))
+    print(f"  GitHub calls: {calls}")
+    ledger_calls = ", ".join(f"{name} {count}" for name, count in sorted(result.ledger_calls.items()))
+    print(f"  ledger calls: {ledger_calls}")
+    print(f"  ledger item writes per launch: {result.ledger_item_writes / launches:.2f}")
+    verdict = "OK" if once == launches and len(result.deployments) == launches and not result.unfinished else "BROKEN"
+    print(f"  verdict {verdict}: {once} of {launches} instances deployed exactly once, {result.unfinished} untracked")
+
+
+def _p(values: list[float], percentile: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[percentile - 1] if len(values) > 1 else values[0]
+
+
+if __name__ == "__main__":
+    main()
