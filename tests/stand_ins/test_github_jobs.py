@@ -4,6 +4,7 @@ the matrix limit from "Actions limits")."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from stand_ins.github_double import (
     BATCH_DECLARED_INPUTS,
@@ -344,3 +346,15 @@ def test_jobs_by_instance_counts_every_job_made_for_an_instance_across_runs(gith
         ids[0]: [first], ids[1]: [first, second], ids[2]: [second]}  # fmt: skip
     assert all(isinstance(job, WorkflowJob) and job.name == instance for instance, jobs in found.items()
                for _, job in jobs)  # fmt: skip
+
+
+def test_the_batch_workflow_file_declares_the_matrix_the_double_runs(github: GitHubDouble) -> None:
+    answer = requests.get(f"{github.url}/repos/acme/app/contents/.github/workflows/deploy.yml", headers=HEADERS,
+                          timeout=10)  # fmt: skip
+    workflow = yaml.safe_load(base64.b64decode(answer.json()["content"]))
+
+    assert set(workflow[True]["workflow_dispatch"]["inputs"]) == {"dispatch_id", "instances"}
+    assert workflow["run-name"] == BATCH_RUN_NAME
+    job = workflow["jobs"]["deploy"]
+    assert job["name"] == "${{ matrix.instance.instance_id }}"
+    assert job["strategy"] == {"fail-fast": False, "matrix": {"instance": "${{ fromJSON(inputs.instances) }}"}}
