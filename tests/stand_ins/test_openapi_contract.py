@@ -89,7 +89,7 @@ def client(github: GitHubDouble, version: str, recorder: Recorder, secret: str =
 
 
 def run_client(github: GitHubDouble, version: str, recorder: Recorder, secret: str = PAT) -> None:
-    """What the dispatcher does with GitHub: dispatch, reconcile by listing, read the run."""
+    """What the dispatcher and the tracker do with GitHub: dispatch, reconcile by listing, read the run and its jobs."""
     github_client = client(github, version, recorder, secret)
     started = time.time() - 5
     github_client.dispatch("main", INPUTS, Deadline(20))
@@ -97,6 +97,7 @@ def run_client(github: GitHubDouble, version: str, recorder: Recorder, secret: s
     assert found is not None
     github_client.list_runs(started, Deadline(20))
     assert github_client.get_run(github.runs[0].id, Deadline(20)) is not None
+    assert github_client.list_jobs(github.runs[0].id, Deadline(20)).complete
 
 
 class Secrets:
