@@ -818,25 +818,20 @@ class GitHubDouble:
         except ValueError as error:
             return _error(422, str(error), _JOBS_DOCS)
         run_id = params["run_id"]
+        now = self._clock()
         with self._lock:
             run = self._state.runs.get(int(run_id)) if run_id.isdigit() else None
             jobs = self._state.jobs.get(run.id, ()) if run else ()
+            listable_at = self._jobs_listable_at.get(run.id, now) if run else now
         if run is None:
             return _error(404, "Not Found", _JOBS_DOCS)
-        listed = self._listable_jobs(run, jobs, which)
+        listed = _listable_jobs(run, jobs, which, shown_yet=now >= listable_at)
         page, per_page = page_window(incoming.query)
         shown = listed[(page - 1) * per_page : page * per_page]
         last = last_page(len(listed), per_page)
         link = link_header(self._require_origin() + incoming.path, incoming.query, page, last)
         body = {"total_count": len(listed), "jobs": [job.to_api() for job in shown]}
         return Reply(200, body, {"Link": link} if link else {})
-
-    def _listable_jobs(self, run: WorkflowRun, jobs: tuple[WorkflowJob, ...], which: str) -> list[WorkflowJob]:
-        """The jobs a listing shows: none of a queued run before ``jobs_delay``; ``latest``: its current attempt's."""
-        started = any(job.status not in WAITING_STATUSES for job in jobs)
-        if not started and self._clock() < self._jobs_listable_at.get(run.id, self._clock()):
-            return []
-        return list(jobs) if which == "all" else _latest_attempt(run, jobs)
 
     def _meta(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
         """``GET /meta`` needs no credentials; GitHub Enterprise Server tells its release there."""
@@ -966,6 +961,14 @@ class GitHubDouble:
         if self._origin is None:
             raise RuntimeError("GitHubDouble is not running: use it as a context manager")
         return self._origin
+
+
+def _listable_jobs(run: WorkflowRun, jobs: Iterable[WorkflowJob], which: str, *, shown_yet: bool) -> list[WorkflowJob]:
+    """The jobs a listing shows: none before ``jobs_delay`` while none has started; ``latest``: this attempt's."""
+    jobs = list(jobs)
+    if not shown_yet and all(job.status in WAITING_STATUSES for job in jobs):
+        return []
+    return jobs if which == "all" else _latest_attempt(run, jobs)
 
 
 def _latest_attempt(run: WorkflowRun, jobs: Iterable[WorkflowJob]) -> list[WorkflowJob]:
