@@ -266,8 +266,9 @@ class GitHubDouble:
         Jobs: ``failing_instances`` are the instances whose jobs conclude ``failure`` when their run is finished with
         ``set_run_status`` (or their job with ``set_job_status``), which fails the run too; ``set_failing_instances``
         changes them later. A queued run lists no jobs until ``jobs_delay`` seconds after its creation (None: the
-        ``listing_delay``) or until one of its jobs starts: GitHub makes a run's jobs only once it has read the
-        workflow, so an empty listing of a queued run proves nothing.
+        ``listing_delay``) or until one of its jobs starts. GitHub makes a run's jobs only once it has expanded the
+        workflow, after the run exists; its docs do not say how soon, so the double takes the listing's delay, and a
+        client must read an empty listing of a queued run as "not yet", never as "no job".
         """
         self.repository = repository
         self.workflow = workflow
