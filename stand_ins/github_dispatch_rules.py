@@ -12,6 +12,8 @@ from typing import Any
 
 LEGACY_API_VERSION = "2022-11-28"
 CURRENT_API_VERSION = "2026-03-10"
+#: "The maximum number of top-level properties for inputs is 25. The maximum payload for inputs is 65,535
+#: characters." (GitHub docs, "Events that trigger workflows", workflow_dispatch.)
 MAX_INPUTS = 25
 MAX_INPUTS_CHARACTERS = 65_535
 
@@ -91,6 +93,16 @@ def _inputs_problem(inputs: Mapping[str, Any], declared_inputs: Set[str]) -> str
             return f"Invalid request.\n\nFor 'properties/{name}', {json.dumps(value)} is not a string."
     if len(inputs) > MAX_INPUTS:
         return f"You may only define up to {MAX_INPUTS} inputs for a workflow_dispatch event."
-    if sum(len(name) + len(value) for name, value in inputs.items()) > MAX_INPUTS_CHARACTERS:
+    if inputs_characters(inputs) > MAX_INPUTS_CHARACTERS:
         return f"Inputs are too large: at most {MAX_INPUTS_CHARACTERS} characters in all."
     return None
+
+
+def inputs_characters(inputs: Mapping[str, str]) -> int:
+    """The size of the inputs' payload as the double measures it against ``MAX_INPUTS_CHARACTERS``.
+
+    GitHub does not say how it measures "the payload for inputs". The double takes the strict reading, the inputs
+    object as compact JSON (names, values, quotes, separators, and the escapes a JSON value such as a batch's
+    ``instances`` needs), so a client that sizes its inputs to fit here fits GitHub under any plainer reading.
+    """
+    return len(json.dumps(dict(inputs), separators=(",", ":"), ensure_ascii=False))

@@ -1,5 +1,6 @@
-"""A GitHub REST API double on loopback: workflow dispatch, run listing, GitHub App installation tokens, and the
-read-only repository endpoints a configuration check uses (repository, workflow, workflow file, branch, git ref).
+"""A GitHub REST API double on loopback: workflow dispatch, run listing, a run's jobs, GitHub App installation tokens,
+and the read-only repository endpoints a configuration check uses (repository, workflow, workflow file, branch, git
+ref).
 
 It answers like github.com where the dispatcher's correctness depends on it (status codes, error bodies,
 ``return_run_details`` per API version, ``created`` filtering, ``Link`` paging) and lets tests inject the faults
@@ -7,6 +8,11 @@ that make "exactly one run per instance" hard: answers lost after the run was cr
 It serves hundreds of concurrent requests, so the scale-out drill can use it too. ``rate_limits=RateLimits()``
 makes it enforce GitHub's primary and secondary rate limits as well (stand_ins/github_rate_limits.py); by default
 it limits nothing.
+
+Each run gets jobs (stand_ins/github_jobs.py): a batch run, whose inputs hold ``instances``, one matrix job per
+instance named by its instance ID; any other run one job. ``set_run_status`` moves a run and its jobs along,
+``set_job_status`` one instance's job (and the run as its jobs make it); ``failing_instances`` names the instances
+whose jobs fail, and a run with a failed job fails.
 
     with GitHubDouble(repository="acme/app", workflow="deploy.yml", tokens={"ghp_test"}) as github:
         client = make_client(base_url=github.url, token="ghp_test")
@@ -32,7 +38,7 @@ from http.client import responses
 from types import TracebackType
 from typing import Any, TypedDict
 
-from deploy_trigger.workflow_contract import RESERVED_INPUTS, RUN_NAME
+from deploy_trigger.workflow_contract import BATCH_RESERVED_INPUTS, BATCH_RUN_NAME, RESERVED_INPUTS, RUN_NAME
 from stand_ins.github_app_auth import JwtRejected, verify_app_jwt
 from stand_ins.github_dispatch_rules import (
     CURRENT_API_VERSION,
@@ -57,6 +63,17 @@ from stand_ins.github_faults import (
     Unauthorized,
 )
 from stand_ins.github_http import IncomingRequest, Reply, serve
+from stand_ins.github_jobs import (
+    FINISHED,
+    WAITING_STATUSES,
+    PlannedJob,
+    StartupFailure,
+    jobs_filter,
+    moved,
+    plan_jobs,
+    run_conclusion,
+    run_state,
+)
 from stand_ins.github_listing import (
     FILTERED_LISTING_CAP,
     LISTING_DELAY_SECONDS,
@@ -66,7 +83,7 @@ from stand_ins.github_listing import (
     page_window,
     run_predicate,
 )
-from stand_ins.github_model import GitHubApp, RecordedRequest, WorkflowRun, iso_z
+from stand_ins.github_model import GitHubApp, RecordedRequest, WorkflowJob, WorkflowRun, iso_z
 from stand_ins.github_objects import minimal_repository
 from stand_ins.github_rate_limits import (
     Credential,
@@ -90,6 +107,8 @@ from stand_ins.github_repository import (
 from stand_ins.github_workflow_file import render_workflow_file
 
 __all__ = [
+    "BATCH_DECLARED_INPUTS",
+    "BATCH_RUN_NAME",
     "DEFAULT_DECLARED_INPUTS",
     "DEFAULT_INSTALLATION_PERMISSIONS",
     "DEFAULT_REPOSITORY_PERMISSIONS",
@@ -99,6 +118,7 @@ __all__ = [
     "Delay",
     "DropAfterAccept",
     "ErrorAfterAccept",
+    "FailingInstances",
     "Fault",
     "FaultPolicy",
     "GarbageAfterAccept",
@@ -113,6 +133,7 @@ __all__ = [
     "Reject",
     "ResetAfterReceive",
     "Unauthorized",
+    "WorkflowJob",
     "WorkflowRun",
 ]
 
@@ -120,15 +141,23 @@ __all__ = [
 DEFAULT_DECLARED_INPUTS = RESERVED_INPUTS
 #: The workflow's ``run-name``: it puts the dispatch id into ``display_title``, the only way to find a run again.
 DEFAULT_RUN_NAME = RUN_NAME
+#: A batch workflow's inputs and ``run-name``: ``GitHubDouble(declared_inputs=BATCH_DECLARED_INPUTS,
+#: run_name=BATCH_RUN_NAME)`` serves the batch workflow, whose runs get one job per instance.
+BATCH_DECLARED_INPUTS = BATCH_RESERVED_INPUTS
 #: What an installation token may do when a test names nothing else (the dispatcher needs actions: write).
 DEFAULT_INSTALLATION_PERMISSIONS: Mapping[str, str] = {"actions": "write"}
 #: Consulted for each dispatch POST when no injected fault is queued, e.g. to fail a seeded share of them.
 FaultPolicy = Callable[[RecordedRequest], Fault | None]
+#: The instances whose deployment jobs fail: their IDs, or a test of an instance ID (e.g. a seeded share).
+FailingInstances = Iterable[str] | Callable[[str], bool]
 
 FIRST_RUN_ID = 9_000_001
+#: Job IDs are their own sequence on GitHub, far above run IDs.
+FIRST_JOB_ID = 31_000_000_001
 
 _DISPATCH_DOCS = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
 _RUNS_DOCS = "https://docs.github.com/rest/actions/workflow-runs"
+_JOBS_DOCS = "https://docs.github.com/rest/actions/workflow-jobs#list-jobs-for-a-workflow-run"
 _APP_DOCS = "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app"
 _REPOS_DOCS = "https://docs.github.com/rest/repos/repos#get-a-repository"
 _WORKFLOWS_DOCS = "https://docs.github.com/rest/actions/workflows#get-a-workflow"
@@ -159,6 +188,10 @@ class _State:
     """Everything the request threads share; only touched while holding ``GitHubDouble._lock``."""
 
     runs: dict[int, WorkflowRun] = field(default_factory=dict)
+    #: Run ID -> its jobs, every attempt's, in creation order; replaced whole when one moves.
+    jobs: dict[int, tuple[WorkflowJob, ...]] = field(default_factory=dict)
+    #: Run ID -> why GitHub failed the run before making any job (a matrix it could not expand).
+    startup_failures: dict[int, str] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     faults: deque[Fault] = field(default_factory=deque)
     apps: dict[str, GitHubApp] = field(default_factory=dict)
@@ -167,6 +200,7 @@ class _State:
     token_installations: dict[str, str] = field(default_factory=dict)
     tokens_minted: int = 0
     next_run_id: int = FIRST_RUN_ID
+    next_job_id: int = FIRST_JOB_ID
 
 
 class GitHubDouble:
@@ -200,6 +234,8 @@ class GitHubDouble:
         filtered_listing_cap: int = FILTERED_LISTING_CAP,
         listing_delay: float = LISTING_DELAY_SECONDS,
         rate_limits: RateLimits | None = None,
+        failing_instances: FailingInstances = (),
+        jobs_delay: float | None = None,
     ) -> None:
         """Describe the repository the double serves.
 
@@ -226,6 +262,13 @@ class GitHubDouble:
         then carries ``x-ratelimit-*`` headers, and requests over a limit are refused before anything else happens,
         injected faults included; see stand_ins/github_rate_limits.py for the rules and ``refusals`` and
         ``content_created_at`` for what was refused and let through.
+
+        Jobs: ``failing_instances`` are the instances whose jobs conclude ``failure`` when their run is finished with
+        ``set_run_status`` (or their job with ``set_job_status``), which fails the run too; ``set_failing_instances``
+        changes them later. A queued run lists no jobs until ``jobs_delay`` seconds after its creation (None: the
+        ``listing_delay``) or until one of its jobs starts. GitHub makes a run's jobs only once it has expanded the
+        workflow, after the run exists; its docs do not say how soon, so the double takes the listing's delay, and a
+        client must read an empty listing of a queued run as "not yet", never as "no job".
         """
         self.repository = repository
         self.workflow = workflow
@@ -259,6 +302,10 @@ class GitHubDouble:
         )
         self.filtered_listing_cap = filtered_listing_cap
         self.listing_delay = listing_delay
+        self.jobs_delay = listing_delay if jobs_delay is None else jobs_delay
+        self._failing = _instance_test(failing_instances)
+        #: Run ID -> when a run still queued starts to list its jobs.
+        self._jobs_listable_at: dict[int, datetime] = {}
         #: Run ID -> when run listings start to show it (a single-run read sees it at once).
         self._listable_at: dict[int, datetime] = {}
         self._fault_policy = fault_policy
@@ -281,6 +328,7 @@ class GitHubDouble:
             ("POST", re.compile(rf"^{repo}/workflows/(?P<workflow>[^/]+)/dispatches$"), self._dispatch),
             ("GET", re.compile(rf"^{repo}/workflows/(?P<workflow>[^/]+)/runs$"), self._list_runs),
             ("GET", re.compile(rf"^{repo}/runs/(?P<run_id>[^/]+)$"), self._get_run),
+            ("GET", re.compile(rf"^{repo}/runs/(?P<run_id>[^/]+)/jobs$"), self._list_jobs),
             ("POST", re.compile(r"^/app/installations/(?P<installation_id>[^/]+)/access_tokens$"), self._mint_token),
             ("GET", re.compile(r"^/meta$"), self._meta),
         ]
@@ -354,13 +402,83 @@ class GitHubDouble:
             self._state.faults.extend([fault] * times)
 
     def set_run_status(self, run_id: int, status: str | None = "completed", conclusion: str | None = "success") -> None:
-        """Move a run along, as the Actions runner would; ``KeyError`` for an unknown run.
+        """Move a run along, as the Actions runner would, and its unfinished jobs with it; ``KeyError`` for an unknown
+        run.
 
-        ``status=None`` serves ``"status": null``, which GitHub's OpenAPI description allows for a run.
+        ``status=None`` serves ``"status": null``, which GitHub's OpenAPI description allows for a run (its jobs stay as
+        they are: a job's status is never null). Finishing with ``success``: a failing instance's job concludes
+        ``failure`` and so does the run, as does a job that already ended in failure (``set_job_status``). A run
+        GitHub failed at startup (``startup_failures``) stays as it ended: no runner ever had it.
         """
         with self._lock:
             run = self._state.runs[run_id]
-            self._state.runs[run_id] = replace(run, status=status, conclusion=conclusion, updated_at=self._now())
+            if run_id in self._state.startup_failures:
+                return
+            now = self._now()
+            jobs = tuple(
+                moved(job, status or "", self._job_conclusion(job, conclusion), now) for job in self._state.jobs[run_id]
+            )
+            self._state.jobs[run_id] = jobs
+            if status == FINISHED and conclusion == "success":
+                conclusion = run_conclusion([job.conclusion for job in _latest_attempt(run, jobs)])
+            self._state.runs[run_id] = replace(run, status=status, conclusion=conclusion, updated_at=now)
+
+    def set_job_status(
+        self, run_id: int, instance_id: str, status: str = "completed", conclusion: str | None = None
+    ) -> None:
+        """Move one instance's job of a run (a matrix's jobs start and end one by one), and the run as its jobs make
+        it: in progress once one started, finished once all did. ``conclusion=None`` when finishing: ``failure`` for a
+        failing instance, else ``success``. ``KeyError`` for an unknown run or an instance it has no job for.
+        """
+        with self._lock:
+            run = self._state.runs[run_id]
+            jobs = list(self._state.jobs[run_id])
+            current = [n for n, job in enumerate(jobs) if job.run_attempt == run.run_attempt]
+            index = next((n for n in current if jobs[n].instance_id == instance_id), None)
+            if index is None:
+                raise KeyError(f"run {run_id} has no job for {instance_id}")
+            if status == FINISHED and conclusion is None:
+                conclusion = "failure" if self._failing(instance_id) else "success"
+            now = self._now()
+            jobs[index] = moved(jobs[index], status, conclusion, now)
+            self._state.jobs[run_id] = tuple(jobs)
+            state = run_state(_latest_attempt(run, jobs))
+            if state is not None:
+                self._state.runs[run_id] = replace(run, status=state[0], conclusion=state[1], updated_at=now)
+
+    def set_failing_instances(self, failing_instances: FailingInstances) -> None:
+        """From now on, these instances' jobs fail when they finish (jobs that already finished keep their end)."""
+        test = _instance_test(failing_instances)
+        with self._lock:
+            self._failing = test
+
+    def jobs(self, run_id: int) -> list[WorkflowJob]:
+        """A run's jobs, every attempt's, in creation order, whether or not GitHub lists them yet; ``KeyError`` for an
+        unknown run, ``[]`` for a run GitHub failed at startup."""
+        with self._lock:
+            return list(self._state.jobs[run_id])
+
+    def jobs_by_instance(self) -> dict[str, list[tuple[int, WorkflowJob]]]:
+        """Instance ID -> ``(run ID, job)`` of every job made to deploy it, across all runs, in creation order.
+
+        What a verdict of "exactly one deployment per instance" counts: an instance with two entries got two jobs.
+        """
+        found: dict[str, list[tuple[int, WorkflowJob]]] = {}
+        with self._lock:
+            for run_id, jobs in self._state.jobs.items():
+                for job in jobs:
+                    found.setdefault(job.instance_id, []).append((run_id, job))
+        return found
+
+    @property
+    def startup_failures(self) -> dict[int, str]:
+        """Run ID -> why GitHub failed that run before making any job (its matrix could not be expanded)."""
+        with self._lock:
+            return dict(self._state.startup_failures)
+
+    def _job_conclusion(self, job: WorkflowJob, conclusion: str | None) -> str | None:
+        """What a job concludes when its run is finished with ``conclusion``: a failing instance's fails."""
+        return "failure" if conclusion == "success" and self._failing(job.instance_id) else conclusion
 
     def add_app(self, app_id: str, installation_id: str, public_key_pem: bytes, client_id: str | None = None) -> None:
         """Register a GitHub App installation whose JWTs may be exchanged for installation tokens."""
@@ -584,9 +702,14 @@ class GitHubDouble:
         return Reply(204), True
 
     def _create_run(self, ref: str, inputs: dict[str, str]) -> WorkflowRun:
+        """The run and its queued jobs; a run whose matrix GitHub cannot expand is created failed, with no jobs."""
         title = self.workflow_name
         if self.run_name is not None:
             title = render_run_name(self.run_name, inputs)
+        try:
+            planned, failure = plan_jobs(inputs), None
+        except StartupFailure as error:
+            planned, failure = [], str(error)
         with self._lock:
             run_id = self._state.next_run_id
             self._state.next_run_id += 1
@@ -598,8 +721,8 @@ class GitHubDouble:
                 name=self.workflow_name,
                 display_title=title,
                 event="workflow_dispatch",
-                status="queued",
-                conclusion=None,
+                status="queued" if failure is None else FINISHED,
+                conclusion=None if failure is None else "failure",
                 created_at=now,
                 updated_at=now,
                 head_branch=ref,
@@ -611,8 +734,37 @@ class GitHubDouble:
                 repository=self._run_repository,
             )
             self._state.runs[run_id] = run
+            self._state.jobs[run_id] = self._new_jobs(run, planned)
+            if failure is not None:
+                self._state.startup_failures[run_id] = failure
             self._listable_at[run_id] = self._clock() + timedelta(seconds=self.listing_delay)
+            self._jobs_listable_at[run_id] = self._clock() + timedelta(seconds=self.jobs_delay)
         return run
+
+    def _new_jobs(self, run: WorkflowRun, planned: list[PlannedJob]) -> tuple[WorkflowJob, ...]:
+        """The run's queued jobs, numbered from the job sequence; call holding the lock."""
+        first = self._state.next_job_id
+        self._state.next_job_id += len(planned)
+        return tuple(
+            WorkflowJob(
+                id=first + n,
+                run_id=run.id,
+                run_attempt=run.run_attempt,
+                name=job.name,
+                instance_id=job.instance_id,
+                status="queued",
+                conclusion=None,
+                created_at=run.created_at,
+                started_at=run.created_at,
+                completed_at=None,
+                workflow_name=run.name,
+                head_branch=run.head_branch,
+                head_sha=run.head_sha,
+                run_url=run.url,
+                run_html_url=run.html_url,
+            )
+            for n, job in enumerate(planned)
+        )
 
     @property
     def _run_repository(self) -> dict[str, Any]:
@@ -656,6 +808,31 @@ class GitHubDouble:
         with self._lock:
             run = self._state.runs.get(int(run_id)) if run_id.isdigit() else None
         return Reply(200, run.to_api()) if run else _error(404, "Not Found", _RUNS_DOCS)
+
+    def _list_jobs(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
+        """``GET .../actions/runs/{run_id}/jobs``: the run's jobs, oldest first, paged like the runs listing."""
+        refusal = self._check_repository_access(incoming, params, "actions", _JOBS_DOCS)
+        if refusal is not None:
+            return refusal
+        try:
+            which = jobs_filter(incoming.query)
+        except ValueError as error:
+            return _error(422, str(error), _JOBS_DOCS)
+        run_id = params["run_id"]
+        now = self._clock()
+        with self._lock:
+            run = self._state.runs.get(int(run_id)) if run_id.isdigit() else None
+            jobs = self._state.jobs.get(run.id, ()) if run else ()
+            listable_at = self._jobs_listable_at.get(run.id, now) if run else now
+        if run is None:
+            return _error(404, "Not Found", _JOBS_DOCS)
+        listed = _listable_jobs(run, jobs, which, shown_yet=now >= listable_at)
+        page, per_page = page_window(incoming.query)
+        shown = listed[(page - 1) * per_page : page * per_page]
+        last = last_page(len(listed), per_page)
+        link = link_header(self._require_origin() + incoming.path, incoming.query, page, last)
+        body = {"total_count": len(listed), "jobs": [job.to_api() for job in shown]}
+        return Reply(200, body, {"Link": link} if link else {})
 
     def _meta(self, incoming: IncomingRequest, record: RecordedRequest, params: Params) -> Reply:
         """``GET /meta`` needs no credentials; GitHub Enterprise Server tells its release there."""
@@ -785,3 +962,24 @@ class GitHubDouble:
         if self._origin is None:
             raise RuntimeError("GitHubDouble is not running: use it as a context manager")
         return self._origin
+
+
+def _listable_jobs(run: WorkflowRun, jobs: Iterable[WorkflowJob], which: str, *, shown_yet: bool) -> list[WorkflowJob]:
+    """The jobs a listing shows: none before ``jobs_delay`` while none has started; ``latest``: this attempt's."""
+    jobs = list(jobs)
+    if not shown_yet and all(job.status in WAITING_STATUSES for job in jobs):
+        return []
+    return jobs if which == "all" else _latest_attempt(run, jobs)
+
+
+def _latest_attempt(run: WorkflowRun, jobs: Iterable[WorkflowJob]) -> list[WorkflowJob]:
+    """The jobs of the run's current attempt: what decides its conclusion, and what ``filter=latest`` lists."""
+    return [job for job in jobs if job.run_attempt == run.run_attempt]
+
+
+def _instance_test(failing: FailingInstances) -> Callable[[str], bool]:
+    """``failing_instances`` as a test of an instance ID; a lone string names one instance, not its characters."""
+    if callable(failing):
+        return failing
+    named = frozenset([failing] if isinstance(failing, str) else failing)
+    return named.__contains__

@@ -1,6 +1,6 @@
-"""Snapshots the GitHub double hands to tests: workflow runs and the requests it received.
+"""Snapshots the GitHub double hands to tests: workflow runs, their jobs, and the requests it received.
 
-Both are frozen: the double replaces an entry when it changes, so a list a test took earlier never moves
+All are frozen: the double replaces an entry when it changes, so a list a test took earlier never moves
 under its feet while the server keeps answering other threads.
 """
 
@@ -105,6 +105,65 @@ class WorkflowRun:
             ),
             "repository": self.repository,
             "head_repository": self.repository,
+        }
+
+
+@dataclass(frozen=True)
+class WorkflowJob:
+    """One job of a run the double created: a batch run's matrix job for one instance, or an ordinary run's one job.
+
+    ``instance_id`` is the instance the job deploys, for test assertions only: the API shows the job's ``name``,
+    which the batch workflow sets to the instance ID. ``started_at`` is never null (GitHub's OpenAPI description
+    requires it): a queued job shows when it was created, as GitHub's do.
+    """
+
+    id: int
+    run_id: int
+    run_attempt: int
+    name: str
+    instance_id: str
+    status: str
+    conclusion: str | None
+    created_at: datetime
+    started_at: datetime
+    completed_at: datetime | None
+    workflow_name: str
+    head_branch: str
+    head_sha: str
+    #: The run's API URL and web URL, which the job's own URLs extend.
+    run_url: str
+    run_html_url: str
+    #: The hosted runner, once the job has one (None while it is queued).
+    runner_id: int | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        """The job as ``GET .../actions/runs/{run_id}/jobs`` shows it: every field its OpenAPI description requires."""
+        repo_url = self.run_url.rsplit("/actions/runs/", 1)[0]
+        hosted = self.runner_id is not None
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "run_url": self.run_url,
+            "run_attempt": self.run_attempt,
+            "node_id": node_id("CheckRun", self.id),
+            "head_sha": self.head_sha,
+            "url": f"{repo_url}/actions/jobs/{self.id}",
+            "html_url": f"{self.run_html_url}/job/{self.id}",
+            "status": self.status,
+            "conclusion": self.conclusion,
+            "created_at": iso_z(self.created_at),
+            "started_at": iso_z(self.started_at),
+            "completed_at": None if self.completed_at is None else iso_z(self.completed_at),
+            "name": self.name,
+            "steps": [],
+            "check_run_url": f"{repo_url}/check-runs/{self.id}",
+            "labels": ["ubuntu-latest"],
+            "runner_id": self.runner_id,
+            "runner_name": f"GitHub Actions {self.runner_id}" if hosted else None,
+            "runner_group_id": 0 if hosted else None,
+            "runner_group_name": "GitHub Actions" if hosted else None,
+            "workflow_name": self.workflow_name,
+            "head_branch": self.head_branch,
         }
 
 

@@ -1,4 +1,5 @@
-"""The GitHub REST client: dispatch a workflow, find a run by its dispatch ID, and classify every answer.
+"""The GitHub REST client: dispatch a workflow, find a run by its dispatch ID, read a run's jobs, and classify every
+answer.
 
 There is no idempotency key on ``workflow_dispatch``, so this client never re-sends a POST whose fate it
 does not know. Each answer is classified (the README's "Exactly once: the rules", rule 4):
@@ -40,7 +41,7 @@ from deploy_trigger.errors import (
     RateLimited,
 )
 from deploy_trigger.github_auth import AppCredentials, SecretCredentials, TokenCache
-from deploy_trigger.runs import RunListing, RunRef, WorkflowRun
+from deploy_trigger.runs import JobListing, RunListing, RunRef, WorkflowJob, WorkflowRun
 
 USER_AGENT = "deploy-trigger/0.1.0"
 LEGACY_API_VERSION = "2022-11-28"
@@ -51,6 +52,9 @@ MAX_RUN_PAGES = 10
 #: Runs are listed from this long before the first claim (and up to this long after now), for clock skew
 #: between Lambda and GitHub.
 CLOCK_SKEW_SECONDS = 120
+#: A run's jobs are read at most this many pages (100 each): a batch's 256 matrix jobs (GitHub's cap, "Actions
+#: limits") take 3, and the rest leaves room for re-runs' jobs, which ``filter=all`` lists too.
+MAX_JOB_PAGES = 5
 #: Reconciliation reads at most this many narrowed listings before it gives up for a later retry.
 MAX_RECONCILE_LISTINGS = 16
 _CONNECT_TIMEOUT_CAP = 3.05
@@ -181,6 +185,34 @@ class GitHubClient:
         url = f"{self._api}/repos/{self._repository}/actions/runs/{run_id}"
         answer = self._get(url, deadline, params=None, what="reading a run", missing_ok=True)
         return WorkflowRun.from_api(answer.json()) if answer.status_code == 200 else None
+
+    def list_jobs(self, run_id: int, deadline: Deadline, max_pages: int = MAX_JOB_PAGES) -> JobListing:
+        """Every job of the run, of every attempt (``filter=all``): a re-run's new job for an instance is listed with
+        the one it replaced, and :meth:`JobListing.for_instance` takes the latest, so no instance's job is missed
+        whichever jobs a re-run repeated ("REST API endpoints for workflow jobs", GitHub docs).
+
+        ``complete`` is False when the listing stopped before its last page (after ``max_pages``, or with too little
+        of the deadline left for another call; the first page's call raises like any other): only a complete
+        listing can show that an instance has no job. A run GitHub does not know (404, where :meth:`get_run`
+        answers None) has no jobs: an empty, complete listing. A queued run may list no jobs yet, so an empty
+        listing of an unfinished run proves nothing.
+        """
+        url: str | None = f"{self._api}/repos/{self._repository}/actions/runs/{run_id}/jobs"
+        params: dict[str, Any] | None = {"filter": "all", "per_page": 100}
+        jobs: dict[int, WorkflowJob] = {}
+        pages, total = 0, 0
+        while url and pages < max_pages and (pages == 0 or deadline.can_wait(0)):
+            answer = self._get(url, deadline, params=params, what="listing jobs", missing_ok=True)
+            if answer.status_code == 404:
+                return JobListing(jobs=[], complete=True) if pages == 0 else JobListing(list(jobs.values()), False)
+            body = answer.json()
+            for job in body.get("jobs", []):
+                listed = WorkflowJob.from_api(job)
+                jobs.setdefault(listed.job_id, listed)  # a job made meanwhile shifts the pages: keep each once
+            total = int(body.get("total_count") or 0)
+            pages += 1
+            url, params = answer.links.get("next", {}).get("url"), None
+        return JobListing(jobs=list(jobs.values()), complete=url is None and len(jobs) >= total)
 
     def _get(
         self,

@@ -2,8 +2,9 @@
 answers: the client's and doctor's requests against the operation they target, the double's answers against that
 operation's response schema.
 
-Two places where the description cannot be taken literally are handled here, once, each with its reason:
-``UNDESCRIBED_ERRORS`` (statuses the description is silent about) and ``created`` (typed wrongly).
+Three places where the description cannot be taken literally are handled here, once, each with its reason:
+``UNDESCRIBED_ERRORS`` (statuses the description is silent about), ``created`` (typed wrongly), and nullable
+enumerations (:func:`_null_in_nullable_enums`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Description:
     routes: list[tuple[str, re.Pattern[str], str]] = field(init=False)
 
     def __post_init__(self) -> None:
+        _null_in_nullable_enums(self.document)
         self.registry = Registry().with_resource(
             _ROOT, Resource.from_contents(self.document, default_specification=DRAFT4)
         )
@@ -120,6 +122,26 @@ class Description:
         response = self.resolve(described)
         content = response.get("content", {}).get("application/json")
         return None if content is None else dict(content["schema"])
+
+
+def _null_in_nullable_enums(node: Any) -> None:
+    """Let every ``nullable`` enumeration hold null, as its ``nullable: true`` says it may.
+
+    A job's ``conclusion`` is ``nullable`` with an ``enum`` of its outcomes, and GitHub answers ``null`` until the
+    job finishes: the description's own example of an in-progress check run (a job is one) has ``"conclusion":
+    null`` against the same schema. OpenAPI 3.0.3 reads ``nullable`` as adding null to the types but not to an
+    ``enum``, so a literal validator would refuse every unfinished job; the description means null (71 such
+    enumerations on api.github.com), so null joins each of them, in place.
+    """
+    if isinstance(node, dict):
+        enum = node.get("enum")
+        if node.get("nullable") is True and isinstance(enum, list) and None not in enum:
+            enum.append(None)
+        for value in node.values():
+            _null_in_nullable_enums(value)
+    elif isinstance(node, list):
+        for value in node:
+            _null_in_nullable_enums(value)
 
 
 def load(name: str) -> Description:

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from urllib3.util import SKIP_HEADER
 
+from deploy_trigger import workflow_contract as contract
+from stand_ins.github_dispatch_rules import MAX_INPUTS, MAX_INPUTS_CHARACTERS, inputs_characters
 from stand_ins.github_double import (
     DEFAULT_DECLARED_INPUTS,
     DEFAULT_RUN_NAME,
@@ -232,6 +234,24 @@ def test_non_string_input_and_more_than_25_inputs_are_rejected() -> None:
         assert (numeric.status_code, too_many.status_code) == (422, 422)
         assert "25" in too_many.json()["message"]
         assert github.runs == []
+
+
+def test_inputs_over_65535_characters_of_json_in_all_are_rejected() -> None:
+    """Measured as the inputs object's compact JSON, escapes included: a JSON array in an input costs its quotes."""
+    with GitHubDouble(tokens={PAT}, declared_inputs=DEFAULT_DECLARED_INPUTS | {"payload"}) as github:
+        inputs = deploy_inputs(payload="")
+        room = MAX_INPUTS_CHARACTERS - inputs_characters(inputs)
+        fits = dispatch(github, {"ref": "main", "inputs": {**inputs, "payload": "x" * room}})
+        over = dispatch(github, {"ref": "main", "inputs": {**inputs, "payload": "x" * (room + 1)}})
+        escaped = dispatch(github, {"ref": "main", "inputs": {**inputs, "payload": '"' * (room // 2 + 1)}})
+
+        assert (fits.status_code, over.status_code, escaped.status_code) == (200, 422, 422)
+        assert "65535" in over.json()["message"]
+        assert len(github.runs) == 1
+
+
+def test_the_workflow_contract_states_the_limits_the_double_enforces() -> None:
+    assert (contract.MAX_WORKFLOW_INPUTS, contract.MAX_INPUTS_CHARACTERS) == (MAX_INPUTS, MAX_INPUTS_CHARACTERS)
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,16 @@ from deploy_trigger.github_client import GitHubClient
 from deploy_trigger.settings import Settings
 from deploy_trigger_cli.doctor_github import GitHubChecks
 from deploy_trigger_cli.github_reader import GitHubReader
-from stand_ins.github_double import Delay, ErrorAfterAccept, GitHubDouble, HangBeforeAccept, RateLimited, RateLimits
+from stand_ins.github_double import (
+    BATCH_DECLARED_INPUTS,
+    DEFAULT_DECLARED_INPUTS,
+    Delay,
+    ErrorAfterAccept,
+    GitHubDouble,
+    HangBeforeAccept,
+    RateLimited,
+    RateLimits,
+)
 from tests.integration.keys import app_key_pair
 from tests.stand_ins.openapi_description import (
     DOTCOM,
@@ -80,7 +89,7 @@ def client(github: GitHubDouble, version: str, recorder: Recorder, secret: str =
 
 
 def run_client(github: GitHubDouble, version: str, recorder: Recorder, secret: str = PAT) -> None:
-    """What the dispatcher does with GitHub: dispatch, reconcile by listing, read the run."""
+    """What the dispatcher and the tracker do with GitHub: dispatch, reconcile by listing, read the run and its jobs."""
     github_client = client(github, version, recorder, secret)
     started = time.time() - 5
     github_client.dispatch("main", INPUTS, Deadline(20))
@@ -88,6 +97,7 @@ def run_client(github: GitHubDouble, version: str, recorder: Recorder, secret: s
     assert found is not None
     github_client.list_runs(started, Deadline(20))
     assert github_client.get_run(github.runs[0].id, Deadline(20)) is not None
+    assert github_client.list_jobs(github.runs[0].id, Deadline(20)).complete
 
 
 class Secrets:
@@ -199,6 +209,7 @@ def every_answer(github: GitHubDouble, version: str) -> Iterator[tuple[Exchange,
                  "/repos/acme/app/branches/main", "/repos/acme/app/git/ref/tags/v1.0.0", "/meta"]:  # fmt: skip
         yield get(github, path, version=version), 200
     yield get(github, f"{RUNS}?created=yesterday", version=version), 422
+    yield from every_jobs_answer(github, version, run_id)
     for path in ["/repos/acme/app/actions/runs/1", "/repos/acme/other", "/repos/acme/app/branches/nope",
                  "/repos/acme/app/git/ref/tags/nope", "/repos/acme/app/contents/README.md"]:  # fmt: skip
         yield get(github, path, version=version), 404
@@ -206,6 +217,27 @@ def every_answer(github: GitHubDouble, version: str) -> Iterator[tuple[Exchange,
     yield get(github, "/repos/acme/app", version="2099-01-01"), 400
     yield call(github, "POST", f"/app/installations/{INSTALLATION}/access_tokens", "not.a.jwt", version, None), 401
     yield call(github, "POST", "/app/installations/0/access_tokens", "not.a.jwt", version, None), 404
+
+
+def every_jobs_answer(github: GitHubDouble, version: str, run_id: int) -> Iterator[tuple[Exchange, int]]:
+    """A run's jobs listed queued, running and finished, a batch's paged with one failed, and the refusals; the
+    double must declare the batch inputs besides the single ones."""
+    jobs = f"/repos/acme/app/actions/runs/{run_id}/jobs"
+    for status in ("queued", "in_progress", "completed"):
+        if status != "queued":
+            github.set_run_status(run_id, status=status, conclusion="success" if status == "completed" else None)
+        yield get(github, f"{jobs}?filter=latest&per_page=100&page=1", version=version), 200
+    objects = [{"instance_id": f"i-{n:017x}", "asg_name": "web", "lifecycle_hook_name": "", "aws_region": "eu-west-1"}
+               for n in range(3)]  # fmt: skip
+    batch = {"dispatch_id": "b" * 32, "instances": json.dumps(objects)}
+    github.set_failing_instances({objects[1]["instance_id"]})
+    call(github, "POST", DISPATCH, PAT, version, {"ref": "main", "inputs": batch})
+    batch_run = github.runs[-1].id
+    github.set_run_status(batch_run)
+    for query in ("per_page=2", "per_page=2&page=2&filter=all"):
+        yield get(github, f"/repos/acme/app/actions/runs/{batch_run}/jobs?{query}", version=version), 200
+    yield get(github, f"{jobs}?filter=newest", version=version), 422
+    yield get(github, "/repos/acme/app/actions/runs/1/jobs", version=version), 404
 
 
 def judge(
@@ -229,7 +261,9 @@ def judge(
 def test_every_answer_the_double_serves_matches_the_description(
     descriptions: dict[str, Description], app_secret: tuple[str, bytes], variant: str, version: str
 ) -> None:
-    with double(ghes=variant == GHES, token_permissions={FINE_GRAINED: {"contents": "none"}}) as github:
+    both = DEFAULT_DECLARED_INPUTS | BATCH_DECLARED_INPUTS  # single and batch dispatches, for the jobs listings
+    permissions = {FINE_GRAINED: {"contents": "none"}}
+    with double(ghes=variant == GHES, token_permissions=permissions, declared_inputs=both) as github:
         github.add_app(APP_ID, INSTALLATION, app_secret[1])
         found, undescribed = judge(descriptions[variant], github, version, every_answer(github, version))
 
@@ -292,6 +326,23 @@ def test_a_run_missing_a_required_field_fails_the_check(descriptions: dict[str, 
     assert answer_problems(descriptions[DOTCOM], run) == []
     assert found == [f"GET /repos/acme/app/actions/runs/{github.runs[0].id} -> 200: <root>: 'head_commit' is a "
                      "required property"]  # fmt: skip
+
+
+def test_a_queued_jobs_null_conclusion_passes_the_check_and_an_unknown_conclusion_fails_it(
+    descriptions: dict[str, Description],
+) -> None:
+    with double() as github:
+        call(github, "POST", DISPATCH, PAT, CURRENT, {"ref": "main", "inputs": INPUTS})
+        listing = get(github, f"/repos/acme/app/actions/runs/{github.runs[0].id}/jobs")
+    [job] = listing.answer["jobs"]
+    wrong = {**listing.answer, "jobs": [{**job, "conclusion": "done"}]}
+
+    found = answer_problems(descriptions[DOTCOM], Exchange(**{**listing.__dict__, "answer": wrong}))
+
+    assert job["conclusion"] is None
+    assert answer_problems(descriptions[DOTCOM], listing) == []
+    assert len(found) == 1
+    assert "jobs/0/conclusion: 'done' is not one of" in found[0]
 
 
 def test_an_undescribed_error_status_is_judged_as_a_github_error(descriptions: dict[str, Description]) -> None:
