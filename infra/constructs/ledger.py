@@ -32,8 +32,7 @@ DRAINER_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 #: keyed ``schema.BATCH_KEY_PREFIX`` and the batch's dispatch ID (no instance ID begins with ``#``). It creates one
 #: with a conditional PutItem and reads it with GetItem, granted on those keys only (a ``dynamodb:LeadingKeys``
 #: condition), so it still reads no instance's item; it updates one with the UpdateItem it has on the whole table
-#: already (manifests expire by the table's TTL: nothing deletes them). Its TransactWriteItems (a batch's members
-#: taken and recorded 100 at a time) need no action of their own: IAM authorizes each UpdateItem inside them.
+#: already (manifests expire by the table's TTL: nothing deletes them), as it takes and records a batch's members.
 DRAINER_BATCH_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem")
 
 

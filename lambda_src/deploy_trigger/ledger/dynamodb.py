@@ -11,7 +11,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from deploy_trigger.errors import LedgerUnavailable
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-_TRANSACTION_CANCELLED = "TransactionCanceledException"
 
 
 class ConditionFailed(Exception):
@@ -19,14 +18,6 @@ class ConditionFailed(Exception):
 
     def __init__(self, item: dict[str, Any]) -> None:
         self.item = item
-
-
-class TransactionCancelled(Exception):
-    """DynamoDB cancelled a transaction; ``reasons`` holds each item's code, in order (``"None"`` for an item that
-    was not the cause, ``"ConditionalCheckFailed"``, ``"TransactionConflict"``, ``"ThrottlingError"``...)."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        self.reasons = reasons
 
 
 def call(doing: str, operation: Callable[..., Any], **arguments: Any) -> Any:
@@ -38,9 +29,6 @@ def call(doing: str, operation: Callable[..., Any], **arguments: Any) -> Any:
         code = str(error.response.get("Error", {}).get("Code", "Unknown"))
         if code == _CONDITION_FAILED:
             raise ConditionFailed(error.response.get("Item", {})) from None
-        if code == _TRANSACTION_CANCELLED:
-            reasons = error.response.get("CancellationReasons", [])
-            raise TransactionCancelled([str(reason.get("Code", "None")) for reason in reasons]) from None
         raise LedgerUnavailable(f"{doing} failed: {code}", code=code) from None
     except BotoCoreError as error:
         raise LedgerUnavailable(f"{doing} failed: DynamoDB unreachable ({type(error).__name__})") from None

@@ -27,7 +27,7 @@ from deploy_trigger.ledger.codec import (
     history_event,
     new_claim,
 )
-from deploy_trigger.ledger.dynamodb import ConditionFailed, TransactionCancelled, call
+from deploy_trigger.ledger.dynamodb import ConditionFailed, call
 from deploy_trigger.ledger.model import (
     IS_HELD,
     IS_IN_BATCH,
@@ -66,10 +66,6 @@ from deploy_trigger.ledger.schema import (
 from deploy_trigger.ledger.update import Update
 from deploy_trigger.runs import RunRef, WorkflowRun
 
-#: TransactWriteItems writes at most 100 items per call.
-TRANSACTION_ITEMS = 100
-#: Rounds of a cancelled transaction (without the launches whose condition failed) before the rest waits.
-TRANSACTION_ROUNDS = 3
 #: BatchGetItem reads at most 100 keys per call.
 BATCH_GET_KEYS = 100
 #: Rounds of BatchGetItem for the keys DynamoDB left unprocessed (throttling) before giving up for this pass.
@@ -314,36 +310,31 @@ class Ledger:
         batch_id: str,
     ) -> list[LedgerEntry]:
         """Take queued launches into a new batch, each as it was read and only if it is in no batch yet
-        (``may_join_batch``): those that joined, in order, each with its place. One transaction per 100 launches
-        (DynamoDB's most), so a batch of 256 costs three calls; a launch whose condition fails (a redelivered event,
-        another drainer) is left out and the rest tried again. Like ``take_from_queue``, each stays in the queue,
-        due again at ``due_again_at``, so a batch whose drainer died comes due again by itself."""
+        (``may_join_batch``): those that joined, in order, each with its place (the next free one, so the places
+        run without gaps). One conditional write each, one after another: a launch whose condition fails (a
+        redelivered event, another drainer) is left out. Like ``take_from_queue``, each stays in the queue, due again
+        at ``due_again_at``, so a batch whose drainer died comes due again by itself.
+
+        Why not TransactWriteItems, 100 at a time: a transaction is all or nothing, so one launch taken meanwhile
+        cancels it for the other 99, and it bills each item twice; a batch's writes need no atomicity beyond each
+        launch's own (the manifest, written after, is what says the batch exists)."""
         joined: list[LedgerEntry] = []
-        for start in range(0, len(candidates), TRANSACTION_ITEMS):
-            pending = list(candidates[start : start + TRANSACTION_ITEMS])
-            for _ in range(TRANSACTION_ROUNDS):
-                first = len(joined)
-                updates = [
-                    self._join(seen, owner, lease_until, due_again_at=due_again_at, batch_id=batch_id, place=first + i)
-                    for i, seen in enumerate(pending)
-                ]
-                refused, retry = self._transact("join-batch", updates)
-                if not refused and not retry:
-                    joined += [
-                        replace(
-                            seen,
-                            status=Status.CLAIMED,
-                            lease_owner=owner,
-                            lease_expires_at=lease_until,
-                            attempts=seen.attempts + 1,
-                            batch_id=batch_id,
-                            batch_position=len(joined) + place,
-                            next_check_at=due_again_at,
-                        )
-                        for place, seen in enumerate(pending)
-                    ]
-                    break
-                pending = [seen for place, seen in enumerate(pending) if place not in refused]
+        for seen in candidates:
+            place = len(joined)
+            update = self._join(seen, owner, lease_until, due_again_at=due_again_at, batch_id=batch_id, place=place)
+            if self._conditional(update):
+                joined.append(
+                    replace(
+                        seen,
+                        status=Status.CLAIMED,
+                        lease_owner=owner,
+                        lease_expires_at=lease_until,
+                        attempts=seen.attempts + 1,
+                        batch_id=batch_id,
+                        batch_position=place,
+                        next_check_at=due_again_at,
+                    )
+                )
         return joined
 
     def leave_batch(self, member: LedgerEntry) -> bool:
@@ -363,8 +354,9 @@ class Ledger:
         self, members: Sequence[str], batch_id: str, run: RunRef, *, reconciled: bool
     ) -> list[str]:
         """The batch's run is known: each member still in the batch (``is_in_batch``) is dispatched, for the
-        tracker to follow its own job. Returns those recorded; a member left unrecorded (throttled) stays in the
-        queue, in the batch, and the batch's next holder records it from the manifest."""
+        tracker to follow its own job. Returns those recorded. A write that fails raises (``LedgerUnavailable``):
+        the members not yet recorded stay in the queue, in the batch, and its next holder records them from the
+        manifest."""
         now = self._clock()
         how = "found by reconciliation" if reconciled else "accepted by GitHub"
 
@@ -379,7 +371,7 @@ class Ledger:
                 .when(IS_IN_BATCH, batch_id=batch_id)
             )
 
-        return self._each_in_batch("record-batch", members, dispatched)
+        return self._each_in_batch(members, dispatched)
 
     def record_batch_failed(self, members: Sequence[str], batch_id: str, reason: str) -> list[str]:
         """GitHub rejected the batch for good: each member FAILED, as a rejected single dispatch."""
@@ -395,19 +387,10 @@ class Ledger:
                 .when(IS_IN_BATCH, batch_id=batch_id)
             )
 
-        return self._each_in_batch("reject-batch", members, failed)
+        return self._each_in_batch(members, failed)
 
-    def _each_in_batch(self, doing: str, members: Sequence[str], update: Callable[[str], Update]) -> list[str]:
-        done: list[str] = []
-        for start in range(0, len(members), TRANSACTION_ITEMS):
-            pending = list(members[start : start + TRANSACTION_ITEMS])
-            for _ in range(TRANSACTION_ROUNDS):
-                refused, retry = self._transact(doing, [update(instance_id) for instance_id in pending])
-                if not refused and not retry:
-                    done += pending
-                    break
-                pending = [member for place, member in enumerate(pending) if place not in refused]
-        return done
+    def _each_in_batch(self, members: Sequence[str], update: Callable[[str], Update]) -> list[str]:
+        return [instance_id for instance_id in members if self._conditional(update(instance_id))]
 
     def _join(
         self, seen: LedgerEntry, owner: str, lease_until: float, *, due_again_at: float, batch_id: str, place: int
@@ -427,20 +410,6 @@ class Ledger:
             seen_owner=seen.lease_owner or "",
             seen_lease=seen.lease_expires_at or 0,
         )
-
-    def _transact(self, doing: str, updates: Sequence[Update]) -> tuple[set[int], bool]:
-        """One TransactWriteItems of conditional updates (all or none): ``(refused, retry)``, the places whose
-        condition failed and whether the others should be tried again (DynamoDB cancelled the transaction for
-        them, a conflict or throttling); ``(set(), False)`` when every update was written."""
-        if not updates:
-            return set(), False
-        items = [{"Update": update.arguments(self._table)} for update in updates]
-        try:
-            call(doing, self._client.transact_write_items, TransactItems=items)
-        except TransactionCancelled as cancelled:
-            refused = {place for place, code in enumerate(cancelled.reasons) if code == "ConditionalCheckFailed"}
-            return refused, True
-        return set(), False
 
     def record_queued_heartbeat(self, entry: LedgerEntry, at: float) -> bool:
         """The tracker heartbeat a queued launch's lifecycle action; False if it left the queue meanwhile."""
