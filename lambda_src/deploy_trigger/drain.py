@@ -336,7 +336,10 @@ class Drainer:
         report.paused_until = pace.paused_until
         if not queue:
             return
-        turns = pace.turns(len(queue), now)
+        # One dispatch sends one launch, or in batch mode a batch of them: each launch's turn is its dispatch's.
+        per_dispatch = self._config.dispatch.batch_max_instances or 1
+        dispatches = pace.turns(-(-len(queue) // per_dispatch), now)
+        turns = [dispatches[place // per_dispatch] for place in range(len(queue))]
         report.expected_drain_seconds = turns[-1] - now
         launched = [entry.launch_time or entry.first_claimed_at for entry in queue]
         report.oldest_wait_seconds = now - min(launched)

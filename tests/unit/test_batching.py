@@ -396,3 +396,22 @@ def test_a_launch_arriving_just_after_the_queue_emptied_is_sent_by_the_same_run(
 
     assert [instances_of(sent) for sent in github.dispatched] == [[instance_id(0)], later]
     assert entry(ledger, later[0]).status is Status.DISPATCHED
+
+
+def test_the_expected_drain_time_counts_batches_not_launches(
+    dispatcher: Dispatcher,
+    ledger: Ledger,
+    budget: BudgetItem,
+    manifests: BatchItems,
+    github: ScriptedGitHub,
+    clock: SleepingClock,
+) -> None:
+    arrive(dispatcher, clock, 300)
+    budget.pause(clock.now + 600, "secondary rate limit")  # nothing can be sent in this run
+
+    report = drain(ledger, budget, manifests, github, clock, seconds=30)
+
+    assert report.waiting == 300
+    assert github.dispatched == []
+    # Two batches (256 + 44), a GitHub second apart, after the pause: not 300 seconds of single dispatches.
+    assert 600 <= report.expected_drain_seconds <= 600 + 2 * DrainConfig(dispatch=CONFIG).mutation_interval_seconds
