@@ -88,13 +88,14 @@ deploy: install ## Deploy to the AWS account of your current credentials (config
 demo: install ## Run the scale-out drill locally (moto server + GitHub double; no AWS, no internet)
 	$(PY) -m drill $(ARGS)
 
-bench: install ## Benchmarks: cold start, calls per launch, no-limit overhead, drain pace, cold path, burst tail
+bench: install ## Benchmarks: cold start, calls per launch, no-limit overhead, drain pace, cold path, burst tail, batches
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.calls_per_launch
 	$(PY) -m bench.no_limit_overhead
 	$(PY) -m bench.drain_pace
 	$(PY) -m bench.cold_path
 	$(PY) -m bench.burst_tail
+	$(PY) -m bench.batch_dispatch
 
 clean: ## Remove installed tooling and build outputs
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .cache .pytest_cache .mypy_cache .ruff_cache .hypothesis
