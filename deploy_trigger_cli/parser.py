@@ -60,8 +60,8 @@ examples:
   deploy-trigger fleet --stack DeployTrigger && ./next-step.sh   # only when nothing is flagged"""
 
 DOCTOR_EPILOG = """\
-checks, in order: secret, token, repository, permissions, workflow, workflow-inputs, run-name, ref, table,
-ttl, rule. One line each: ✓ passed, ✗ failed, ! could not be verified, - skipped (an earlier check failed).
+checks, in order: secret, api-version, token, repository, permissions, workflow, workflow-inputs, run-name,
+matrix (batch mode only), ref, table, ttl, rule. One line each: ✓ passed, ✗ failed, ! could not be verified, - skipped (an earlier check failed).
 Exit code 0 only when no check failed. Never prints a token: only its kind and scopes.
 
 examples:
