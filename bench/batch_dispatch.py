@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from bench.stand_in_setup import TOKEN
+from bench.stand_in_setup import TOKEN, double_client
 
 #: Dispatcher containers taking the burst's events (their ledger calls still run one at a time: moto's).
 CONTAINERS = 8
@@ -135,9 +135,7 @@ def run(launches: int, scale: float, *, batched: bool) -> ModeResult:  # noqa: P
     from deploy_trigger.dispatch import DispatchConfig, Dispatcher
     from deploy_trigger.drain import DrainConfig, Drainer
     from deploy_trigger.events import InstanceLaunch
-    from deploy_trigger.github_auth import SecretCredentials
     from deploy_trigger.github_budget import BudgetGate
-    from deploy_trigger.github_client import GitHubClient
     from deploy_trigger.ledger.batch_item import BatchItems
     from deploy_trigger.ledger.budget_item import BudgetItem
     from deploy_trigger.ledger.table import Ledger
@@ -155,13 +153,7 @@ def run(launches: int, scale: float, *, batched: bool) -> ModeResult:  # noqa: P
     ledger, budget = Ledger(dynamodb, "ledger"), BudgetItem(dynamodb, "ledger")
     workflow = {"declared_inputs": BATCH_RESERVED_INPUTS, "run_name": BATCH_RUN_NAME} if batched else {}
     with GitHubDouble(tokens={TOKEN}, rate_limits=limits, **workflow) as github:
-        client = GitHubClient(
-            api_url=github.url,
-            repository=github.repository,
-            workflow=github.workflow,
-            api_version="2026-03-10",
-            credentials=SecretCredentials("unused", lambda _name, _age: TOKEN),
-        )
+        client = double_client(github)
         config = DispatchConfig(
             ref="main",
             aws_region="us-east-1",

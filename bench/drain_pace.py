@@ -19,7 +19,7 @@ import uuid
 import boto3
 from moto import mock_aws
 
-from bench.stand_in_setup import TOKEN
+from bench.stand_in_setup import TOKEN, double_client
 
 
 def main() -> None:
@@ -38,8 +38,6 @@ def run(launches: int, scale: float) -> None:
     from deploy_trigger.dispatch import DispatchConfig
     from deploy_trigger.drain import DrainConfig, Drainer
     from deploy_trigger.events import InstanceLaunch
-    from deploy_trigger.github_auth import SecretCredentials
-    from deploy_trigger.github_client import GitHubClient
     from deploy_trigger.ledger.budget_item import BudgetItem
     from deploy_trigger.ledger.model import Claimed
     from deploy_trigger.ledger.table import Ledger
@@ -60,13 +58,7 @@ def run(launches: int, scale: float) -> None:
         ledger.park(claim.entry, "dispatcher", "rate limited", not_before=time.time(), post_unconfirmed=False)
 
     with GitHubDouble(tokens={TOKEN}, rate_limits=limits) as github:
-        client = GitHubClient(
-            api_url=github.url,
-            repository=github.repository,
-            workflow=github.workflow,
-            api_version="2026-03-10",
-            credentials=SecretCredentials("unused", lambda _name, _age: TOKEN),
-        )
+        client = double_client(github)
         dispatch = DispatchConfig(ref="main", aws_region="us-east-1", extra_inputs={}, lease_margin_seconds=5)
         drainer = Drainer(ledger, budget, client, DrainConfig(dispatch=dispatch, mutation_interval_seconds=1 / scale))
         started = time.time()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 if TYPE_CHECKING:
+    from deploy_trigger.github_client import GitHubClient
     from stand_ins.github_double import GitHubDouble
     from stand_ins.github_model import RecordedRequest
 
@@ -86,3 +87,17 @@ def create_resources(table: str, secret: str) -> None:
 def github_calls(requests: Iterable[RecordedRequest]) -> Counter[str]:
     """Requests by method and last path segment, e.g. ``"github:POST dispatches"``."""
     return Counter(f"github:{request.method} {request.path.rsplit('/', 1)[-1]}" for request in requests)
+
+
+def double_client(github: GitHubDouble) -> GitHubClient:
+    """The functions' GitHub client, in this process, aimed at the double with the benchmarks' token."""
+    from deploy_trigger.github_auth import SecretCredentials
+    from deploy_trigger.github_client import GitHubClient
+
+    return GitHubClient(
+        api_url=github.url,
+        repository=github.repository,
+        workflow=github.workflow,
+        api_version="2026-03-10",
+        credentials=SecretCredentials("unused", lambda _name, _age: TOKEN),
+    )

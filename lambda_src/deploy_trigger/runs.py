@@ -26,8 +26,23 @@ class RunRef:
     html_url: str | None = None
 
 
+class _Finishes:
+    """A run or a job: finished only when its status says ``completed``, and then succeeded or not."""
+
+    status: str
+    conclusion: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == FINISHED
+
+    @property
+    def succeeded(self) -> bool:
+        return self.finished and self.conclusion == "success"
+
+
 @dataclass(frozen=True)
-class WorkflowRun:
+class WorkflowRun(_Finishes):
     run_id: int
     display_title: str
     #: ``""`` when GitHub showed ``null`` (its schema allows it): not finished.
@@ -52,14 +67,6 @@ class WorkflowRun:
             head_sha=run.get("head_sha"),
         )
 
-    @property
-    def finished(self) -> bool:
-        return self.status == FINISHED
-
-    @property
-    def succeeded(self) -> bool:
-        return self.finished and self.conclusion == "success"
-
     def dispatch_ids(self) -> list[str]:
         return DISPATCH_ID.findall(self.display_title)
 
@@ -81,7 +88,7 @@ class RunListing:
 
 
 @dataclass(frozen=True)
-class WorkflowJob:
+class WorkflowJob(_Finishes):
     """One job of a run (``GET .../actions/runs/{run_id}/jobs``): in batch mode, one instance's deployment."""
 
     job_id: int
@@ -104,14 +111,6 @@ class WorkflowJob:
             started_at=_epoch(job.get("started_at")),
             completed_at=_epoch(job.get("completed_at")),
         )
-
-    @property
-    def finished(self) -> bool:
-        return self.status == FINISHED
-
-    @property
-    def succeeded(self) -> bool:
-        return self.finished and self.conclusion == "success"
 
     def instance_ids(self) -> list[str]:
         """The instance IDs in the job's name: the batch workflow names each matrix job by its instance."""

@@ -43,11 +43,6 @@ def ledger_calls(dynamodb: Any) -> Counter[str]:
 
 
 @pytest.fixture
-def ledger(dynamodb: Any, clock: Clock) -> Ledger:
-    return Ledger(dynamodb, TABLE, clock=clock)
-
-
-@pytest.fixture
 def autoscaling() -> AutoScalingStandIn:
     group = AutoScalingStandIn()
     group.add_group("web-asg", HOOK)

@@ -30,21 +30,6 @@ HOOK = "deploy-trigger-launch"
 
 
 @pytest.fixture
-def clock() -> SleepingClock:
-    return SleepingClock()
-
-
-@pytest.fixture
-def ledger(dynamodb: Any, clock: Clock) -> Ledger:
-    return Ledger(dynamodb, TABLE, clock=clock)
-
-
-@pytest.fixture
-def budget(dynamodb: Any) -> BudgetItem:
-    return BudgetItem(dynamodb, TABLE)
-
-
-@pytest.fixture
 def dispatcher(ledger: Ledger, github: ScriptedGitHub, clock: Clock, budget: BudgetItem) -> Dispatcher:
     group = AutoScalingStandIn()
     group.add_group("web-asg", HOOK)

@@ -337,11 +337,6 @@ def test_a_swept_event_is_ignored_like_any_other_outside_the_allow_list_or_of_an
 
 
 @pytest.fixture
-def ledger(dynamodb: Any, clock: Clock) -> Ledger:
-    return Ledger(dynamodb, TABLE, clock=clock)
-
-
-@pytest.fixture
 def dispatcher(ledger: Ledger, github: ScriptedGitHub, clock: Clock, dynamodb: Any) -> Dispatcher:
     config = DispatchConfig(ref="main", aws_region="us-east-1", extra_inputs={}, lease_margin_seconds=5)
     budget = BudgetGate(BudgetItem(dynamodb, TABLE), clock=clock)
