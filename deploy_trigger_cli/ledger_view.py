@@ -155,6 +155,14 @@ def queue_wait(dynamodb: Any, table_name: str, record: LedgerEntry, now: datetim
     return QueueWait(position, len(places), from_epoch(budget.paused_until or None), max(1, math.ceil(seconds / 60)))
 
 
+def _title_carries(record: LedgerEntry) -> str:
+    return (
+        "its own: sent in a batch, whose ID the run's title carries"
+        if record.batch_id
+        else "the workflow run's title carries it"
+    )
+
+
 def render_entry(record: LedgerEntry, now: datetime, wait: QueueWait | None = None) -> str:
     """One entry in plain words, then its history as a timeline, then what to do next if anything."""
     launch = record.detail_type or "launch"
@@ -170,7 +178,7 @@ def render_entry(record: LedgerEntry, now: datetime, wait: QueueWait | None = No
     rows = [
         ("Auto Scaling group", record.asg_name or "-"),
         ("Launch", launch),
-        ("Dispatch ID", f"{record.dispatch_id or '-'} (the workflow run's title carries it)"),
+        ("Dispatch ID", f"{record.dispatch_id or '-'} ({_title_carries(record)})"),
         ("First claimed", shown(from_epoch(record.first_claimed_at or None), now)),
         ("Dispatched", shown(record.dispatched_at, now)),
         ("Run", run),
@@ -179,6 +187,12 @@ def render_entry(record: LedgerEntry, now: datetime, wait: QueueWait | None = No
         ("Attempts", str(record.attempts)),
         ("Last error", record.last_error or "-"),
     ]
+    if record.batch_id:
+        place = f", place {record.batch_position}" if record.batch_position is not None else ""
+        rows.insert(
+            3,
+            ("Batch", f"{record.batch_id}{place}: its run's title carries it; this instance's job is named by its ID"),
+        )
     if record.status == Status.CLAIMED:
         rows.append(("Lease", _lease(record, now)))
     if wait is not None:

@@ -61,7 +61,8 @@ examples:
 
 DOCTOR_EPILOG = """\
 checks, in order: secret, api-version, token, repository, permissions, workflow, workflow-inputs, run-name,
-matrix (batch mode only), ref, table, ttl, rule. One line each: ✓ passed, ✗ failed, ! could not be verified, - skipped (an earlier check failed).
+matrix (batch mode only), ref, table, ttl, rule. One line each: ✓ passed, ✗ failed, ! could not be verified,
+- skipped (an earlier check failed).
 Exit code 0 only when no check failed. Never prints a token: only its kind and scopes.
 
 examples:

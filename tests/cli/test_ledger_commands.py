@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -10,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from deploy_trigger import runtime
+from deploy_trigger.events import InstanceLaunch, parse_event
 from deploy_trigger.ledger.codec import encode_item
 from deploy_trigger.ledger.schema import iso_time
 from deploy_trigger.ledger.table import Ledger
+from deploy_trigger.runs import RunRef
 from deploy_trigger_cli.ledger_view import scan
 from stand_ins.autoscaling_events import lifecycle_action
 from stand_ins.deployment import REPOSITORY, TOKEN, WORKFLOW
@@ -61,6 +64,26 @@ def test_status_of_a_dispatched_instance_tells_when_which_run_and_the_history(
     assert "dispatched" in history[1]
     assert f"run {run.id}" in history[1]
     assert "Next:" not in result.out
+
+
+def test_status_of_a_batched_instance_names_its_batch_and_its_place(
+    deployment: Deployment, run_cli: Run, instance_ids: Callable[[], str]
+) -> None:
+    instances = [instance_ids() for _ in range(2)]
+    ledger = Ledger(deployment.dynamodb, deployment.table)
+    for instance in instances:
+        launch = parse_event(lifecycle_action(instance, "web-asg"))
+        assert isinstance(launch, InstanceLaunch)
+        ledger.claim(launch, uuid.uuid4().hex, "dispatcher", time.time() + 30, queued=True)
+    batch_id = uuid.uuid4().hex
+    joined = ledger.join_batch(ledger.queued(None, 10), "drainer", time.time() + 60, due_again_at=0, batch_id=batch_id)
+    ledger.record_batch_dispatched([member.instance_id for member in joined], batch_id, RunRef(7), reconciled=False)
+
+    result = run_cli("status", joined[1].instance_id)
+
+    assert result.code == 0
+    assert f"{batch_id}, place 1: its run's title carries it" in result.out
+    assert "its own: sent in a batch" in result.out
 
 
 def test_status_json_carries_the_entry_and_its_history(
