@@ -71,6 +71,11 @@ class BatchResult:
 
     settled: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    #: The batch's members and its run once known (GitHub accepted it, or reconciliation found it).
+    members: tuple[str, ...] = ()
+    run: RunRef | None = None
+    #: GitHub's answer when it rejected the batch for good (its members are FAILED).
+    rejection: DispatchRejected | None = None
 
     def add(self, metric: str, value: int = 1) -> None:
         self.counts[metric] = self.counts.get(metric, 0) + value
@@ -121,6 +126,7 @@ class BatchSender:
             composed_at=self._clock(),
         )
         self._manifests.create(manifest, self._clock())
+        result.members = manifest.members
         self._post(manifest, step, result, earlier_unconfirmed=False)
         return result
 
@@ -179,6 +185,7 @@ class BatchSender:
         except DispatchRejected as error:
             self._manifests.record_rejected(held, str(error))  # first: no later holder sends it again
             self._reject(held, str(error), result)
+            result.rejection = error
             return
         except OutcomeUnknown as error:
             # Its members stay in the batch, due again after the lease and the listing delay: then reconciled.
@@ -202,6 +209,7 @@ class BatchSender:
         observability.logger.error("GitHub rejected a batch for good", extra={"error": reason})
 
     def _record(self, held: BatchManifest, run: RunRef, result: BatchResult, *, reconciled: bool) -> None:
+        result.run = run
         recorded = self._ledger.record_batch_dispatched(held.members, held.batch_id, run, reconciled=reconciled)
         result.settled += len(recorded)
         result.add(metric_names.DISPATCHED, len(recorded))

@@ -14,8 +14,9 @@ The rules it keeps (the README's "Exactly once: the rules"):
    (``drain``) sends it, once, in order, at GitHub's pace. A redelivered event for a queued launch is a duplicate,
    also while a drainer holds it (or died holding it: a later drainer run takes it over).
 
-In batch mode (``DispatchConfig.batch_max_instances``) the claim itself parks every launch, and the drainer sends the
-queue as batches (``batching``, rules 11 to 13): the dispatcher never POSTs.
+In batch mode (``DispatchConfig.batch_max_instances``) the claim itself parks every launch, and the queue is sent as
+batches (``batching``, rules 11 to 13): by the dispatcher itself when no one has sent within GitHub's interval (a
+lone launch goes at once), else by the drainer.
 
 Talks only to the two interfaces below; the DynamoDB and HTTP adapters live in ``ledger.table`` and
 ``github_client``.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -49,6 +50,7 @@ from deploy_trigger.ledger.model import Claimed, Existing, LedgerEntry, Status, 
 from deploy_trigger.ledger.schema import WAITING_FOR_BUDGET
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
+from deploy_trigger.workflow_contract import MAX_BATCH_INSTANCES
 
 
 class LedgerPort(Protocol):
@@ -70,6 +72,7 @@ class LedgerPort(Protocol):
     def park(
         self, entry: LedgerEntry, owner: str, reason: str, *, not_before: float, post_unconfirmed: bool
     ) -> bool: ...
+    def queued(self, now: float | None, limit: int) -> list[LedgerEntry]: ...
     def record_warm_pool_continued(self, entry: LedgerEntry, answer: str) -> bool: ...
 
 
@@ -86,6 +89,16 @@ class LifecyclePort(Protocol):
 
 class DrainerPort(Protocol):
     def wake(self) -> None: ...
+
+
+class BatchPort(Protocol):
+    def compose(self, queued: Sequence[LedgerEntry], owner: str, step: Deadline) -> BatchResultLike: ...
+
+
+class BatchResultLike(Protocol):
+    members: tuple[str, ...]
+    run: RunRef | None
+    rejection: DispatchRejected | None
 
 
 class Outcome(StrEnum):
@@ -149,6 +162,7 @@ class Dispatcher:
         lifecycle: LifecyclePort,
         budget: BudgetGate,
         drainer: DrainerPort | None = None,
+        batches: BatchPort | None = None,
         clock: Callable[[], float] = time.time,
         make_id: Callable[[], str] = new_dispatch_id,
     ) -> None:
@@ -158,6 +172,7 @@ class Dispatcher:
         self._lifecycle = lifecycle
         self._budget = budget
         self._drainer = drainer
+        self._batches = batches
         self._clock = clock
         self._make_id = make_id
 
@@ -169,7 +184,7 @@ class Dispatcher:
         if isinstance(claim, Claimed):
             observability.logger.append_keys(dispatch_id=dispatch_id)
             if claim.entry.status is Status.WAITING:  # batch mode: claimed straight into the queue
-                return self._queued_for_batch(launch, claim.entry)
+                return self._queued_for_batch(launch, claim.entry, owner, deadline)
             return self._act(launch, claim.entry, owner, deadline, reconcile=False)
 
         current = claim.entry
@@ -327,13 +342,41 @@ class Dispatcher:
             self._drainer.wake()
         return DispatchResult(Outcome.QUEUED, launch.instance_id, entry.dispatch_id, RunRef())
 
-    def _queued_for_batch(self, launch: InstanceLaunch, entry: LedgerEntry) -> DispatchResult:
-        """Batch mode: the claim parked the launch; the drainer sends what has queued since its last dispatch as one
-        run, at once if nothing else is waiting (woken now), so a lone launch is not held for a window."""
+    def _queued_for_batch(
+        self, launch: InstanceLaunch, entry: LedgerEntry, owner: str, deadline: Deadline
+    ) -> DispatchResult:
+        """Batch mode: the claim parked the launch. If no one has sent within GitHub's interval (a quiet period), this
+        invocation sends what is queued now, itself included, as one batch at once: a lone launch is not held for a
+        window. Otherwise (a burst, a pause) the drainer sends it with what queues up meanwhile."""
+        if self._batches is not None and self._budget.take_slot(deadline.wall_clock_end()):
+            run = self._send_batch(self._batches, entry, owner, deadline)
+            if run is not None:
+                return DispatchResult(Outcome.DISPATCHED, launch.instance_id, entry.dispatch_id, run)
         observability.logger.info("queued for the drainer's next batch")
         if self._drainer is not None:
             self._drainer.wake()
         return DispatchResult(Outcome.QUEUED, launch.instance_id, entry.dispatch_id, RunRef())
+
+    def _send_batch(self, batches: BatchPort, entry: LedgerEntry, owner: str, deadline: Deadline) -> RunRef | None:
+        """The batch's run if this launch went in it; None if it waits for the drainer (a rate limit, no answer: its
+        batch, if it joined one, is the drainer's to finish)."""
+        # This launch first: the index may not list its claim yet.
+        others = [
+            seen
+            for seen in self._ledger.queued(self._clock(), MAX_BATCH_INSTANCES)
+            if seen.instance_id != entry.instance_id
+        ]
+        try:
+            result = batches.compose([entry, *others], owner, deadline)
+        except RateLimited as error:
+            self._budget.limited(self._clock() + error.retry_after, str(error))
+            return None
+        except RetryLater as error:
+            observability.logger.warning("could not send the batch now", extra={"error": f"{type(error).__name__}"})
+            return None
+        if result.rejection is not None and entry.instance_id in result.members:
+            raise result.rejection
+        return result.run if entry.instance_id in result.members else None
 
     def _record_dispatched(self, entry: LedgerEntry, owner: str, run: RunRef, *, reconciled: bool) -> None:
         if not self._ledger.record_dispatched(entry, owner, run, reconciled=reconciled):

@@ -62,9 +62,10 @@ class BudgetGate:
     sent in order, by the drainer, never overtaken by new launches).
     """
 
-    def __init__(self, budget: SharedBudget, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, budget: SharedBudget, clock: Callable[[], float] = time.time, *, interval: float = 1.0) -> None:
         self._budget = budget
         self._clock = clock
+        self._interval = interval
         self._limited = False
 
     def held_until(self) -> float | None:
@@ -77,6 +78,13 @@ class BudgetGate:
             return max(now, state.paused_until)
         self._limited = False
         return None
+
+    def take_slot(self, sending_until: float) -> bool:
+        """Batch mode: one dispatch slot, as a drainer takes one (no pause on, an interval since the last slot), for a
+        dispatcher to send what is queued now itself; False when someone sent within the interval (a burst: the
+        drainer batches it) or a pause is on."""
+        now = self._clock()
+        return self._budget.take_slot(now, self._interval, draining_until=sending_until, new_hour=False) is not None
 
     def limited(self, until: float, reason: str) -> None:
         """GitHub refused a request until ``until``: tell everyone, and ask before every POST from now on."""

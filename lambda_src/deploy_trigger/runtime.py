@@ -27,6 +27,7 @@ from deploy_trigger.settings import GitHubTarget, Settings, TrackerSettings
 if TYPE_CHECKING:
     # The drainer's, tracker's and sweep's modules are imported by their factories: the three functions share this
     # package, and a dispatcher's cold start need not load (or, on Lambda, compile) the other two's code.
+    from deploy_trigger.batching import BatchSender
     from deploy_trigger.drain import Drainer, DrainerFunction
     from deploy_trigger.sweep import Sweeper
     from deploy_trigger.tracking import Tracker
@@ -82,14 +83,28 @@ def secret_reader() -> SecretReader:
 @cache
 def dispatcher() -> Dispatcher:
     config = settings()
+    ledger = Ledger(dynamodb_client(), config.ledger_table_name)
+    github = _github(config.github)
+    dispatch = _dispatch_config(config)
     return Dispatcher(
-        Ledger(dynamodb_client(), config.ledger_table_name),
-        _github(config.github),
-        _dispatch_config(config),
+        ledger,
+        github,
+        dispatch,
         lifecycle=LifecycleActions(autoscaling_client),
-        budget=BudgetGate(BudgetItem(dynamodb_client(), config.ledger_table_name)),
+        budget=BudgetGate(
+            BudgetItem(dynamodb_client(), config.ledger_table_name), interval=config.mutation_interval_seconds
+        ),
         drainer=_DrainerOnFirstWake(config.drainer_function_name) if config.drainer_function_name else None,
+        batches=_batches(ledger, github, dispatch) if dispatch.batched else None,
     )
+
+
+def _batches(ledger: Ledger, github: GitHubClient, dispatch: DispatchConfig) -> BatchSender:
+    """Batch mode's sender: the dispatcher's for a quiet period's launch, the drainer's for the rest."""
+    from deploy_trigger.batching import BatchSender
+    from deploy_trigger.ledger.batch_item import BatchItems
+
+    return BatchSender(ledger, BatchItems(dynamodb_client(), settings().ledger_table_name), github, dispatch)
 
 
 class _DrainerOnFirstWake:
@@ -111,19 +126,13 @@ class _DrainerOnFirstWake:
 @cache
 def drainer() -> Drainer:
     """The drainer function's: the dispatcher's settings (same ledger, workflow and credential), its own pace."""
-    from deploy_trigger.batching import BatchSender
     from deploy_trigger.drain import DrainConfig, Drainer
-    from deploy_trigger.ledger.batch_item import BatchItems
 
     config = settings()
     ledger = Ledger(dynamodb_client(), config.ledger_table_name)
     github = _github(config.github)
     dispatch = _dispatch_config(config)
-    batches = (
-        BatchSender(ledger, BatchItems(dynamodb_client(), config.ledger_table_name), github, dispatch)
-        if dispatch.batched
-        else None
-    )
+    batches = _batches(ledger, github, dispatch) if dispatch.batched else None
     return Drainer(
         ledger,
         BudgetItem(dynamodb_client(), config.ledger_table_name),

@@ -68,7 +68,9 @@ class Scene:
         group.add_group("web-asg", HOOK)
         self.dispatcher = self.dispatcher_for(group)
 
-    def dispatcher_for(self, group: AutoScalingStandIn) -> Dispatcher:
+    def dispatcher_for(self, group: AutoScalingStandIn, *, sends: bool = False) -> Dispatcher:
+        """A batch-mode dispatcher; ``sends``: it sends the queue itself when no one has sent within the interval
+        (as deployed), else it only queues, and the tests' drainer runs send everything."""
         return Dispatcher(
             self.ledger,
             self.github,
@@ -76,12 +78,16 @@ class Scene:
             lifecycle=group,
             budget=BudgetGate(self.budget, clock=self.clock),
             drainer=self.drainer_function,
+            batches=self.batches() if sends else None,
             clock=self.clock,
         )
 
+    def batches(self) -> BatchSender:
+        return BatchSender(self.ledger, self.manifests, self.github, CONFIG, clock=self.clock)
+
     def drain(self, *, seconds: float = 900) -> Any:
         """One drainer run (a fresh one, as each Lambda invocation is)."""
-        batches = BatchSender(self.ledger, self.manifests, self.github, CONFIG, clock=self.clock)
+        batches = self.batches()
         drainer = Drainer(
             self.ledger,
             self.budget,
@@ -135,7 +141,38 @@ def instances_of(sent: dict[str, str]) -> list[str]:
     return [member["instance_id"] for member in json.loads(sent["instances"])]
 
 
-def test_a_lone_launch_is_dispatched_at_once_as_a_batch_of_one(scene: Scene) -> None:
+def test_a_lone_launch_in_a_quiet_period_is_sent_by_its_own_invocation_at_once(scene: Scene) -> None:
+    group = AutoScalingStandIn()
+    group.add_group("web-asg", HOOK)
+    dispatcher = scene.dispatcher_for(group, sends=True)
+
+    result = dispatcher.handle(launch(0, scene.clock), scene.deadline())
+
+    assert result.outcome is Outcome.DISPATCHED
+    (sent,) = scene.github.dispatched
+    assert instances_of(sent) == [instance_id(0)]
+    assert result.run.run_id is not None
+    stored = scene.entry(instance_id(0))
+    assert (stored.status, stored.batch_id, stored.batch_position) == (Status.DISPATCHED, sent["dispatch_id"], 0)
+    assert scene.drainer_function.wakes == 0
+
+
+def test_launches_right_behind_one_wait_for_the_next_batch_together(scene: Scene) -> None:
+    group = AutoScalingStandIn()
+    group.add_group("web-asg", HOOK)
+    dispatcher = scene.dispatcher_for(group, sends=True)
+    first = dispatcher.handle(launch(0, scene.clock), scene.deadline())
+    scene.clock.advance(0.1)
+    behind = scene.arrive(5, first=1, dispatcher=dispatcher)  # within GitHub's second: each is queued
+
+    scene.drain()
+
+    assert first.outcome is Outcome.DISPATCHED
+    assert [instances_of(sent) for sent in scene.github.dispatched] == [[instance_id(0)], behind]
+    assert scene.drainer_function.wakes == 5
+
+
+def test_the_drainer_sends_a_lone_queued_launch_at_once_as_a_batch_of_one(scene: Scene) -> None:
     (instance,) = scene.arrive(1)
     assert scene.github.dispatched == []  # the scene.dispatcher never POSTs in batch mode
     assert scene.drainer_function.wakes == 1
