@@ -165,7 +165,14 @@ def run(launches: int, scale: float, *, batched: bool) -> ModeResult:  # noqa: P
         drainer = Drainer(
             ledger, budget, client, DrainConfig(dispatch=config, mutation_interval_seconds=1 / scale), batches=batches
         )
-        dispatcher = Dispatcher(ledger, client, config, lifecycle=AutoScalingStandIn(), budget=BudgetGate(budget))
+        dispatcher = Dispatcher(
+            ledger,
+            client,
+            config,
+            lifecycle=AutoScalingStandIn(),
+            budget=BudgetGate(budget, interval=1 / scale),
+            batches=batches,  # as deployed: a launch that finds the interval's slot free sends the queue itself
+        )
         arrived: dict[str, float] = {}
         accepted: dict[str, float] = {}  # instance -> when GitHub accepted the dispatch that deploys it
         send = client.dispatch
