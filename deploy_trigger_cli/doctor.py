@@ -13,34 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from deploy_trigger.workflow_contract import MAX_BATCH_INSTANCES
 from deploy_trigger_cli import config as settings_sources
 from deploy_trigger_cli.aws import AwsClients
 from deploy_trigger_cli.checks import CheckResult, Outcome
 from deploy_trigger_cli.config import Config
 from deploy_trigger_cli.doctor_aws import ledger_checks, rule_check
 from deploy_trigger_cli.doctor_github import GitHubChecks
-from deploy_trigger_cli.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from deploy_trigger_cli.errors import EXIT_FAILED, EXIT_OK
 from deploy_trigger_cli.github_reader import GitHubReader
 from deploy_trigger_cli.output import Output, mark
 
+
 #: The dispatcher's batch setting (CDK context key ``batchDispatch``): 0 is off, else the most instances a run deploys.
-BATCH_MAX_INSTANCES_ENV = "BATCH_MAX_INSTANCES"
-
-
-def batch_max_instances(config: Config) -> int:
-    """The dispatcher's ``BATCH_MAX_INSTANCES``, 0 when unset: above 0, its workflow must keep the batch contract."""
-    value = config.lambda_environment().get(BATCH_MAX_INSTANCES_ENV, "").strip() or "0"
-    if not value.isdigit() or int(value) == 1 or int(value) > MAX_BATCH_INSTANCES:
-        raise ConfigError(
-            f"{BATCH_MAX_INSTANCES_ENV} must be 0 (batch mode off) or 2 to {MAX_BATCH_INSTANCES}, got {value!r}"
-        )
-    return int(value)
-
-
 def run_doctor(config: Config, aws: AwsClients, out: Output) -> int:
-    settings = config.settings()
-    batch = batch_max_instances(config)
+    settings = config.settings()  # batch mode from the dispatcher's own BATCH_MAX_INSTANCES, validated there
+    batch = settings.batch_max_instances
     reader = GitHubReader(settings.github.api_url, settings.github.api_version)
     try:
         results = GitHubChecks(settings, aws.client("secretsmanager"), reader, batch=batch > 0).run()

@@ -603,7 +603,10 @@ def test_an_invalid_batch_setting_is_a_usage_error_naming_the_variable(
     result = run_cli("doctor")
 
     assert result.code == 2
-    assert f"BATCH_MAX_INSTANCES must be 0 (batch mode off) or 2 to 256, got {value!r}" in result.err
+    assert (
+        f"BATCH_MAX_INSTANCES must be 0 (batch mode off) or a whole number of instances from 2 to 256, got {value!r}"
+        in (result.err)
+    )
     assert "Traceback" not in result.err
 
 
