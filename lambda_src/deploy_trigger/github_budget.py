@@ -50,7 +50,7 @@ class SharedBudget(Protocol):
     def read(self) -> BudgetState: ...
     def pause(self, until: float, reason: str) -> None: ...
     def take_slot(
-        self, now: float, interval: float, *, draining_until: float, new_hour: bool
+        self, now: float, interval: float, *, draining_until: float, new_hour: bool, idle_only: bool = ...
     ) -> BudgetState | None: ...
 
 
@@ -80,11 +80,14 @@ class BudgetGate:
         return None
 
     def take_slot(self, sending_until: float) -> bool:
-        """Batch mode: one dispatch slot, as a drainer takes one (no pause on, an interval since the last slot), for a
-        dispatcher to send what is queued now itself; False when someone sent within the interval (a burst: the
-        drainer batches it) or a pause is on."""
+        """Batch mode: one dispatch slot for a dispatcher to send what is queued now itself, in a quiet period only: no
+        pause on, no one sent within the interval, and no one is sending the queue (a drainer's batch, or another
+        dispatcher's, until ``draining_until``). False in a burst: the drainer batches it, never raced for the queue."""
         now = self._clock()
-        return self._budget.take_slot(now, self._interval, draining_until=sending_until, new_hour=False) is not None
+        granted = self._budget.take_slot(
+            now, self._interval, draining_until=sending_until, new_hour=False, idle_only=True
+        )
+        return granted is not None
 
     def limited(self, until: float, reason: str) -> None:
         """GitHub refused a request until ``until``: tell everyone, and ask before every POST from now on."""

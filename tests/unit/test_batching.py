@@ -365,3 +365,18 @@ def test_the_expected_drain_time_counts_batches_not_launches(scene: Scene) -> No
     assert scene.github.dispatched == []
     # Two batches (256 + 44), a GitHub second apart, after the pause: not 300 seconds of single dispatches.
     assert 600 <= report.expected_drain_seconds <= 600 + 2 * DrainConfig(dispatch=CONFIG).mutation_interval_seconds
+
+
+def test_a_launch_while_a_batch_is_being_sent_joins_the_queue_even_after_the_interval(scene: Scene) -> None:
+    group = AutoScalingStandIn()
+    group.add_group("web-asg", HOOK)
+    dispatcher = scene.dispatcher_for(group, sends=True)
+    drainer_sends_until = scene.clock.now + 65  # a drainer's slot: it sends the queue until then
+    assert scene.budget.take_slot(scene.clock.now, 1.0, draining_until=drainer_sends_until, new_hour=True)
+    scene.clock.advance(5)  # past GitHub's second, not past the drainer's batch
+
+    result = dispatcher.handle(launch(0, scene.clock), scene.deadline())
+
+    assert result.outcome is Outcome.QUEUED  # never racing the drainer for the queue
+    assert scene.github.dispatched == []
+    assert scene.drainer_function.wakes == 1

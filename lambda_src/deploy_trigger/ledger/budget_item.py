@@ -34,9 +34,12 @@ class BudgetItem:
                 {":until": encode(float(until)), ":reason": encode(reason[:300]), ":at": encode(iso_time(until))},
             )
 
-    def take_slot(self, now: float, interval: float, *, draining_until: float, new_hour: bool) -> BudgetState | None:
+    def take_slot(
+        self, now: float, interval: float, *, draining_until: float, new_hour: bool, idle_only: bool = False
+    ) -> BudgetState | None:
         """One dispatch slot for a drainer: granted (the item as it now stands) only if no pause is on and the last
-        slot is at least ``interval`` old, else None. ``new_hour``: this slot opens the next hour of the count."""
+        slot is at least ``interval`` old, else None. ``new_hour``: this slot opens the next hour of the count.
+        ``idle_only`` (a dispatcher in batch mode): also only if no one is sending the queue (``draining_until``)."""
         values = {
             ":now": encode(float(now)),
             ":slot_after": encode(float(now - interval)),
@@ -47,6 +50,8 @@ class BudgetItem:
             "(attribute_not_exists(last_dispatch_at) OR last_dispatch_at <= :slot_after) "
             "AND (attribute_not_exists(paused_until) OR paused_until <= :now)"
         )
+        if idle_only:
+            condition += " AND (attribute_not_exists(draining_until) OR draining_until <= :now)"
         if new_hour:
             update = (
                 "SET last_dispatch_at = :now, draining_until = :draining, hour_started = :now, hour_dispatches = :one"
