@@ -148,6 +148,8 @@ class Drainer:
         pace = Pace(self._budget.read(), self._config.mutation_interval_seconds)
         self._drain(owner, pace, deadline, report)
         self._describe_queue(report, pace)
+        if not report.waiting and pace.draining_until > self._clock():
+            self._budget.end_draining(pace.draining_until, self._clock())  # nothing left to overtake: others may send
         return report
 
     def _drain(self, owner: str, pace: Pace, deadline: Deadline, report: DrainReport) -> None:
@@ -362,6 +364,7 @@ class Pace:
     def follow(self, state: BudgetState) -> None:
         """The budget item as it now stands."""
         self.paused_until = state.paused_until
+        self.draining_until = state.draining_until
         self.last_dispatch_at = state.last_dispatch_at
         self.hour_started = state.hour_started
         self.hour_dispatches = state.hour_dispatches

@@ -52,6 +52,13 @@ class SharedBudget(Protocol):
     def take_slot(
         self, now: float, interval: float, *, draining_until: float, new_hour: bool, idle_only: bool = ...
     ) -> BudgetState | None: ...
+    def end_draining(self, draining_until: float, now: float) -> None: ...
+
+
+#: After a dispatcher found the budget busy (a burst: someone is sending the queue), it queues its launches without
+#: asking again for this long: the hot budget item is written at most once per container per interval, not once per
+#: launch, and the drainer (woken, and looking again for as long) sends them.
+BUSY_RECHECK_SECONDS = 10.0
 
 
 class BudgetGate:
@@ -67,6 +74,7 @@ class BudgetGate:
         self._clock = clock
         self._interval = interval
         self._limited = False
+        self._busy_at = float("-inf")
 
     def held_until(self) -> float | None:
         """None when this launch may be sent now; else the time from which the queue may try it."""
@@ -84,9 +92,13 @@ class BudgetGate:
         pause on, no one sent within the interval, and no one is sending the queue (a drainer's batch, or another
         dispatcher's, until ``draining_until``). False in a burst: the drainer batches it, never raced for the queue."""
         now = self._clock()
+        if now - self._busy_at < BUSY_RECHECK_SECONDS:
+            return False
         granted = self._budget.take_slot(
             now, self._interval, draining_until=sending_until, new_hour=False, idle_only=True
         )
+        if granted is None:
+            self._busy_at = now
         return granted is not None
 
     def limited(self, until: float, reason: str) -> None:

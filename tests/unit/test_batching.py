@@ -15,7 +15,7 @@ from deploy_trigger.dispatch import DispatchConfig, Dispatcher, Outcome
 from deploy_trigger.drain import BATCH_SECONDS, DrainConfig, Drainer
 from deploy_trigger.errors import DispatchRejected, OutcomeUnknown, RateLimited
 from deploy_trigger.events import InstanceLaunch, parse_event
-from deploy_trigger.github_budget import BudgetGate
+from deploy_trigger.github_budget import BUSY_RECHECK_SECONDS, BudgetGate
 from deploy_trigger.ledger.batch_item import BatchItems
 from deploy_trigger.ledger.budget_item import BudgetItem
 from deploy_trigger.ledger.model import LedgerEntry, Status
@@ -380,3 +380,29 @@ def test_a_launch_while_a_batch_is_being_sent_joins_the_queue_even_after_the_int
     assert result.outcome is Outcome.QUEUED  # never racing the drainer for the queue
     assert scene.github.dispatched == []
     assert scene.drainer_function.wakes == 1
+
+
+def test_a_container_that_found_the_budget_busy_queues_without_asking_again_for_a_while(scene: Scene) -> None:
+    asked: list[float] = []
+    take_slot = scene.budget.take_slot
+
+    def counted(now: float, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("idle_only"):  # a dispatcher's ask (the drainer takes its slots too)
+            asked.append(now)
+        return take_slot(now, *args, **kwargs)
+
+    scene.budget.take_slot = counted  # type: ignore[method-assign]
+    group = AutoScalingStandIn()
+    group.add_group("web-asg", HOOK)
+    dispatcher = scene.dispatcher_for(group, sends=True)
+
+    first = dispatcher.handle(launch(0, scene.clock), scene.deadline())  # quiet: sent at once
+    scene.clock.advance(0.5)
+    burst = scene.arrive(20, first=1, dispatcher=dispatcher)  # busy: the first asks, the rest do not
+    scene.clock.advance(BUSY_RECHECK_SECONDS)
+    scene.drain()
+    later = dispatcher.handle(launch(50, scene.clock), scene.deadline())  # quiet again: it asks, and sends
+
+    assert (first.outcome, later.outcome) == (Outcome.DISPATCHED, Outcome.DISPATCHED)
+    assert len(asked) == 3
+    assert [instances_of(sent) for sent in scene.github.dispatched] == [[instance_id(0)], burst, [instance_id(50)]]

@@ -66,6 +66,17 @@ class BudgetItem:
             return None
         return _state(answer.get("Attributes", {}))
 
+    def end_draining(self, draining_until: float, now: float) -> None:
+        """The queue is empty: the drainer that set ``draining_until`` is done, so others may send again at once. Only
+        if no slot was taken since (``draining_until`` still the one it set)."""
+        with suppress(ConditionFailed):  # someone took a slot since: they are sending
+            self._update(
+                "end-draining",
+                "SET draining_until = :now",
+                "draining_until = :set",
+                {":now": encode(float(now)), ":set": encode(float(draining_until))},
+            )
+
     def _update(self, doing: str, update: str, condition: str, values: dict[str, Any], **extra: Any) -> Any:
         """One conditional update of the budget item (raises :class:`ConditionFailed` when ``condition`` fails)."""
         return call(
