@@ -132,7 +132,7 @@ class DeployTrigger(Construct):
             removal_policy=removal_policy,
             drainer=self.drainer.function,
         )
-        self.ledger.grant_dispatcher_access(self.dispatcher.function)
+        self.ledger.grant_dispatcher_access(self.dispatcher.function, batches=config.batch_dispatch)
         self.credentials.grant_read(self.dispatcher.function)
         if config.mode is TriggerMode.LIFECYCLE_HOOK:
             # A launch into a warm pool pauses on our hook too; the dispatcher continues it at once.

@@ -17,6 +17,9 @@ DISPATCHER_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
 #: Its one read: the shared GitHub budget item, once a container has met a rate limit (``github_budget.BudgetGate``),
 #: granted on that item's key only.
 DISPATCHER_BUDGET_READ = ("dynamodb:GetItem",)
+#: Batch mode: a dispatcher that finds the budget idle sends the queue's due launches with its own, read with a Query
+#: on the tracking index; it writes their batch's manifest with the PutItem and UpdateItem it has already.
+DISPATCHER_BATCH_INDEX_ACTIONS = ("dynamodb:Query",)
 #: The tracker finds what is due with a Query on the tracking index and moves each item on with a
 #: conditional UpdateItem; it never reads the table itself.
 TRACKER_INDEX_ACTIONS = ("dynamodb:Query",)
@@ -82,9 +85,10 @@ class LedgerTable(Construct):
         #: The index's ARN, the only resource the tracker may Query.
         self.tracking_index_arn = f"{self.table.table_arn}/index/{TRACKING_INDEX}"
 
-    def grant_dispatcher_access(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Exactly the actions the dispatcher calls, on this table only (no index, no stream), and GetItem on the
-        budget item only (the condition on the partition key)."""
+    def grant_dispatcher_access(self, grantee: iam.IGrantable, *, batches: bool = False) -> iam.Grant:
+        """Exactly the actions the dispatcher calls, on this table only (no stream), and GetItem on the budget item
+        only (the condition on the partition key). When it sends ``batches`` (a quiet period's launch sends what is
+        queued with it), Query on the tracking index too: the queue's partition is read there."""
         writes = iam.Grant.add_to_principal(
             grantee=grantee, actions=list(DISPATCHER_ACTIONS), resource_arns=[self.table.table_arn]
         )
@@ -94,7 +98,13 @@ class LedgerTable(Construct):
             resource_arns=[self.table.table_arn],
             conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [BUDGET_KEY]}},
         )
-        return writes.combine(budget_read)
+        grant = writes.combine(budget_read)
+        if batches:
+            queue = iam.Grant.add_to_principal(
+                grantee=grantee, actions=list(DISPATCHER_BATCH_INDEX_ACTIONS), resource_arns=[self.tracking_index_arn]
+            )
+            grant = grant.combine(queue)
+        return grant
 
     def grant_tracker_access(self, grantee: iam.IGrantable, *, sweeps: bool = False) -> iam.Grant:
         """Query on the tracking index only, UpdateItem (and, when it ``sweeps``, BatchGetItem) on the table only:

@@ -6,6 +6,7 @@ the template changes.
 """
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,20 @@ def test_on_the_customized_drainer_may_keep_batch_manifests_too(customized: Synt
     assert manifest_statement(customized) in customized.role_statements("Drainer")
 
 
-@pytest.mark.parametrize("role", ["Dispatcher", "Tracker"])
-def test_on_the_dispatcher_and_the_tracker_need_no_new_permission(
-    synthesized: Synthesized, batched: Synthesized, role: str
-) -> None:
-    # The dispatcher parks and dispatches as before; the tracker's job listing is a GitHub call, no AWS one.
-    assert batched.role_statements(role) == synthesized.role_statements(role)
+def test_on_the_tracker_needs_no_new_permission(synthesized: Synthesized, batched: Synthesized) -> None:
+    # Its job listing is a GitHub call, no AWS one.
+    assert batched.role_statements("Tracker") == synthesized.role_statements("Tracker")
+
+
+def test_on_the_dispatcher_may_read_the_queue_and_nothing_more(synthesized: Synthesized, batched: Synthesized) -> None:
+    # A quiet period's launch sends what is queued with it: one Query on the tracking index, nothing else new (the
+    # batch's manifest is written with the PutItem and UpdateItem it has on the table already).
+    off, on = synthesized.role_statements("Dispatcher"), batched.role_statements("Dispatcher")
+    new = [statement for statement in on if statement not in off]
+
+    assert [statement for statement in on if statement in off] == off
+    assert [statement["Action"] for statement in new] == ["dynamodb:Query"]
+    assert "/index/" in json.dumps(new[0]["Resource"])
 
 
 def test_on_the_drainer_s_role_says_it_keeps_batch_manifests(synthesized: Synthesized, batched: Synthesized) -> None:
@@ -153,8 +162,8 @@ def test_on_the_drainer_keeps_its_timeout_and_memory(synthesized: Synthesized, b
 
 
 def test_on_nothing_else_of_the_template_changes(synthesized: Synthesized, batched: Synthesized) -> None:
-    """Take out what batch mode adds (the two variables, the drainer's statement and role description): what remains
-    is the template of batch mode off."""
+    """Take out what batch mode adds (the two variables, the drainer's statement and role description, the
+    dispatcher's Query on the queue): what remains is the template of batch mode off."""
     template = copy.deepcopy(dict(batched.template_json))
     resources = template["Resources"]
     for function in FUNCTIONS:
@@ -163,6 +172,10 @@ def test_on_nothing_else_of_the_template_changes(synthesized: Synthesized, batch
         ]
     policy = resources[batched.logical_id("AWS::IAM::Policy", "DrainerRole")]["Properties"]["PolicyDocument"]
     policy["Statement"].remove(manifest_statement(batched))
+    dispatcher = resources[batched.logical_id("AWS::IAM::Policy", "DispatcherRole")]["Properties"]["PolicyDocument"]
+    dispatcher["Statement"] = [
+        statement for statement in dispatcher["Statement"] if statement in synthesized.role_statements("Dispatcher")
+    ]
     role = resources[batched.logical_id("AWS::IAM::Role", "DrainerRole")]["Properties"]
     role["Description"] = ROLE_DESCRIPTION
 
