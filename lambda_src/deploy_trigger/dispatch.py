@@ -50,7 +50,6 @@ from deploy_trigger.ledger.model import Claimed, Existing, LedgerEntry, Status, 
 from deploy_trigger.ledger.schema import WAITING_FOR_BUDGET
 from deploy_trigger.lifecycle import LifecycleAnswer, LifecycleResult
 from deploy_trigger.runs import RunRef
-from deploy_trigger.workflow_contract import MAX_BATCH_INSTANCES
 
 
 class LedgerPort(Protocol):
@@ -139,8 +138,8 @@ class DispatchConfig:
     lease_margin_seconds: float
     #: A takeover that must reconcile waits this long past the lease: GitHub may list a new run late.
     run_listing_delay_seconds: float = 10.0
-    #: Batch mode (context key ``batchDispatch``): 0 is off; else the most instances one run deploys (the drainer
-    #: composes batches, ``workflow_contract.MAX_BATCH_INSTANCES`` at most).
+    #: Batch mode (context key ``batchDispatch``): 0 is off; else the most instances one run deploys
+    #: (``workflow_contract.MAX_BATCH_INSTANCES`` at most), in batches a quiet period's dispatcher or the drainer sends.
     batch_max_instances: int = 0
 
     @property
@@ -363,7 +362,7 @@ class Dispatcher:
         # This launch first: the index may not list its claim yet.
         others = [
             seen
-            for seen in self._ledger.queued(self._clock(), MAX_BATCH_INSTANCES)
+            for seen in self._ledger.queued(self._clock(), self._config.batch_max_instances)
             if seen.instance_id != entry.instance_id
         ]
         try:

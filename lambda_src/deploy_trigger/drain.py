@@ -148,8 +148,10 @@ class Drainer:
         pace = Pace(self._budget.read(), self._config.mutation_interval_seconds)
         self._drain(owner, pace, deadline, report)
         self._describe_queue(report, pace)
-        if not report.waiting and pace.draining_until > self._clock():
-            self._budget.end_draining(pace.draining_until, self._clock())  # nothing left to overtake: others may send
+        if self._batches is not None and not report.waiting and pace.draining_until > self._clock():
+            # Batch mode: nothing left to batch, so a dispatcher's next launch is a quiet period's, sent at once. (Off,
+            # the draining mark runs out by itself, as it always did.)
+            self._budget.end_draining(pace.draining_until, self._clock())
         return report
 
     def _drain(self, owner: str, pace: Pace, deadline: Deadline, report: DrainReport) -> None:

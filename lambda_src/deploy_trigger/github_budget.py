@@ -13,6 +13,9 @@ A container's dispatcher reads the budget item only after it has seen a limit it
 GitHub accepts everything, a new launch still costs two ledger writes and one POST, and nothing else. The price is
 that a container that has never been refused learns of another's pause from its own next POST's refusal (GitHub
 did not act on it): at most one refused request per container per limited period.
+
+In batch mode a dispatcher takes a slot too, but only when the budget is idle (:meth:`BudgetGate.take_slot`): a quiet
+period's launch is sent at once by its own invocation, and a burst is left to the drainer.
 """
 
 from __future__ import annotations
