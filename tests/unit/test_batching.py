@@ -260,7 +260,6 @@ def test_a_batch_killed_after_its_post_is_reconciled_by_its_dispatch_id_one_run_
 def test_a_batch_whose_post_never_arrived_is_resent_with_exactly_its_composition(scene: Scene) -> None:
     instances = scene.arrive(2)
     scene.github.answers = [OutcomeUnknown("read timed out")]
-    scene.github.runs.clear()
     scene.drain(seconds=BATCH_SECONDS + 2)
     scene.github.runs.clear()  # this time GitHub had not made the run
     scene.arrive(2, first=10)  # launches that came meanwhile go in a batch of their own
